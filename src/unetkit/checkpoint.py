@@ -1,0 +1,75 @@
+"""Save and load unetkit models: a ``.keras`` file with our metadata inside.
+
+The metadata (channels, normalisation, classes, target, depth) travels inside the
+same zip as ``unetkit.json``, so one file is enough to predict, and a file that is not
+a unetkit model is recognised with a clear message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from . import _backend  # noqa: F401
+from .errors import UnetkitError
+
+META_NAME = "unetkit.json"
+BEST = "best.keras"
+LAST = "last.keras"
+
+
+def save_model(model, path, meta: dict) -> Path:
+    """Write ``model`` plus ``meta`` to ``path`` atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as zf:
+            zf.writestr(META_NAME, json.dumps(meta, indent=1))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def resolve_model_path(spec: str | os.PathLike) -> Path:
+    """A run folder (its best.keras), a .keras file, or a bundled model's name."""
+    from .data.bundled import bundled_model
+    p = Path(spec)
+    if p.is_dir():
+        cand = p / BEST
+        if not cand.is_file():
+            raise UnetkitError(f"{p}: no {BEST} in this folder; pass a training run folder or a .keras file")
+        return cand
+    if p.is_file():
+        return p
+    bundled = bundled_model(str(spec))
+    if bundled is not None:
+        return bundled
+    raise UnetkitError(f"{spec}: model not found; pass a run folder, a .keras file or a bundled model name")
+
+
+def read_meta(path: Path) -> dict:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read(META_NAME))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError):
+        raise UnetkitError(f"{path}: not a unetkit model (no {META_NAME} inside); "
+                           "pass a model written by 'unetkit train'") from None
+
+
+def load_model(spec, compile: bool = False, custom_objects: dict | None = None):
+    """Return (keras model, metadata dict)."""
+    import keras
+    path = resolve_model_path(spec)
+    meta = read_meta(path)
+    try:
+        model = keras.saving.load_model(path, compile=compile, custom_objects=custom_objects)
+    except Exception as exc:
+        raise UnetkitError(f"{path}: cannot load the model ({str(exc).splitlines()[0][:200]})") from None
+    return model, meta

@@ -1,0 +1,174 @@
+"""``unetkit`` command line: subcommands that parse options and call the API.
+
+No logic lives here that the Python API lacks; every error a user can cause is a
+``UnetkitError``, printed on one line with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import UnetkitError
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train a U-Net on folders of images and masks")
+    g = p.add_argument_group("data")
+    g.add_argument("--images", help="folder of training images")
+    g.add_argument("--masks", help="folder of masks, paired with images by file stem")
+    g.add_argument("--mask-mode", choices=["binary", "classes", "instances"])
+    g.add_argument("--num-classes", type=int, help="classes incl. background (classes mode)")
+    g.add_argument("--target", choices=["classes", "boundary"], help="boundary: background/interior/boundary")
+    g.add_argument("--channels", help="1, 3 or auto")
+    g.add_argument("--norm", choices=["percentile", "scale", "none"])
+    g.add_argument("--sampling", choices=["patch", "resize"], help="random full-resolution patches, or resize (seeds)")
+    g.add_argument("--patch-size", type=int)
+    g.add_argument("--val-range", help="validation = positions START:STOP of the name-sorted pairs (e.g. 25:30)")
+    g.add_argument("--val-files", help="validation = these comma-separated file stems")
+    g.add_argument("--val-fraction", type=float, help="validation = a seeded random fraction (default 0.2)")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", dest="model_name", help="architecture name (see 'unetkit models')")
+    g.add_argument("--base-filters", type=int)
+    g.add_argument("--depth", type=int)
+    g.add_argument("--dropout", type=float)
+    g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--upsampling", choices=["upsample", "transpose"])
+    g = p.add_argument_group("training")
+    g.add_argument("--config", help="YAML file of settings (see a run's config.yaml)")
+    g.add_argument("--preset", default="default", help="default, or seed (the seeds' exact recipe)")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--steps-per-epoch", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float, dest="learning_rate")
+    g.add_argument("--loss", help="bce, dice, bce_dice or weighted_bce (the paper's border-weighted loss)")
+    g.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
+    g.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop cleanly after this many minutes")
+    g.add_argument("--early-stopping", type=int, metavar="EPOCHS", help="patience; 0 disables")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--no-augment", action="store_true", help="switch augmentation off")
+    g = p.add_argument_group("output")
+    g.add_argument("--out", required=True, help="run folder to create")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out after an interruption")
+    g.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
+    g.add_argument("--quiet", action="store_true")
+
+
+TRAIN_FIELDS = {
+    "data": ["images", "masks", "mask_mode", "num_classes", "target", "channels", "norm", "sampling", "patch_size",
+             "val_range", "val_files", "val_fraction"],
+    "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling"],
+    "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "loss", "precision", "time_limit",
+              "early_stopping", "seed"],
+}
+
+
+def _train_config(args):
+    from .config import load_config
+    from .train import RUN_MARKERS  # noqa: F401
+    if args.resume:
+        from pathlib import Path
+        from .config import from_dict
+        import yaml
+        saved = Path(args.out) / "config.yaml"
+        if not saved.is_file():
+            raise UnetkitError(f"{saved}: nothing to resume; start a new run without --resume")
+        return from_dict(yaml.safe_load(saved.read_text()))
+    cfg = load_config(args.config, args.preset)
+    for section, fields in TRAIN_FIELDS.items():
+        part = getattr(cfg, section)
+        for f in fields:
+            arg, key = f if isinstance(f, tuple) else (f, f)
+            value = getattr(args, arg)
+            if value is None:
+                continue
+            if key == "val_files":
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if key == "channels" and value != "auto":
+                value = int(value)
+            setattr(part, key, value)
+    if args.no_augment:
+        cfg.augment.enabled = False
+    return cfg
+
+
+def _add_predict(sub):
+    p = sub.add_parser("predict", help="predict masks for images of any size (overlap-tile)")
+    p.add_argument("inputs", nargs="+", help="image files and/or folders")
+    p.add_argument("--model", required=True, help="run folder, .keras file or bundled model name")
+    p.add_argument("--out", required=True, help="output folder")
+    g = p.add_argument_group("tiling")
+    g.add_argument("--tile", type=int, default=512, help="tile side in px (default 512)")
+    g.add_argument("--overlap", type=int, default=64, help="mirror margin and tile overlap in px (default 64)")
+    g.add_argument("--batch-size", type=int, default=2)
+    g.add_argument("--tta", action="store_true", help="average over the four flips (4x slower)")
+    g = p.add_argument_group("output")
+    g.add_argument("--threshold", type=float, default=0.5)
+    g.add_argument("--prob-format", choices=["tif", "npy"], default="tif")
+    g.add_argument("--overwrite", action="store_true")
+    g.add_argument("--quiet", action="store_true")
+
+
+def _add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="score predicted masks against ground truth")
+    p.add_argument("--pred", required=True, help="folder of predicted masks (NAME_mask.png or NAME.png)")
+    p.add_argument("--truth", required=True, help="folder of ground-truth masks")
+    p.add_argument("--mask-mode", choices=["binary", "classes", "instances"], default="binary")
+    p.add_argument("--num-classes", type=int, default=2)
+    p.add_argument("--out", help="where to write evaluation.csv/json (default: the --pred folder)")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _add_demo(sub):
+    p = sub.add_parser("demo", help="train, predict and evaluate on bundled data (about 8 minutes)")
+    p.add_argument("--data", choices=["isbi", "synthetic"], default="isbi")
+    p.add_argument("--minutes", type=float, default=7.0, help="training budget in minutes (default 7)")
+    p.add_argument("--out", help="output folder (default: ./unetkit-demo-DATE)")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="unetkit", description="U-Net segmentation for biomedical images.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_predict(sub)
+    _add_evaluate(sub)
+    _add_demo(sub)
+    sub.add_parser("models", help="list the registered architectures and bundled models")
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except UnetkitError as exc:
+        print(f"unetkit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"unetkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args) -> int:
+    if args.command == "train":
+        from .train import train
+        train(_train_config(args), args.out, resume=args.resume, overwrite=args.overwrite,
+              verbose=0 if args.quiet else None)
+    elif args.command == "predict":
+        from .config import PredictConfig
+        from .predict import predict
+        cfg = PredictConfig(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
+                            threshold=args.threshold, prob_format=args.prob_format)
+        predict(args.model, args.inputs, args.out, cfg, overwrite=args.overwrite, verbose=not args.quiet)
+    elif args.command == "evaluate":
+        from .evaluate import evaluate_folders
+        evaluate_folders(args.pred, args.truth, mask_mode=args.mask_mode, num_classes=args.num_classes,
+                         out_dir=args.out, overwrite=args.overwrite)
+    elif args.command == "demo":
+        from .demo import run_demo
+        run_demo(args.out, kind=args.data, minutes=args.minutes)
+    elif args.command == "models":
+        from .data.bundled import bundled_models
+        from .models import available
+        print("architectures:", ", ".join(available()))
+        print("bundled models:", ", ".join(bundled_models()) or "none")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Paired augmentation: one geometric mapping applied to image, mask and weight map.
+
+Geometry (rotation, shear, zoom, flips, the paper's elastic deformation) is composed
+into a single sampling map and applied with one ``cv2.remap`` per array: linear
+interpolation for the image and weights, nearest neighbour for the mask, so labels
+never blend. Sampling the output patch straight from the full image gives real
+context at patch borders (mirror only at the image's own borders).
+
+We write the elastic warp ourselves because the paper's version (random displacements
+on a coarse 3x3 grid, smoothly interpolated) differs from albumentations' Gaussian
+per-pixel field; OpenCV does the heavy lifting.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class AugmentConfig:
+    rotation: float = 180.0      # degrees, uniform in [-r, r]
+    shear: float = 5.0           # degrees
+    zoom: float = 0.1            # scale in [1-z, 1+z]
+    hflip: bool = True
+    vflip: bool = True
+    elastic_prob: float = 0.5    # chance of the paper's elastic deformation per sample
+    elastic_sigma: float = 10.0  # px, std of the coarse-grid displacements (paper: 10)
+    elastic_grid: int = 3        # coarse grid points per side (paper: 3x3)
+    brightness: float = 0.1      # additive, in normalised units
+    contrast: float = 0.1        # multiplicative around the mean
+    gamma: float = 0.2           # exponent in [1-g, 1+g] on clipped intensities
+    noise: float = 0.02          # Gaussian noise std, normalised units
+    enabled: bool = True
+
+
+SEED_AUGMENT = dict(  # the seeds' ImageDataGenerator settings (degrees / fractions)
+    rotation=0.2, shear=0.05, zoom=0.05, hflip=True, vflip=False, elastic_prob=0.0,
+    brightness=0.0, contrast=0.0, gamma=0.0, noise=0.0,
+)
+
+
+def elastic_field(shape, sigma: float, grid: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel displacement (dy, dx) from random N(0, sigma) shifts on a coarse grid,
+    upsampled with bicubic interpolation (Ronneberger et al. 2015, section 3.1)."""
+    h, w = shape
+    coarse = rng.normal(0.0, sigma, size=(2, grid, grid)).astype(np.float32)
+    dy = cv2.resize(coarse[0], (w, h), interpolation=cv2.INTER_CUBIC)
+    dx = cv2.resize(coarse[1], (w, h), interpolation=cv2.INTER_CUBIC)
+    return dy, dx
+
+
+def sampling_map(out_shape, center, cfg: AugmentConfig, rng: np.random.Generator, src_scale=(1.0, 1.0)):
+    """Source coordinates (map_x, map_y) for every output pixel of a patch centred at ``center``.
+
+    ``src_scale`` maps output pixels to source pixels before augmentation (resize mode).
+    """
+    h, w = out_shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    ys -= (h - 1) / 2.0
+    xs -= (w - 1) / 2.0
+    sy, sx = src_scale
+    m = np.diag([sx, sy]).astype(np.float64)
+    if cfg.enabled:
+        theta = np.deg2rad(rng.uniform(-cfg.rotation, cfg.rotation))
+        shear = np.deg2rad(rng.uniform(-cfg.shear, cfg.shear))
+        zoom = rng.uniform(1 - cfg.zoom, 1 + cfg.zoom)
+        rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        sh = np.array([[1.0, np.tan(shear)], [0.0, 1.0]])
+        flip = np.diag([-1.0 if cfg.hflip and rng.random() < 0.5 else 1.0,
+                        -1.0 if cfg.vflip and rng.random() < 0.5 else 1.0])
+        m = m @ rot @ sh @ flip / zoom
+    map_x = m[0, 0] * xs + m[0, 1] * ys + center[1]
+    map_y = m[1, 0] * xs + m[1, 1] * ys + center[0]
+    if cfg.enabled and cfg.elastic_prob > 0 and rng.random() < cfg.elastic_prob:
+        dy, dx = elastic_field((h, w), cfg.elastic_sigma, cfg.elastic_grid, rng)
+        map_x += dx * sx
+        map_y += dy * sy
+    return map_x.astype(np.float32), map_y.astype(np.float32)
+
+
+def remap(arr: np.ndarray, map_x, map_y, nearest: bool) -> np.ndarray:
+    """Sample ``arr`` at the map with mirror borders; keeps a trailing channel axis."""
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    src = arr
+    if arr.dtype not in (np.uint8, np.uint16, np.int16, np.float32):
+        src = arr.astype(np.float32)  # OpenCV does not remap int32 labels
+    out = cv2.remap(src, map_x, map_y, interp, borderMode=cv2.BORDER_REFLECT_101)
+    if arr.ndim == 3 and out.ndim == 2:
+        out = out[..., None]
+    return out.astype(arr.dtype, copy=False)
+
+
+def intensity(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Image-only changes: contrast, brightness, gamma and noise."""
+    if not cfg.enabled:
+        return img
+    out = img
+    if cfg.contrast:
+        mean = out.mean()
+        out = (out - mean) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast) + mean
+    if cfg.brightness:
+        out = out + rng.uniform(-cfg.brightness, cfg.brightness)
+    if cfg.gamma:
+        g = rng.uniform(1 - cfg.gamma, 1 + cfg.gamma)
+        out = np.power(np.clip(out, 0, None), g)
+    if cfg.noise:
+        out = out + rng.normal(0, cfg.noise, size=out.shape).astype(np.float32)
+    return out.astype(np.float32)

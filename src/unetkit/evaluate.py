@@ -1,0 +1,84 @@
+"""Evaluate predicted masks against ground truth folders: per-image CSV, JSON summary, table."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .data.io import read_array, write_text
+from .data.pairs import list_images, mask_to_labels
+from .errors import UnetkitError
+from .metrics import evaluate_pair
+
+PRED_TAG = "_mask"
+
+
+def pair_predictions(pred_dir, truth_dir) -> list[tuple[str, Path, Path]]:
+    """(name, prediction, truth) by stem; prediction files may carry the ``_mask`` tag."""
+    preds = {}
+    for p in list_images(pred_dir, "prediction"):
+        if p.stem.endswith(("_prob", "_overlay", "_labels")):
+            continue
+        preds[p.stem.removesuffix(PRED_TAG)] = p
+    truths = {p.stem: p for p in list_images(truth_dir, "ground-truth mask")}
+    common = sorted(set(preds) & set(truths))
+    missing = sorted(set(preds) - set(truths))
+    if missing:
+        raise UnetkitError(f"{preds[missing[0]]}: no ground-truth mask named {missing[0]}.* in {truth_dir}; "
+                           "add it or remove the prediction")
+    if not common:
+        raise UnetkitError(f"{pred_dir}: no prediction matches a mask in {truth_dir} by name")
+    return [(n, preds[n], truths[n]) for n in common]
+
+
+def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_classes: int = 2,
+                     out_dir=None, overwrite: bool = False, verbose: bool = True) -> dict:
+    """Score every prediction; write ``evaluation.csv`` and ``evaluation.json`` into ``out_dir``."""
+    out = Path(out_dir or pred_dir)
+    targets = [out / "evaluation.csv", out / "evaluation.json"]
+    if not overwrite and any(t.exists() for t in targets):
+        raise UnetkitError(f"{targets[0]}: an evaluation already exists here; pass --out DIR or --overwrite")
+    rows = []
+    for name, pred_path, truth_path in pair_predictions(pred_dir, truth_dir):
+        truth = mask_to_labels(read_array(truth_path), mask_mode, truth_path, num_classes)
+        pred = mask_to_labels(read_array(pred_path), mask_mode, pred_path, num_classes)
+        if truth.shape != pred.shape:
+            raise UnetkitError(f"{pred_path}: prediction is {pred.shape[0]}x{pred.shape[1]} but the mask is "
+                               f"{truth.shape[0]}x{truth.shape[1]}; predict at full resolution")
+        if mask_mode == "instances":
+            truth, pred = (truth > 0).astype(np.uint8), (pred > 0).astype(np.uint8)
+        n = 2 if mask_mode in ("binary", "instances") else num_classes
+        s = evaluate_pair(truth, pred, n, isbi=(n == 2))
+        row = {"file": name, "accuracy": s.accuracy, "pixel_error": s.pixel_error, "mean_iou": s.mean_iou}
+        for k in range(n):
+            row[f"dice_{k}"] = s.dice[k]
+            row[f"iou_{k}"] = s.iou[k]
+        if s.v_rand is not None:
+            row["v_rand"], row["rand_error"] = s.v_rand, s.rand_error
+        rows.append(row)
+    keys = [k for k in rows[0] if k != "file"]
+    summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
+    summary["images"] = len(rows)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_text(targets[0], buf.getvalue())
+    write_text(targets[1], json.dumps({"mean_over_images": summary, "per_image": rows}, indent=1))
+    if verbose:
+        print(format_table(rows, summary))
+        print(f"[unetkit] wrote {targets[0]} and {targets[1]}")
+    return summary
+
+
+def format_table(rows: list[dict], summary: dict) -> str:
+    keys = [k for k in rows[0] if k != "file"]
+    width = max(len(r["file"]) for r in rows + [{"file": "mean"}])
+    lines = ["  ".join([f"{'file':<{width}}"] + [f"{k:>10}" for k in keys])]
+    for r in rows + [{"file": "mean", **summary}]:
+        lines.append("  ".join([f"{r['file']:<{width}}"] + [f"{r[k]:>10.4f}" for k in keys]))
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""Pictures: overlays, image / truth / prediction grids, training curves (matplotlib, Agg)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .data.io import to_uint8, write_image
+
+PALETTE = np.array([[0, 0, 0], [255, 64, 64], [64, 160, 255], [255, 210, 0], [80, 220, 120]], np.uint8)
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    img = to_uint8(image)
+    if img.ndim == 2:
+        img = img[..., None]
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
+
+
+def overlay(image: np.ndarray, classes: np.ndarray, alpha: float = 0.35) -> np.ndarray:
+    """Image (float, ~[0,1]) with foreground classes tinted and their outlines drawn."""
+    from skimage.segmentation import find_boundaries
+    rgb = as_rgb(image).astype(np.float32)
+    colors = PALETTE[np.clip(classes, 0, len(PALETTE) - 1)].astype(np.float32)
+    fg = classes > 0
+    rgb[fg] = (1 - alpha) * rgb[fg] + alpha * colors[fg]
+    edge = find_boundaries(classes, mode="inner") & fg
+    rgb[edge] = colors[edge]
+    return rgb.astype(np.uint8)
+
+
+def _savefig(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig.canvas.draw()
+    buf = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return write_image(path, buf)
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_history(csv_path, png_path) -> Path | None:
+    """Loss and each metric, train and validation, one panel each."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        return None
+    with open(csv_path) as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return None
+    names = [k for k in rows[0] if k != "epoch" and not k.startswith("val_") and k != "learning_rate"]
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    for ax, name in zip(axes[0], names):
+        ax.plot(epochs, [float(r[name]) for r in rows], label="train")
+        if f"val_{name}" in rows[0]:
+            ax.plot(epochs, [float(r[f"val_{name}"]) for r in rows], label="validation")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return _savefig(fig, Path(png_path))
+
+
+def prediction_grid(rows: list[tuple[str, np.ndarray, np.ndarray | None, np.ndarray]], png_path,
+                    scores: list[str] | None = None) -> Path:
+    """One row per image: image | ground truth | prediction (as in the skin-lesion tutorial)."""
+    plt = _plt()
+    n = len(rows)
+    fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
+    for i, (name, image, truth, pred) in enumerate(rows):
+        panels = [(as_rgb(image), name), (truth, "ground truth"), (pred, "prediction" + (f" ({scores[i]})" if scores else ""))]
+        for ax, (arr, title) in zip(axes[i], panels):
+            ax.axis("off")
+            if arr is None:
+                continue
+            ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, interpolation="nearest")
+            ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _savefig(fig, Path(png_path))
