@@ -49,7 +49,7 @@ def run_demo(out_dir=None, *, kind: str = "isbi", minutes: float = 7.0, verbose:
         cfg.data.val_range = "20:24"
     else:
         raise UnetkitError(f"unknown demo {kind!r}: use isbi or synthetic")
-    result = train(cfg, out / "run", verbose=1 if verbose else 0)
+    result = train(cfg, out / "run", verbose=None if verbose else 0)
     pairs = pair_folders(cfg.data.images, cfg.data.masks)
     val = [p for p in pairs if p.name in set(json.loads((out / "run" / "summary.json").read_text())["val"])]
     with tempfile.TemporaryDirectory() as tmp:

@@ -42,8 +42,8 @@ def pixel_scores(conf: np.ndarray) -> PixelScores:
 @dataclass
 class RandScores:
     v_rand: float        # foreground-restricted Rand F-score (higher is better)
-    precision: float     # Rand split score
-    recall: float        # Rand merge score
+    precision: float     # as skimage: pairs together in both / pairs together in truth (falls with splits)
+    recall: float        # pairs together in both / pairs together in prediction (falls with merges)
     rand_error: float    # 1 - v_rand (the adapted Rand error)
 
 
@@ -59,12 +59,15 @@ def rand_scores(seg_true: np.ndarray, seg_pred: np.ndarray) -> RandScores:
     _, p = np.unique(p, return_inverse=True)
     n = t.size
     cont = sparse.coo_matrix((np.ones(n), (t, p))).tocsr()
-    sum_ij = float((cont.data.astype(np.float64) ** 2).sum())
-    a = np.asarray(cont.sum(1)).ravel()
-    b = np.asarray(cont.sum(0)).ravel()
-    prec = sum_ij / float((b**2).sum())
-    rec = sum_ij / float((a**2).sum())
-    f = 2 * prec * rec / (prec + rec)
+    # pairs of pixels (not counting a pixel with itself) that share a segment
+    same_both = float(cont.data @ cont.data) - n
+    a = np.asarray(cont.sum(1)).ravel()  # true segment sizes
+    b = np.asarray(cont.sum(0)).ravel()  # predicted segment sizes
+    same_true, same_pred = float(a @ a) - n, float(b @ b) - n
+    if same_true == 0 or same_pred == 0:
+        return RandScores(float("nan"), float("nan"), float("nan"), float("nan"))
+    prec, rec = same_both / same_true, same_both / same_pred
+    f = 2 * same_both / (same_true + same_pred)
     return RandScores(f, prec, rec, 1.0 - f)
 
 

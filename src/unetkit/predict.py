@@ -35,7 +35,7 @@ class Predictor:
         return cls(model, meta, cfg or PredictConfig())
 
     def _batch(self, x):
-        return self.model(x, training=False)
+        return self.model.predict_on_batch(x)
 
     def prepare(self, path) -> tuple[np.ndarray, np.ndarray]:
         """(native image, normalised model input) for a file; checks the minimum size."""

@@ -15,10 +15,16 @@ from .data.sampling import tile_starts
 
 
 def ramp_window(size: int, overlap: int) -> np.ndarray:
-    """1D blending weight: rises linearly over ``overlap`` pixels at each end, 1 inside."""
+    """1D blending weight of a tile: ~0 over the outer ``overlap/2`` pixels (whose context
+    is cut off by the tile edge), rising linearly to 1 at ``overlap`` pixels from the edge.
+
+    Neighbouring tiles overlap by ``2 * overlap``, so every pixel lies at least
+    ``overlap`` inside some tile, where that tile's weight is 1.
+    """
     i = np.arange(size, dtype=np.float32)
-    edge = np.minimum(i, size - 1 - i) + 1.0
-    return np.clip(edge / max(overlap, 1), 1e-3, 1.0)
+    edge = np.minimum(i, size - 1 - i)
+    half = overlap / 2.0
+    return np.clip((edge - half + 1) / max(half, 1), 1e-6, 1.0).astype(np.float32)
 
 
 def tile_grid(shape, tile: int, overlap: int) -> list[tuple[int, int]]:
@@ -65,7 +71,7 @@ def predict_tiled(predict_batch: Callable[[np.ndarray], np.ndarray], image: np.n
             out = np.asarray(predict_batch(np.ascontiguousarray(view)), np.float32)
             out = out[:, :, ::-1] if fx else out
             out = out[:, ::-1] if fy else out
-            probs = out if probs.shape[-1] == 0 else probs + out
+            probs = out.copy() if probs.shape[-1] == 0 else probs + out
         probs /= len(flips)
         if acc is None:
             acc = np.zeros(padded.shape[:2] + (probs.shape[-1],), np.float32)

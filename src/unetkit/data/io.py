@@ -89,8 +89,8 @@ def normalize(img: np.ndarray, mode: str = "percentile", low: float = 1.0, high:
     if mode == "percentile":
         lo, hi = np.percentile(x, [low, high])
         if hi - lo < 1e-6:
-            return np.zeros_like(x) if hi == 0 else np.clip(x / max(hi, 1e-6), 0, 1)
-        return (x - lo) / (hi - lo)
+            return np.zeros_like(x) if hi == 0 else np.clip(x / np.float32(max(hi, 1e-6)), 0, 1)
+        return ((x - lo) / np.float32(hi - lo)).astype(np.float32)
     if mode == "scale":
         if np.issubdtype(dtype, np.integer):
             return x / float(np.iinfo(dtype).max)

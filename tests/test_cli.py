@@ -1,0 +1,173 @@
+"""End to end through the command line, on tiny synthetic data, plus every bad input."""
+import json
+
+import numpy as np
+import pytest
+
+from unetkit.cli import main
+from unetkit.data.io import read_array, write_image
+from unetkit.data.synthetic import write_dataset
+
+TINY = ["--base-filters", "4", "--depth", "2", "--patch-size", "32", "--epochs", "2", "--steps-per-epoch", "3",
+        "--batch-size", "2", "--precision", "float32", "--val-range", "4:6", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    images, masks = write_dataset(root / "data", n=6, size=64, seed=1)
+    run = root / "run"
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(run), *TINY]) == 0
+    return root, images, masks, run
+
+
+def _err(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    return err[-1]
+
+
+def test_train_writes_a_complete_run_folder(trained):
+    _, _, _, run = trained
+    for name in ["config.yaml", "best.keras", "last.keras", "history.csv", "curves.png", "summary.json", "state.json"]:
+        assert (run / name).is_file(), name
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["val"] == ["004", "005"]
+    assert len((run / "history.csv").read_text().splitlines()) == 3  # header + 2 epochs
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_predict_and_evaluate(trained, tmp_path, capsys):
+    root, images, masks, run = trained
+    out = tmp_path / "pred"
+    assert main(["predict", str(images), "--model", str(run), "--out", str(out), "--tile", "32", "--overlap", "8",
+                 "--quiet"]) == 0
+    for stem in ["000", "005"]:
+        mask = read_array(out / f"{stem}_mask.png")
+        assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 255}
+        prob = read_array(out / f"{stem}_prob.tif")
+        assert prob.dtype == np.float32 and 0 <= prob.min() and prob.max() <= 1
+        assert read_array(out / f"{stem}_overlay.png").shape == (64, 64, 3)
+    assert main(["evaluate", "--pred", str(out), "--truth", str(masks)]) == 0
+    printed = capsys.readouterr().out
+    assert "v_rand" in printed and "mean_iou" in printed
+    data = json.loads((out / "evaluation.json").read_text())
+    assert data["mean_over_images"]["images"] == 6
+    assert 0 <= data["mean_over_images"]["mean_iou"] <= 1
+    # a second prediction into the same folder is refused, not overwritten
+    assert main(["predict", str(images), "--model", str(run), "--out", str(out), "--quiet"]) == 2
+    assert "already exists from an earlier run" in _err(capsys)
+
+
+def test_resume_continues_the_run(trained, tmp_path):
+    _, images, masks, run = trained
+    import shutil
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert main(["train", "--out", str(copy), "--resume", "--quiet"]) == 0
+    state = json.loads((copy / "state.json").read_text())
+    assert state["epoch"] == 2  # already at its 2 epochs: resume loads and ends cleanly
+    cfg = (copy / "config.yaml").read_text().replace("epochs: 2", "epochs: 3")
+    (copy / "config.yaml").write_text(cfg)
+    assert main(["train", "--out", str(copy), "--resume", "--quiet"]) == 0
+    assert json.loads((copy / "state.json").read_text())["epoch"] == 3
+    assert len((copy / "history.csv").read_text().splitlines()) == 4
+
+
+def test_time_limit_stops_cleanly_and_keeps_a_checkpoint(trained, tmp_path):
+    _, images, masks, _ = trained
+    run = tmp_path / "run"
+    args = ["train", "--images", str(images), "--masks", str(masks), "--out", str(run), *TINY,
+            "--epochs", "50", "--time-limit", "0.0005"]
+    assert main(args) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stopped_by"] == "time limit" and summary["epochs"] < 50
+    assert (run / "best.keras").is_file()
+
+
+def test_existing_run_folder_is_refused(trained, capsys):
+    _, images, masks, run = trained
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(run), *TINY]) == 2
+    assert "already holds a training run" in _err(capsys)
+
+
+def test_not_a_unetkit_model(tmp_path, trained, capsys):
+    _, images, _, _ = trained
+    fake = tmp_path / "model.keras"
+    fake.write_bytes(b"PK\x03\x04 not a zip")
+    assert main(["predict", str(images), "--model", str(fake), "--out", str(tmp_path / "o")]) == 2
+    assert "model.keras: not a unetkit model" in _err(capsys)
+
+
+def test_image_smaller_than_the_network_minimum(tmp_path, trained, capsys):
+    _, _, _, run = trained
+    tiny = write_image(tmp_path / "tiny.png", np.zeros((3, 40), np.uint8))
+    assert main(["predict", str(tiny), "--model", str(run), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "tiny.png: image is 3x40, smaller than the network's minimum 4x4" in _err(capsys)
+
+
+def test_training_image_smaller_than_minimum(tmp_path, capsys):
+    write_image(tmp_path / "i/a.png", np.zeros((2, 2), np.uint8))
+    write_image(tmp_path / "m/a.png", np.zeros((2, 2), np.uint8))
+    args = ["train", "--images", str(tmp_path / "i"), "--masks", str(tmp_path / "m"), "--out", str(tmp_path / "r"),
+            *TINY, "--val-fraction", "0", "--val-range", ""]
+    assert main(args) == 2
+    assert "a.png: image is 2x2, smaller than the network's minimum" in _err(capsys)
+
+
+@pytest.mark.parametrize("case, expect", [
+    ("missing", "image folder not found"),
+    ("no_mask", "no mask named 001"),
+    ("bad_values", "binary mask has 3 distinct values"),
+    ("size", "mask is 64x60 but image"),
+    ("truncated", "cannot read image"),
+])
+def test_bad_training_input_exits_2_with_one_line(tmp_path, capsys, case, expect):
+    images, masks = write_dataset(tmp_path / "d", n=3, size=64, seed=0)
+    if case == "missing":
+        images = tmp_path / "nowhere"
+    elif case == "no_mask":
+        (masks / "001.png").unlink()
+    elif case == "bad_values":
+        write_image(masks / "001.png", np.arange(64 * 64).reshape(64, 64).astype(np.uint8) % 3)
+    elif case == "size":
+        write_image(masks / "001.png", np.zeros((64, 60), np.uint8))
+    elif case == "truncated":
+        (images / "001.png").write_bytes((images / "001.png").read_bytes()[:50])
+    out = tmp_path / "run"
+    rc = main(["train", "--images", str(images), "--masks", str(masks), "--out", str(out), *TINY, "--val-range", ""])
+    assert rc == 2
+    line = _err(capsys)
+    assert expect in line and line.startswith("unetkit train: error:")
+    assert not (out / "best.keras").exists()
+
+
+def test_config_file_and_presets(tmp_path, capsys):
+    from unetkit.config import load_config
+    cfg = load_config(preset="seed")
+    assert (cfg.model.base_filters, cfg.train.batch_size, cfg.train.learning_rate, cfg.data.sampling) == \
+        (64, 2, 1e-4, "resize")
+    bad = tmp_path / "c.yaml"
+    bad.write_text("train:\n  epoch: 3\n")
+    assert main(["train", "--config", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert "unknown setting train.epoch" in _err(capsys)
+
+
+def test_weighted_loss_multiclass_rgb(tmp_path):
+    """The paper's weighted loss, three classes and RGB input through the API."""
+    from conftest import tiny_config
+    from unetkit.data.synthetic import random_cells
+    from unetkit.train import train
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        img, lab = random_cells(64, 6, rng=rng)
+        write_image(tmp_path / f"i/{i}.png", np.dstack([img, img // 2, 255 - img]))
+        cls = np.where(lab > 0, 1 + (lab % 2), 0).astype(np.uint8)
+        write_image(tmp_path / f"m/{i}.png", cls)
+    cfg = tiny_config(tmp_path / "i", tmp_path / "m", loss="weighted_bce")
+    cfg.data.mask_mode, cfg.data.num_classes = "classes", 3
+    res = train(cfg, tmp_path / "run", verbose=0)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["channels"] == 3 and res.best_path.is_file()
+    from unetkit.checkpoint import load_model
+    model, meta = load_model(res.best_path)
+    assert meta["num_classes"] == 3 and model.output_shape[-1] == 3

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+from skimage.draw import disk
+from skimage.metrics import adapted_rand_error
+
+from unetkit.metrics import cells_of, confusion, evaluate_pair, pixel_scores, rand_scores
+
+
+def test_confusion_and_pixel_scores_by_hand():
+    truth = np.array([[0, 0, 1, 1]])
+    pred = np.array([[0, 1, 1, 1]])
+    conf = confusion(truth, pred, 2)
+    assert conf.tolist() == [[1, 1], [0, 2]]
+    s = pixel_scores(conf)
+    assert s.accuracy == 0.75
+    assert s.dice == pytest.approx([2 / 3, 4 / 5])
+    assert s.iou == pytest.approx([1 / 2, 2 / 3])
+    assert s.mean_iou == pytest.approx(7 / 12)
+
+
+def test_absent_class_is_nan_not_zero():
+    s = pixel_scores(confusion(np.zeros((2, 2), int), np.zeros((2, 2), int), 3))
+    assert s.iou[0] == 1.0 and np.isnan(s.iou[1]) and s.mean_iou == 1.0
+
+
+def test_rand_identical_and_merged():
+    a = np.zeros((20, 20), int)
+    a[:, :9], a[:, 11:] = 1, 2
+    assert rand_scores(a, a).v_rand == pytest.approx(1.0)
+    merged = (a > 0).astype(int)
+    r = rand_scores(a, merged)
+    # two halves of 180 px merged into one segment of 360 px (pairs, without self-pairs)
+    together_truth, together_pred = 2 * 180 * 179, 360 * 359
+    assert r.precision == pytest.approx(1.0)
+    assert r.recall == pytest.approx(together_truth / together_pred)
+    assert r.v_rand == pytest.approx(2 * together_truth / (together_truth + together_pred))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rand_matches_skimage(seed):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 6, (40, 40))
+    pred = rng.integers(0, 4, (40, 40))
+    are, prec, rec = adapted_rand_error(truth, pred, ignore_labels=(0,))
+    r = rand_scores(truth, pred)
+    assert r.rand_error == pytest.approx(are, rel=1e-9)
+    assert r.precision == pytest.approx(prec) and r.recall == pytest.approx(rec)
+
+
+def test_isbi_measures_on_disks():
+    truth = np.zeros((64, 64), np.uint8)
+    truth[disk((20, 20), 10)] = 1
+    truth[disk((20, 44), 10)] = 1
+    assert cells_of(truth).max() == 2
+    perfect = evaluate_pair(truth, truth)
+    assert perfect.v_rand == pytest.approx(1.0) and perfect.pixel_error == 0
+    bridged = truth.copy()
+    bridged[18:22, 20:44] = 1  # a missing membrane merges the two cells
+    s = evaluate_pair(truth, bridged)
+    assert s.v_rand < 0.8 and s.pixel_error > 0

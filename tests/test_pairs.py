@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from unetkit.data.pairs import load_pair, mask_to_labels, pair_folders, split_pairs
+from unetkit.errors import UnetkitError
+
+
+def _pairs(write, names, mask_names=None, size=(16, 16)):
+    for n in names:
+        write(f"img/{n}.png", np.zeros(size, np.uint8))
+    for n in mask_names if mask_names is not None else names:
+        write(f"msk/{n}.png", np.zeros(size, np.uint8))
+
+
+def test_pairs_by_stem_across_formats(tmp_path, write):
+    write("img/a.png", np.zeros((8, 8), np.uint8))
+    write("msk/a.tif", np.zeros((8, 8), np.uint8))
+    pairs = pair_folders(tmp_path / "img", tmp_path / "msk")
+    assert [(p.name, p.mask.suffix) for p in pairs] == [("a", ".tif")]
+
+
+def test_missing_and_empty_folders(tmp_path):
+    with pytest.raises(UnetkitError, match="nope: image folder not found"):
+        pair_folders(tmp_path / "nope", tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UnetkitError, match="empty: no image files"):
+        pair_folders(tmp_path / "empty", tmp_path)
+
+
+def test_image_without_mask_and_mask_without_image(tmp_path, write):
+    _pairs(write, ["a", "b"], ["a"])
+    with pytest.raises(UnetkitError, match=r"b\.png: no mask named b\.\*"):
+        pair_folders(tmp_path / "img", tmp_path / "msk")
+    write("msk/b.png", np.zeros((16, 16), np.uint8))
+    write("msk/c.png", np.zeros((16, 16), np.uint8))
+    with pytest.raises(UnetkitError, match=r"c\.png: no image named c\.\*"):
+        pair_folders(tmp_path / "img", tmp_path / "msk")
+
+
+def test_size_mismatch(tmp_path, write):
+    write("img/a.png", np.zeros((16, 16), np.uint8))
+    write("msk/a.png", np.zeros((16, 12), np.uint8))
+    (pair,) = pair_folders(tmp_path / "img", tmp_path / "msk")
+    with pytest.raises(UnetkitError, match=r"a\.png: mask is 16x12 but image a\.png is 16x16"):
+        load_pair(pair, "binary")
+
+
+def test_mask_values():
+    assert mask_to_labels(np.array([[0, 255]], np.uint8), "binary", "m").tolist() == [[0, 1]]
+    assert mask_to_labels(np.array([[0, 0]], np.uint8), "binary", "m").tolist() == [[0, 0]]
+    with pytest.raises(UnetkitError, match="m.png: binary mask has 3 distinct values"):
+        mask_to_labels(np.array([[0, 128, 255]], np.uint8), "binary", "m.png")
+    with pytest.raises(UnetkitError, match=r"not class indices 0\.\.2"):
+        mask_to_labels(np.array([[0, 3]], np.uint8), "classes", "m.png", num_classes=3)
+    with pytest.raises(UnetkitError, match="colour image"):
+        mask_to_labels(np.dstack([np.zeros((2, 2)), np.ones((2, 2)), np.zeros((2, 2))]).astype(np.uint8), "binary", "m")
+    inst = np.array([[0, 1, 2, 300]], np.uint16)
+    assert mask_to_labels(inst, "instances", "m").tolist() == [[0, 1, 2, 300]]
+
+
+def test_splits(tmp_path, write):
+    _pairs(write, [f"{i:02d}" for i in range(10)])
+    pairs = pair_folders(tmp_path / "img", tmp_path / "msk")
+    tr, va = split_pairs(pairs, val_range="7:10")
+    assert [p.name for p in va] == ["07", "08", "09"] and len(tr) == 7
+    tr, va = split_pairs(pairs, val_files=["03"])
+    assert [p.name for p in va] == ["03"]
+    a = split_pairs(pairs, val_fraction=0.3, seed=1)[1]
+    b = split_pairs(pairs, val_fraction=0.3, seed=1)[1]
+    assert a == b and len(a) == 3
+    with pytest.raises(UnetkitError, match="selects none"):
+        split_pairs(pairs, val_range="20:30")
+    with pytest.raises(UnetkitError, match="no pair named 'zz'"):
+        split_pairs(pairs, val_files=["zz"])
+    with pytest.raises(UnetkitError, match="no training images"):
+        split_pairs(pairs, val_range="0:10")
