@@ -21,6 +21,7 @@ def _add_train(sub):
     g.add_argument("--target", choices=["classes", "boundary"], help="boundary: background/interior/boundary")
     g.add_argument("--channels", help="1, 3 or auto")
     g.add_argument("--norm", choices=["percentile", "scale", "none"])
+    g.add_argument("--invert", choices=["auto", "never"], help="auto: make objects bright on dark (gray input)")
     g.add_argument("--sampling", choices=["patch", "resize"], help="random full-resolution patches, or resize (seeds)")
     g.add_argument("--patch-size", type=int)
     g.add_argument("--val-range", help="validation = positions START:STOP of the name-sorted pairs (e.g. 25:30)")
@@ -54,7 +55,7 @@ def _add_train(sub):
 
 
 TRAIN_FIELDS = {
-    "data": ["images", "masks", "mask_mode", "num_classes", "target", "channels", "norm", "sampling", "patch_size",
+    "data": ["images", "masks", "mask_mode", "num_classes", "target", "channels", "norm", "invert", "sampling", "patch_size",
              "val_range", "val_files", "val_fraction"],
     "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling"],
     "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "loss", "precision", "time_limit",
@@ -114,8 +115,30 @@ def _add_evaluate(sub):
     p.add_argument("--truth", required=True, help="folder of ground-truth masks")
     p.add_argument("--mask-mode", choices=["binary", "classes", "instances"], default="binary")
     p.add_argument("--num-classes", type=int, default=2)
+    p.add_argument("--instances", action="store_true",
+                   help="object-level scores: --pred holds label images (NAME_labels.tif from 'unetkit count')")
     p.add_argument("--out", help="where to write evaluation.csv/json (default: the --pred folder)")
     p.add_argument("--overwrite", action="store_true")
+
+
+def _add_count(sub):
+    p = sub.add_parser("count", help="count and measure objects (cells, nuclei): labels, tables, overlays")
+    p.add_argument("inputs", nargs="+", help="image files and/or folders")
+    p.add_argument("--model", required=True, help="run folder, .keras file or bundled model name (e.g. nuclei)")
+    p.add_argument("--out", required=True, help="output folder")
+    g = p.add_argument_group("objects")
+    g.add_argument("--split", choices=["watershed", "components", "canny"], default="watershed",
+                   help="watershed splits touching objects (default); canny is the seeds' count")
+    g.add_argument("--threshold", type=float, default=0.5, help="foreground probability")
+    g.add_argument("--min-size", type=int, default=15, help="drop objects under this many px")
+    g.add_argument("--min-distance", type=int, default=4, help="px between seeds (binary models)")
+    g.add_argument("--pixel-size", type=float, help="um per pixel: report areas in um^2 and lengths in um")
+    g = p.add_argument_group("tiling")
+    g.add_argument("--tile", type=int, default=512)
+    g.add_argument("--overlap", type=int, default=64)
+    g.add_argument("--tta", action="store_true")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
 
 
 def _add_demo(sub):
@@ -131,6 +154,7 @@ def main(argv=None) -> int:
     _add_train(sub)
     _add_predict(sub)
     _add_evaluate(sub)
+    _add_count(sub)
     _add_demo(sub)
     sub.add_parser("models", help="list the registered architectures and bundled models")
     args = parser.parse_args(argv)
@@ -155,6 +179,18 @@ def _run(args) -> int:
         cfg = PredictConfig(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
                             threshold=args.threshold, prob_format=args.prob_format)
         predict(args.model, args.inputs, args.out, cfg, overwrite=args.overwrite, verbose=not args.quiet)
+    elif args.command == "count":
+        from .config import PredictConfig
+        from .count import count
+        from .instances import InstanceConfig
+        count(args.model, args.inputs, args.out,
+              predict_cfg=PredictConfig(tile=args.tile, overlap=args.overlap, tta=args.tta),
+              instance_cfg=InstanceConfig(split=args.split, threshold=args.threshold, min_size=args.min_size,
+                                          min_distance=args.min_distance),
+              pixel_size=args.pixel_size, overwrite=args.overwrite, verbose=not args.quiet)
+    elif args.command == "evaluate" and args.instances:
+        from .evaluate import evaluate_instances
+        evaluate_instances(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)
     elif args.command == "evaluate":
         from .evaluate import evaluate_folders
         evaluate_folders(args.pred, args.truth, mask_mode=args.mask_mode, num_classes=args.num_classes,

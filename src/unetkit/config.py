@@ -24,6 +24,7 @@ class DataConfig:
     target: str = "classes"        # classes | boundary (background/interior/boundary from instances)
     channels: int | str = "auto"   # 1, 3 or auto (3 if any training image has colour)
     norm: str = "percentile"       # percentile | scale | none
+    invert: str = "never"          # auto: flip bright-background images (gray input) so objects are bright
     sampling: str = "patch"        # patch (full-resolution crops) | resize (seeds' whole-image resize)
     patch_size: int = 256
     val_range: str | None = None   # "A:B" positions in the name-sorted list

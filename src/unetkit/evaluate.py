@@ -82,3 +82,71 @@ def format_table(rows: list[dict], summary: dict) -> str:
     for r in rows + [{"file": "mean", **summary}]:
         lines.append("  ".join([f"{r['file']:<{width}}"] + [f"{r[k]:>10.4f}" for k in keys]))
     return "\n".join(lines)
+
+
+def _read_instances(path) -> np.ndarray:
+    arr = read_array(path)
+    labels = mask_to_labels(arr, "instances", path)
+    values = np.unique(labels)
+    if values.size == 2 and values[1] in (1, 255) and (labels > 0).mean() > 0:
+        from .metrics import cells_of
+        n = cells_of(labels).max()
+        if n > 1:
+            raise UnetkitError(f"{path}: looks like a binary mask ({n} separate objects share one id); "
+                               "pass instance label images (0 = background, 1..N = objects)")
+    return labels
+
+
+def evaluate_instances(pred_dir, truth_dir, *, thresholds=None, out_dir=None, overwrite: bool = False,
+                       verbose: bool = True) -> dict:
+    """Object-level scores: matching at IoU thresholds, per image and pooled, and count errors."""
+    from .matching import THRESHOLDS, count_error, matching, matching_dataset
+    thresholds = thresholds or THRESHOLDS
+    out = Path(out_dir or pred_dir)
+    targets = [out / "instance_evaluation.csv", out / "instance_evaluation.json"]
+    if not overwrite and any(t.exists() for t in targets):
+        raise UnetkitError(f"{targets[0]}: an evaluation already exists here; pass --out DIR or --overwrite")
+    preds = {}
+    for p in list_images(pred_dir, "prediction"):
+        if p.stem.endswith("_labels") or not p.stem.endswith(("_prob", "_overlay", "_mask", "_count")):
+            preds[p.stem.removesuffix("_labels")] = p
+    truths = {p.stem: p for p in list_images(truth_dir, "ground-truth label")}
+    names = sorted(set(preds) & set(truths))
+    if not names:
+        raise UnetkitError(f"{pred_dir}: no label image matches a ground truth in {truth_dir} by name "
+                           "(expected NAME_labels.tif from 'unetkit count')")
+    pairs, rows, counts = [], [], []
+    for name in names:
+        t, p = _read_instances(truths[name]), _read_instances(preds[name])
+        if t.shape != p.shape:
+            raise UnetkitError(f"{preds[name]}: size {p.shape} differs from its ground truth {t.shape}")
+        pairs.append((t, p))
+        for m in matching(t, p, thresholds):
+            rows.append({"file": name, **m.as_dict()})
+        n_true, n_pred = len(np.unique(t[t > 0])), len(np.unique(p[p > 0]))
+        abs_err, rel_err = count_error(n_true, n_pred)
+        counts.append({"file": name, "n_true": n_true, "n_pred": n_pred, "abs_error": abs_err, "rel_error": rel_err})
+    pooled = [m.as_dict() for m in matching_dataset(pairs, thresholds)]
+    rel = [c["rel_error"] for c in counts if np.isfinite(c["rel_error"])]
+    summary = {
+        "images": len(names), "pooled": pooled,
+        "count": {"mean_abs_error": float(np.mean([c["abs_error"] for c in counts])),
+                  "median_rel_error": float(np.median(rel)) if rel else float("nan"),
+                  "mean_rel_error": float(np.mean(rel)) if rel else float("nan")},
+    }
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_text(targets[0], buf.getvalue())
+    write_text(targets[1], json.dumps({**summary, "per_image_counts": counts}, indent=1))
+    if verbose:
+        print(f"{'IoU':>5} {'TP':>7} {'FP':>7} {'FN':>7} {'prec':>7} {'recall':>7} {'F1':>7} {'acc':>7} {'PQ':>7}")
+        for m in pooled:
+            print(f"{m['thresh']:>5.2f} {m['tp']:>7} {m['fp']:>7} {m['fn']:>7} {m['precision']:>7.3f} "
+                  f"{m['recall']:>7.3f} {m['f1']:>7.3f} {m['accuracy']:>7.3f} {m['panoptic_quality']:>7.3f}")
+        c = summary["count"]
+        print(f"count error: mean absolute {c['mean_abs_error']:.2f} objects, median relative "
+              f"{100 * c['median_rel_error']:.1f}% over {len(names)} images")
+        print(f"[unetkit] wrote {targets[0]} and {targets[1]}")
+    return summary

@@ -15,7 +15,7 @@ import numpy as np
 from . import _backend  # noqa: F401
 from .checkpoint import load_model
 from .config import PredictConfig
-from .data.io import is_image_file, normalize, read_array, to_channels, write_image
+from .data.io import is_image_file, prepare, read_array, write_image
 from .errors import UnetkitError
 from .progress import Progress
 
@@ -44,7 +44,7 @@ class Predictor:
         if min(native.shape[:2]) < minimum:
             raise UnetkitError(f"{path}: image is {native.shape[0]}x{native.shape[1]}, smaller than the network's "
                                f"minimum {minimum}x{minimum}; pad or enlarge it")
-        x = normalize(to_channels(native, self.meta["channels"]), self.meta["norm"])
+        x = prepare(native, self.meta["channels"], self.meta["norm"], self.meta.get("invert", "never"))
         return native, x
 
     def probabilities(self, x: np.ndarray, progress=None) -> np.ndarray:

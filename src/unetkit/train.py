@@ -24,7 +24,7 @@ import numpy as np
 from . import _backend  # noqa: F401
 from .checkpoint import BEST, LAST, load_model, save_model
 from .config import RunConfig
-from .data.io import is_color, normalize, to_channels, write_text
+from .data.io import is_color, prepare, write_text
 from .data.pairs import load_pair, pair_folders, split_pairs
 from .data.sampling import PatchDataset, Sample, TileDataset
 from .data.targets import make_targets
@@ -65,7 +65,7 @@ def output_classes(cfg: RunConfig) -> int:
 
 def model_meta(cfg: RunConfig, channels: int) -> dict:
     return {
-        "format": 1, "channels": channels, "norm": cfg.data.norm, "num_classes": output_classes(cfg),
+        "format": 1, "channels": channels, "norm": cfg.data.norm, "invert": cfg.data.invert, "num_classes": output_classes(cfg),
         "target": cfg.data.target, "depth": cfg.model.depth, "mask_mode": cfg.data.mask_mode,
         "patch_size": cfg.data.patch_size, "sampling": cfg.data.sampling,
     }
@@ -89,7 +89,7 @@ def load_samples(pairs, cfg: RunConfig, channels: int) -> list[Sample]:
         if min(image.shape[:2]) < min_side:
             raise UnetkitError(f"{p.image}: image is {image.shape[0]}x{image.shape[1]}, smaller than the "
                                f"network's minimum {min_side}x{min_side}; remove it or use a shallower --depth")
-        img = normalize(to_channels(image, channels), cfg.data.norm)
+        img = prepare(image, channels, cfg.data.norm, cfg.data.invert)
         samples.append(Sample(p.name, img, *make_targets(labels, cfg.data)))
     return samples
 

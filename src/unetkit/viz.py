@@ -86,3 +86,40 @@ def prediction_grid(rows: list[tuple[str, np.ndarray, np.ndarray | None, np.ndar
             ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return _savefig(fig, Path(png_path))
+
+
+def count_overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Image with each object's outline in its own colour, its id at its centre, and the count."""
+    import cv2
+    from skimage.segmentation import find_boundaries
+    rgb = as_rgb(image).copy()
+    n = int(labels.max())
+    rng = np.random.default_rng(0)
+    colors = rng.integers(80, 256, (n + 1, 3)).astype(np.uint8)
+    edge = find_boundaries(labels, mode="inner") & (labels > 0)
+    rgb[edge] = colors[labels[edge]]
+    scale = max(0.3, min(rgb.shape[:2]) / 1000)
+    if n <= 2000:  # ids stay readable up to a few thousand objects
+        from scipy import ndimage
+        for i, (cy, cx) in enumerate(ndimage.center_of_mass(labels > 0, labels, range(1, n + 1)), start=1):
+            cv2.putText(rgb, str(i), (int(cx) - 4, int(cy) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(rgb, f"count: {n}", (8, int(30 * scale * 2) + 4), cv2.FONT_HERSHEY_SIMPLEX, 2 * scale,
+                (255, 255, 0), max(1, int(2 * scale)), cv2.LINE_AA)
+    return rgb
+
+
+def size_histogram(areas: dict[str, list[float]], png_path, unit: str = "px") -> Path:
+    """Histogram of object areas over the whole set, with the median marked."""
+    plt = _plt()
+    values = np.concatenate([np.asarray(v, float) for v in areas.values()]) if areas else np.zeros(0)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if values.size:
+        ax.hist(values, bins=min(60, max(10, values.size // 10)), color="#4a90d9")
+        ax.axvline(np.median(values), color="k", ls="--", label=f"median {np.median(values):.1f} {unit}")
+        ax.legend()
+    ax.set_xlabel(f"object area ({unit})")
+    ax.set_ylabel("objects")
+    ax.set_title(f"{values.size} objects in {len(areas)} images")
+    fig.tight_layout()
+    return _savefig(fig, Path(png_path))

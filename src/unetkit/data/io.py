@@ -100,9 +100,23 @@ def normalize(img: np.ndarray, mode: str = "percentile", low: float = 1.0, high:
     raise UnetkitError(f"unknown normalisation {mode!r}: use percentile, scale or none")
 
 
-def load_image(path, channels: int, norm: str = "percentile") -> np.ndarray:
-    """Read an image file and return float32 (H, W, channels), normalised."""
-    return normalize(to_channels(read_array(path), channels), norm)
+def prepare(native: np.ndarray, channels: int, norm: str = "percentile", invert: str = "never") -> np.ndarray:
+    """Native image -> model input: channel conversion, normalisation, optional polarity flip.
+
+    ``invert="auto"`` (gray inputs): flip images whose median is above mid-range, so objects
+    are always bright on dark, whether the modality is fluorescence or brightfield/H&E.
+    """
+    x = normalize(to_channels(native, channels), norm)
+    if invert == "auto" and np.median(x) > 0.5:
+        x = (1.0 - x).astype(np.float32)
+    elif invert not in ("auto", "never"):
+        raise UnetkitError(f"unknown invert mode {invert!r}: use auto or never")
+    return x
+
+
+def load_image(path, channels: int, norm: str = "percentile", invert: str = "never") -> np.ndarray:
+    """Read an image file and return float32 (H, W, channels), ready for the model."""
+    return prepare(read_array(path), channels, norm, invert)
 
 
 def _atomic_target(path: Path):

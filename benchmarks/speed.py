@@ -1,0 +1,129 @@
+"""Training throughput and prediction time: unetkit's `unet` against the seeds' layer-by-layer model.
+
+Both are the seeds' size (64 base filters, 1 channel, 256x256, batch 2), timed in the same process:
+- training: images/s over timed steps after warm-up, each model trained as it would be
+  (ours: unetkit's PatchDataset + pixel-weighted BCE on the 2-channel target; seeds': keras BCE on arrays);
+- prediction: ms per megapixel on a 1024x1024 image (ours: overlap-tile with mirror padding, tile 512,
+  overlap 64; seeds': plain non-overlapping 256x256 tiles, the cheapest thing that covers the image);
+- ours in float32 against mixed bfloat16.
+
+Usage: python benchmarks/speed.py [--steps 10] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from unetkit.data.augment import AugmentConfig  # noqa: E402
+from unetkit.data.sampling import PatchDataset, Sample  # noqa: E402
+from unetkit.data.synthetic import random_cells  # noqa: E402
+from unetkit.losses import cross_entropy  # noqa: E402
+from unetkit.models import build  # noqa: E402
+from unetkit.models.reference import seed_unet  # noqa: E402
+from unetkit.tiling import predict_tiled  # noqa: E402
+
+SIZE, BATCH = 256, 2
+
+
+def samples(n=8):
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        img, lab = random_cells(512, 30, rng=rng)
+        out.append(Sample(str(i), img[..., None].astype(np.float32) / 255, (lab > 0).astype(np.uint8)))
+    return out
+
+
+def time_fit(model, data, steps):
+    """Seconds per step of model.fit over ``steps`` steps, after a warm-up epoch."""
+    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)
+    t = time.perf_counter()
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+    return (time.perf_counter() - t) / steps
+
+
+def ours(precision, steps, train_samples):
+    keras.mixed_precision.set_global_policy(precision)
+    keras.utils.set_random_seed(0)
+    m = build("unet", input_channels=1)
+    m.compile(optimizer=keras.optimizers.Adam(1e-4), loss=cross_entropy)
+    ds = PatchDataset(train_samples, size=SIZE, batch_size=BATCH, steps=steps + 2, augment=AugmentConfig())
+    return m, time_fit(m, ds, steps)
+
+
+def seeds(steps):
+    keras.mixed_precision.set_global_policy("float32")
+    keras.utils.set_random_seed(0)
+    m = seed_unet((SIZE, SIZE, 1))
+    m.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH * (steps + 2), SIZE, SIZE, 1), dtype=np.float32)
+    y = (rng.random(x.shape) > 0.5).astype(np.float32)
+
+    class Arrays(keras.utils.PyDataset):
+        def __len__(self):
+            return steps + 2
+
+        def __getitem__(self, i):
+            return x[i * BATCH:(i + 1) * BATCH], y[i * BATCH:(i + 1) * BATCH]
+
+    return m, time_fit(m, Arrays(), steps)
+
+
+def predict_ms_per_mp(fn, repeats=2):
+    img = np.random.default_rng(1).random((1024, 1024, 1), dtype=np.float32)
+    fn(img)  # warm-up (graph tracing)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn(img)
+    return (time.perf_counter() - t) / repeats * 1000 / (1024 * 1024 / 1e6)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    data = samples()
+    res = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+           "backend": keras.backend.backend(), "size": SIZE, "batch": BATCH, "steps": args.steps}
+
+    seed_model, s_step = seeds(args.steps)
+    res["seed_train_img_s"] = BATCH / s_step
+
+    def seed_predict(img):
+        tiles = [img[y:y + SIZE, x:x + SIZE] for y in range(0, 1024, SIZE) for x in range(0, 1024, SIZE)]
+        return seed_model.predict(np.stack(tiles), batch_size=BATCH, verbose=0)
+
+    res["seed_predict_ms_per_mp"] = predict_ms_per_mp(seed_predict)
+    del seed_model
+
+    for precision in ("float32", "mixed_bfloat16"):
+        model, step = ours(precision, args.steps, data)
+        key = "fp32" if precision == "float32" else "bf16"
+        res[f"ours_{key}_train_img_s"] = BATCH / step
+        res[f"ours_{key}_predict_ms_per_mp"] = predict_ms_per_mp(
+            lambda img: predict_tiled(model.predict_on_batch, img, tile=512, overlap=64, batch_size=BATCH))
+        del model
+
+    res["train_ratio_ours_fp32_vs_seed"] = res["ours_fp32_train_img_s"] / res["seed_train_img_s"]
+    res["train_ratio_ours_bf16_vs_seed"] = res["ours_bf16_train_img_s"] / res["seed_train_img_s"]
+    res["predict_ratio_seed_vs_ours_fp32"] = res["seed_predict_ms_per_mp"] / res["ours_fp32_predict_ms_per_mp"]
+    res["predict_ratio_seed_vs_ours_bf16"] = res["seed_predict_ms_per_mp"] / res["ours_bf16_predict_ms_per_mp"]
+    for k, v in res.items():
+        print(f"{k:36s} {v:.3f}" if isinstance(v, float) else f"{k:36s} {v}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

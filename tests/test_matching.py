@@ -1,0 +1,60 @@
+"""Instance matching on synthetic disks whose answer is known."""
+import numpy as np
+import pytest
+from skimage.draw import disk
+
+from unetkit.matching import count_error, iou_matrix, matching, matching_dataset
+
+
+def disks(centers, r=6, shape=(64, 64)):
+    lab = np.zeros(shape, np.int32)
+    for i, c in enumerate(centers, 1):
+        lab[disk(c, r, shape=shape)] = i
+    return lab
+
+
+TRUE = disks([(10, 10), (10, 40), (40, 10), (40, 40)])
+
+
+def test_perfect_prediction_with_shuffled_ids():
+    pred = TRUE.copy()
+    pred[TRUE == 1], pred[TRUE == 4] = 4, 1
+    m = matching(TRUE, pred, [0.5, 0.9])
+    for s in m:
+        assert (s.tp, s.fp, s.fn) == (4, 0, 0)
+        assert s.f1 == 1.0 and s.panoptic_quality == pytest.approx(1.0)
+
+
+def test_missed_extra_and_shifted_objects():
+    pred = disks([(10, 10), (10, 40), (40, 12), (55, 55)])  # 2 exact, 1 shifted by 2 px, 1 spurious
+    iou = iou_matrix(TRUE, pred)
+    assert iou.shape == (4, 4)
+    shifted = iou[2, 2]
+    assert 0.5 < shifted < 0.9
+    m50, m90 = matching(TRUE, pred, [0.5, 0.9])
+    assert (m50.tp, m50.fp, m50.fn) == (3, 1, 1)
+    assert m50.precision == 0.75 and m50.recall == 0.75 and m50.accuracy == pytest.approx(3 / 5)
+    assert m50.panoptic_quality == pytest.approx((2 + shifted) / (3 + 0.5 + 0.5))
+    assert (m90.tp, m90.fp, m90.fn) == (2, 2, 2)
+
+
+def test_merged_pair_counts_one_match_only():
+    merged = TRUE.copy()
+    merged[TRUE == 2] = 1
+    merged[8:13, 10:41] = 1  # a bridge: one big object over two true disks
+    m = matching(TRUE, merged, [0.3])[0]
+    assert m.n_pred == 3 and m.tp <= 3 and m.fn >= 1
+
+
+def test_pooled_sums_counts_before_ratios():
+    a = matching_dataset([(TRUE, TRUE), (TRUE, np.zeros_like(TRUE))], [0.5])[0]
+    assert (a.tp, a.fp, a.fn) == (4, 0, 4)
+    assert a.recall == 0.5 and a.precision == 1.0
+
+
+def test_empty_images():
+    empty = np.zeros((8, 8), np.int32)
+    m = matching(empty, empty, [0.5])[0]
+    assert (m.tp, m.fp, m.fn, m.n_true) == (0, 0, 0, 0) and np.isnan(m.f1)
+    assert count_error(4, 5) == (1, 0.25)
+    assert np.isnan(count_error(0, 2)[1])
