@@ -1,0 +1,90 @@
+"""`unetkit count` and `evaluate --instances` end to end, with a tiny boundary-aware model."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from unetkit.cli import main
+from unetkit.data.io import prepare, read_array, write_image
+from unetkit.data.synthetic import write_dataset
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("count")
+    images, masks = write_dataset(root / "data", n=6, size=64, seed=3, instances=True)
+    run = root / "run"
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(run),
+                 "--mask-mode", "instances", "--target", "boundary", "--loss", "weighted_bce",
+                 "--base-filters", "4", "--depth", "2", "--patch-size", "32", "--epochs", "1",
+                 "--steps-per-epoch", "2", "--batch-size", "2", "--precision", "float32", "--val-range", "4:6",
+                 "--quiet"]) == 0
+    out = root / "counts"
+    assert main(["count", str(images), "--model", str(run), "--out", str(out), "--tile", "32", "--overlap", "8",
+                 "--pixel-size", "0.5", "--min-size", "1", "--quiet"]) == 0
+    return root, images, masks, run, out
+
+
+def test_count_writes_every_file_and_areas_match_the_labels(counted):
+    root, images, masks, run, out = counted
+    for name in ["counts.csv", "objects.csv", "sizes.png"]:
+        assert (out / name).is_file()
+    with open(out / "counts.csv") as fh:
+        counts = {r["file"]: int(r["count"]) for r in csv.DictReader(fh)}
+    with open(out / "objects.csv") as fh:
+        objects = list(csv.DictReader(fh))
+    assert len(counts) == 6
+    for stem in ["000", "003"]:
+        labels = read_array(out / f"{stem}_labels.tif")
+        assert labels.dtype == np.uint16 and labels.shape == (64, 64)
+        assert labels.max() == counts[f"{stem}.png"]
+        assert read_array(out / f"{stem}_count.png").shape == (64, 64, 3)
+        rows = [r for r in objects if r["file"] == f"{stem}.png"]
+        assert len(rows) == labels.max()
+        for r in rows:  # areas in um^2 at 0.5 um/px
+            assert float(r["area"]) == pytest.approx((labels == int(r["id"])).sum() * 0.25)
+
+
+def test_evaluate_instances(counted, capsys):
+    root, images, masks, run, out = counted
+    assert main(["evaluate", "--instances", "--pred", str(out), "--truth", str(masks)]) == 0
+    printed = capsys.readouterr().out
+    assert "count error" in printed
+    data = json.loads((out / "instance_evaluation.json").read_text())
+    assert data["images"] == 6 and len(data["pooled"]) == 10
+    assert data["pooled"][0]["thresh"] == 0.5
+    truth_total = sum(int(read_array(masks / f"{i:03d}.png").max()) for i in range(6))
+    assert data["pooled"][0]["n_true"] == truth_total
+    # perfect predictions score 1: evaluate the truth against itself
+    assert main(["evaluate", "--instances", "--pred", str(masks), "--truth", str(masks),
+                 "--out", str(root / "self")]) == 0
+    self_scores = json.loads((root / "self" / "instance_evaluation.json").read_text())
+    assert self_scores["pooled"][0]["f1"] == 1.0 and self_scores["count"]["median_rel_error"] == 0.0
+
+
+def test_binary_masks_given_as_instances_are_refused(tmp_path, capsys):
+    lab = np.zeros((32, 32), np.uint8)
+    lab[2:8, 2:8] = 255
+    lab[20:28, 20:28] = 255
+    write_image(tmp_path / "p/a_labels.tif", lab)
+    write_image(tmp_path / "t/a.png", lab)
+    assert main(["evaluate", "--instances", "--pred", str(tmp_path / "p"), "--truth", str(tmp_path / "t")]) == 2
+    assert "looks like a binary mask" in capsys.readouterr().err
+
+
+def test_count_refuses_to_overwrite(counted, capsys):
+    root, images, masks, run, out = counted
+    assert main(["count", str(images), "--model", str(run), "--out", str(out), "--quiet"]) == 2
+    assert "already exists from an earlier run" in capsys.readouterr().err
+
+
+def test_invert_auto_makes_objects_bright():
+    dark_on_bright = np.full((32, 32), 200, np.uint8)
+    dark_on_bright[10:20, 10:20] = 30
+    x = prepare(dark_on_bright, 1, "percentile", "auto")
+    assert x[15, 15, 0] > x[0, 0, 0]
+    bright_on_dark = 255 - dark_on_bright
+    y = prepare(bright_on_dark, 1, "percentile", "auto")
+    assert y[15, 15, 0] > y[0, 0, 0]
+    assert prepare(dark_on_bright, 1, "percentile", "never")[15, 15, 0] < 0.5
