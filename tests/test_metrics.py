@@ -58,3 +58,18 @@ def test_isbi_measures_on_disks():
     bridged[18:22, 20:44] = 1  # a missing membrane merges the two cells
     s = evaluate_pair(truth, bridged)
     assert s.v_rand < 0.8 and s.pixel_error > 0
+
+
+def test_border_thinning_removes_the_membrane_thickness_penalty():
+    # two cells split by a 5 px membrane; the prediction draws it 9 px thick
+    truth = np.ones((40, 40), np.uint8)
+    truth[:, 18:23] = 0
+    thick = np.ones((40, 40), np.uint8)
+    thick[:, 16:25] = 0
+    s = evaluate_pair(truth, thick)
+    assert s.v_rand == pytest.approx(1.0)  # thinned: still two correct cells
+    assert s.v_rand_raw < 1.0               # raw: the extra membrane pixels form a segment of their own
+    # a gap in the predicted membrane merges the cells, thinned or not
+    gap = thick.copy()
+    gap[18:22, :] = 1
+    assert evaluate_pair(truth, gap).v_rand < 0.8

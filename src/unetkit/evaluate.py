@@ -58,7 +58,7 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
             row[f"dice_{k}"] = s.dice[k]
             row[f"iou_{k}"] = s.iou[k]
         if s.v_rand is not None:
-            row["v_rand"], row["rand_error"] = s.v_rand, s.rand_error
+            row["v_rand"], row["rand_error"], row["v_rand_raw"] = s.v_rand, s.rand_error, s.v_rand_raw
         rows.append(row)
     keys = [k for k in rows[0] if k != "file"]
     summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
