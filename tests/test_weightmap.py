@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from skimage.draw import disk
 
 from unetkit.data.weightmap import border_weight_map, class_weights, objects_of, two_nearest_distances
@@ -41,3 +42,18 @@ def test_class_weights_balance_frequencies():
 def test_objects_of_binary_mask():
     lab = _two_disks(gap=3)
     assert objects_of(lab > 0).max() == 2
+
+
+def test_class_balance_switch():
+    from unetkit.config import RunConfig
+    from unetkit.data.sampling import Sample
+    from unetkit.train import add_weight_maps
+    lab = _two_disks(gap=2)
+    s = Sample("a", np.zeros(lab.shape + (1,), np.float32), (lab > 0).astype(np.uint8), lab)
+    cfg = RunConfig()
+    add_weight_maps([s], [], cfg)
+    assert s.weights[32, 30] != 1.0  # inside a disk: w_c of a minority/majority class
+    cfg.train.class_balance = False
+    add_weight_maps([s], [], cfg)
+    assert s.weights[32, 30] == 1.0 and s.weights[2, 2] == pytest.approx(1.0, abs=0.01)
+    assert s.weights[32, 30 + 12 + 1] > 8

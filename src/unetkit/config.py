@@ -55,6 +55,7 @@ class TrainConfig:
     early_stopping: int = 30       # epochs without improvement; 0 disables
     monitor: str = "val_mean_iou"
     seed: int = 0
+    class_balance: bool = True     # weighted_bce: w_c balances class frequencies (the paper's); off = border term only
     w0: float = 10.0               # border weight of the paper's weight map
     sigma: float = 5.0             # px
 

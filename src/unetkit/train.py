@@ -96,7 +96,7 @@ def load_samples(pairs, cfg: RunConfig, channels: int) -> list[Sample]:
 
 def add_weight_maps(train_samples, val_samples, cfg: RunConfig) -> None:
     n = max(3 if cfg.data.target == "boundary" else cfg.data.num_classes, 2)
-    w_c = class_weights([s.labels for s in train_samples], n)
+    w_c = class_weights([s.labels for s in train_samples], n) if cfg.train.class_balance else np.ones(n, np.float32)
     for s in train_samples + val_samples:
         s.weights = border_weight_map(s.labels, s.objects, w_c, cfg.train.w0, cfg.train.sigma)
 
