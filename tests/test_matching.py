@@ -58,3 +58,12 @@ def test_empty_images():
     assert (m.tp, m.fp, m.fn, m.n_true) == (0, 0, 0, 0) and np.isnan(m.f1)
     assert count_error(4, 5) == (1, 0.25)
     assert np.isnan(count_error(0, 2)[1])
+
+
+def test_gaps_in_ids_do_not_matter():
+    gappy = TRUE.copy()
+    for old, new in [(1, 3), (2, 70), (3, 200), (4, 65535)]:
+        gappy[TRUE == old] = new
+    a = matching(TRUE, gappy, [0.5])[0]
+    b = matching(gappy, TRUE, [0.5])[0]
+    assert (a.tp, a.fp, a.fn) == (b.tp, b.fp, b.fn) == (4, 0, 0)

@@ -74,3 +74,13 @@ def test_splits(tmp_path, write):
         split_pairs(pairs, val_files=["zz"])
     with pytest.raises(UnetkitError, match="no training images"):
         split_pairs(pairs, val_range="0:10")
+
+
+def test_binary_mask_given_as_instances():
+    binary = np.zeros((20, 20), np.uint8)
+    binary[1:4, 1:4] = binary[8:11, 8:11] = binary[15:18, 1:4] = 255
+    with pytest.raises(UnetkitError, match="m.png: looks like a binary mask"):
+        mask_to_labels(binary, "instances", "m.png")
+    one = np.zeros((20, 20), np.uint8)
+    one[2:6, 2:6] = 1  # a single object is a valid instance mask
+    assert mask_to_labels(one, "instances", "m.png").max() == 1

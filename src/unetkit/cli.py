@@ -92,16 +92,25 @@ def _train_config(args):
     return cfg
 
 
+def _add_tiling(p):
+    g = p.add_argument_group("tiling (overlap-tile prediction at full resolution)")
+    g.add_argument("--tile", type=int, default=512, help="tile side in px (default 512)")
+    g.add_argument("--overlap", type=int, default=64, help="mirror margin and tile overlap in px (default 64)")
+    g.add_argument("--batch-size", type=int, default=2, help="tiles per forward pass")
+    g.add_argument("--tta", action="store_true", help="average over the four flips (4x slower)")
+
+
+def _tiling_config(args, **extra):
+    from .config import PredictConfig
+    return PredictConfig(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta, **extra)
+
+
 def _add_predict(sub):
     p = sub.add_parser("predict", help="predict masks for images of any size (overlap-tile)")
     p.add_argument("inputs", nargs="+", help="image files and/or folders")
     p.add_argument("--model", required=True, help="run folder, .keras file or bundled model name")
     p.add_argument("--out", required=True, help="output folder")
-    g = p.add_argument_group("tiling")
-    g.add_argument("--tile", type=int, default=512, help="tile side in px (default 512)")
-    g.add_argument("--overlap", type=int, default=64, help="mirror margin and tile overlap in px (default 64)")
-    g.add_argument("--batch-size", type=int, default=2)
-    g.add_argument("--tta", action="store_true", help="average over the four flips (4x slower)")
+    _add_tiling(p)
     g = p.add_argument_group("output")
     g.add_argument("--threshold", type=float, default=0.5)
     g.add_argument("--prob-format", choices=["tif", "npy"], default="tif")
@@ -133,10 +142,7 @@ def _add_count(sub):
     g.add_argument("--min-size", type=int, default=15, help="drop objects under this many px")
     g.add_argument("--min-distance", type=int, default=4, help="px between seeds (binary models)")
     g.add_argument("--pixel-size", type=float, help="um per pixel: report areas in um^2 and lengths in um")
-    g = p.add_argument_group("tiling")
-    g.add_argument("--tile", type=int, default=512)
-    g.add_argument("--overlap", type=int, default=64)
-    g.add_argument("--tta", action="store_true")
+    _add_tiling(p)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
 
@@ -174,17 +180,13 @@ def _run(args) -> int:
         train(_train_config(args), args.out, resume=args.resume, overwrite=args.overwrite,
               verbose=0 if args.quiet else None)
     elif args.command == "predict":
-        from .config import PredictConfig
         from .predict import predict
-        cfg = PredictConfig(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
-                            threshold=args.threshold, prob_format=args.prob_format)
+        cfg = _tiling_config(args, threshold=args.threshold, prob_format=args.prob_format)
         predict(args.model, args.inputs, args.out, cfg, overwrite=args.overwrite, verbose=not args.quiet)
     elif args.command == "count":
-        from .config import PredictConfig
         from .count import count
         from .instances import InstanceConfig
-        count(args.model, args.inputs, args.out,
-              predict_cfg=PredictConfig(tile=args.tile, overlap=args.overlap, tta=args.tta),
+        count(args.model, args.inputs, args.out, predict_cfg=_tiling_config(args),
               instance_cfg=InstanceConfig(split=args.split, threshold=args.threshold, min_size=args.min_size,
                                           min_distance=args.min_distance),
               pixel_size=args.pixel_size, overwrite=args.overwrite, verbose=not args.quiet)

@@ -76,31 +76,27 @@ def scores(thresh: float, n_true: int, n_pred: int, matched_ious: np.ndarray) ->
                     _ratio(sum_iou, tp + fp / 2 + fn / 2))
 
 
-def matching(y_true: np.ndarray, y_pred: np.ndarray, thresholds=THRESHOLDS) -> list[Matching]:
-    """Scores of one image at each IoU threshold."""
+def _matched(y_true: np.ndarray, y_pred: np.ndarray, thresholds):
+    """(n_true, n_pred, [matched IoUs per threshold]) of one image."""
     if y_true.shape != y_pred.shape:
         raise ValueError(f"label images differ in shape: {y_true.shape} vs {y_pred.shape}")
     iou = iou_matrix(relabel_sequential(y_true), relabel_sequential(y_pred))
-    n_true, n_pred = iou.shape
-    return [scores(float(t), n_true, n_pred, match_pairs(iou, t)) for t in thresholds]
+    return iou.shape[0], iou.shape[1], [match_pairs(iou, t) for t in thresholds]
+
+
+def matching(y_true: np.ndarray, y_pred: np.ndarray, thresholds=THRESHOLDS) -> list[Matching]:
+    """Scores of one image at each IoU threshold."""
+    n_true, n_pred, matched = _matched(y_true, y_pred, thresholds)
+    return [scores(float(t), n_true, n_pred, m) for t, m in zip(thresholds, matched)]
 
 
 def matching_dataset(pairs, thresholds=THRESHOLDS) -> list[Matching]:
-    """Pooled over images: TP/FP/FN and matched IoUs summed before the ratios."""
-    per = [matching(t, p, thresholds) for t, p in pairs]
-    pooled = []
-    for k, thresh in enumerate(thresholds):
-        n_true = sum(m[k].n_true for m in per)
-        n_pred = sum(m[k].n_pred for m in per)
-        tp = sum(m[k].tp for m in per)
-        sum_iou = sum((m[k].mean_matched_iou * m[k].tp) if m[k].tp else 0.0 for m in per)
-        m = scores(float(thresh), n_true, n_pred, np.zeros(0))
-        fp, fn = n_pred - tp, n_true - tp
-        pooled.append(Matching(float(thresh), n_true, n_pred, tp, fp, fn, _ratio(tp, tp + fp), _ratio(tp, tp + fn),
-                               _ratio(2 * tp, 2 * tp + fp + fn), _ratio(tp, tp + fp + fn), _ratio(sum_iou, tp),
-                               _ratio(sum_iou, tp + fp / 2 + fn / 2)))
-        del m
-    return pooled
+    """Pooled over images: objects and matches of all images counted together before the ratios."""
+    per = [_matched(t, p, thresholds) for t, p in pairs]
+    n_true = sum(n for n, _, _ in per)
+    n_pred = sum(n for _, n, _ in per)
+    return [scores(float(t), n_true, n_pred, np.concatenate([m[k] for _, _, m in per] or [np.zeros(0)]))
+            for k, t in enumerate(thresholds)]
 
 
 def count_error(n_true: int, n_pred: int) -> tuple[int, float]:

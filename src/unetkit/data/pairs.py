@@ -90,6 +90,11 @@ def mask_to_labels(mask: np.ndarray, mode: str, path, num_classes: int = 2) -> n
     if mode == "instances":
         if values.min() < 0:
             raise UnetkitError(f"{path}: instance mask has negative ids; use 0 for background, 1..N for objects")
+        if values.size == 2:
+            from scipy import ndimage
+            if ndimage.label(mask > 0)[1] >= 3:
+                raise UnetkitError(f"{path}: looks like a binary mask (separate objects share the id {values[1]}); "
+                                   "give each object its own id, or use --mask-mode binary")
         return mask.astype(np.int32)
     raise UnetkitError(f"unknown mask mode {mode!r}: use binary, classes or instances")
 
