@@ -104,7 +104,6 @@ def main():
         return seed_model.predict(np.stack(tiles), batch_size=BATCH, verbose=0)
 
     res["seed_predict_ms_per_mp"] = predict_ms_per_mp(seed_predict)
-    del seed_model
 
     for precision in ("float32", "mixed_bfloat16"):
         model, step = ours(precision, args.steps, data)
@@ -112,7 +111,6 @@ def main():
         res[f"ours_{key}_train_img_s"] = BATCH / step
         res[f"ours_{key}_predict_ms_per_mp"] = predict_ms_per_mp(
             lambda img: predict_tiled(model.predict_on_batch, img, tile=512, overlap=64, batch_size=BATCH))
-        del model
 
     res["train_ratio_ours_fp32_vs_seed"] = res["ours_fp32_train_img_s"] / res["seed_train_img_s"]
     res["train_ratio_ours_bf16_vs_seed"] = res["ours_bf16_train_img_s"] / res["seed_train_img_s"]

@@ -47,7 +47,8 @@ def test_predict_and_evaluate(trained, tmp_path, capsys):
         prob = read_array(out / f"{stem}_prob.tif")
         assert prob.dtype == np.float32 and 0 <= prob.min() and prob.max() <= 1
         assert read_array(out / f"{stem}_overlay.png").shape == (64, 64, 3)
-    assert main(["evaluate", "--pred", str(out), "--truth", str(masks)]) == 0
+    assert main(["evaluate", "--pred", str(out), "--truth", str(masks), "--images", str(images)]) == 0
+    assert (out / "grid.png").is_file()
     printed = capsys.readouterr().out
     assert "v_rand" in printed and "mean_iou" in printed
     data = json.loads((out / "evaluation.json").read_text())
@@ -171,3 +172,13 @@ def test_weighted_loss_multiclass_rgb(tmp_path):
     from unetkit.checkpoint import load_model
     model, meta = load_model(res.best_path)
     assert meta["num_classes"] == 3 and model.output_shape[-1] == 3
+
+
+def test_synthetic_demo_runs_end_to_end(tmp_path, capsys):
+    assert main(["demo", "--data", "synthetic", "--minutes", "0.02", "--out", str(tmp_path / "demo")]) == 0
+    out = tmp_path / "demo"
+    for name in ["grid.png", "evaluation.csv", "demo.json", "run/curves.png", "run/best.keras"]:
+        assert (out / name).is_file(), name
+    assert len(list((out / "predictions").glob("*_mask.png"))) == 4
+    assert "demo finished" in capsys.readouterr().out
+    assert main(["demo", "--data", "synthetic", "--out", str(out)]) == 2  # never over an earlier demo

@@ -65,7 +65,6 @@ TRAIN_FIELDS = {
 
 def _train_config(args):
     from .config import load_config
-    from .train import RUN_MARKERS  # noqa: F401
     if args.resume:
         from pathlib import Path
         from .config import from_dict
@@ -127,6 +126,7 @@ def _add_evaluate(sub):
     p.add_argument("--instances", action="store_true",
                    help="object-level scores: --pred holds label images (NAME_labels.tif from 'unetkit count')")
     p.add_argument("--out", help="where to write evaluation.csv/json (default: the --pred folder)")
+    p.add_argument("--images", help="folder of the input images: also draw grid.png (image / truth / prediction)")
     p.add_argument("--overwrite", action="store_true")
 
 
@@ -196,7 +196,7 @@ def _run(args) -> int:
     elif args.command == "evaluate":
         from .evaluate import evaluate_folders
         evaluate_folders(args.pred, args.truth, mask_mode=args.mask_mode, num_classes=args.num_classes,
-                         out_dir=args.out, overwrite=args.overwrite)
+                         out_dir=args.out, images_dir=args.images, overwrite=args.overwrite)
     elif args.command == "demo":
         from .demo import run_demo
         run_demo(args.out, kind=args.data, minutes=args.minutes)

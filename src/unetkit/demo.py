@@ -10,12 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .config import RunConfig
 from .data.bundled import isbi2012
-from .data.io import read_array, write_text
-from .data.pairs import mask_to_labels, pair_folders
+from .data.io import write_text
+from .data.pairs import pair_folders
 from .errors import UnetkitError
 
 
@@ -31,7 +29,6 @@ def run_demo(out_dir=None, *, kind: str = "isbi", minutes: float = 7.0, verbose:
     from .evaluate import evaluate_folders
     from .predict import predict
     from .train import train
-    from .viz import prediction_grid
 
     t0 = time.time()
     out = Path(out_dir) if out_dir else Path(f"unetkit-demo-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -58,14 +55,8 @@ def run_demo(out_dir=None, *, kind: str = "isbi", minutes: float = 7.0, verbose:
         for p in val:
             (truth_dir / p.mask.name).symlink_to(p.mask.resolve())
         predict(result.best_path, [p.image for p in val], out / "predictions", verbose=verbose)
-        summary = evaluate_folders(out / "predictions", truth_dir, out_dir=out, verbose=verbose)
-    rows = []
-    for p in val:
-        img = read_array(p.image).astype(np.float32) / 255.0
-        truth = mask_to_labels(read_array(p.mask), "binary", p.mask)
-        pred = (read_array(out / "predictions" / f"{p.name}_mask.png") > 0).astype(np.uint8)
-        rows.append((p.name, img, truth, pred))
-    prediction_grid(rows, out / "grid.png")
+        summary = evaluate_folders(out / "predictions", truth_dir, out_dir=out, images_dir=cfg.data.images,
+                                   verbose=verbose)
     summary["total_seconds"] = round(time.time() - t0, 1)
     write_text(out / "demo.json", json.dumps(summary, indent=1))
     if verbose:

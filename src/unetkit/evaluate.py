@@ -4,12 +4,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict
+
 from pathlib import Path
 
 import numpy as np
 
-from .data.io import read_array, write_text
+from .data.io import prepare, read_array, write_text
 from .data.pairs import list_images, mask_to_labels
 from .errors import UnetkitError
 from .metrics import evaluate_pair
@@ -36,13 +36,16 @@ def pair_predictions(pred_dir, truth_dir) -> list[tuple[str, Path, Path]]:
 
 
 def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_classes: int = 2,
-                     out_dir=None, overwrite: bool = False, verbose: bool = True) -> dict:
-    """Score every prediction; write ``evaluation.csv`` and ``evaluation.json`` into ``out_dir``."""
+                     out_dir=None, images_dir=None, grid_max: int = 6, overwrite: bool = False,
+                     verbose: bool = True) -> dict:
+    """Score every prediction; write ``evaluation.csv`` and ``evaluation.json`` into ``out_dir``,
+    and with ``images_dir`` a ``grid.png`` of image / ground truth / prediction (first ``grid_max``)."""
     out = Path(out_dir or pred_dir)
     targets = [out / "evaluation.csv", out / "evaluation.json"]
     if not overwrite and any(t.exists() for t in targets):
         raise UnetkitError(f"{targets[0]}: an evaluation already exists here; pass --out DIR or --overwrite")
-    rows = []
+    rows, grid = [], []
+    images = {p.stem: p for p in list_images(images_dir, "image")} if images_dir else {}
     for name, pred_path, truth_path in pair_predictions(pred_dir, truth_dir):
         truth = mask_to_labels(read_array(truth_path), mask_mode, truth_path, num_classes)
         pred = mask_to_labels(read_array(pred_path), mask_mode, pred_path, num_classes)
@@ -60,6 +63,9 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
         if s.v_rand is not None:
             row["v_rand"], row["rand_error"], row["v_rand_raw"] = s.v_rand, s.rand_error, s.v_rand_raw
         rows.append(row)
+        if name in images and len(grid) < grid_max:
+            score = f"mIoU {s.mean_iou:.3f}" + (f", V_rand {s.v_rand:.3f}" if s.v_rand is not None else "")
+            grid.append((name, prepare(read_array(images[name]), 3), truth, pred, score))
     keys = [k for k in rows[0] if k != "file"]
     summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
     summary["images"] = len(rows)
@@ -69,9 +75,12 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
     w.writerows(rows)
     write_text(targets[0], buf.getvalue())
     write_text(targets[1], json.dumps({"mean_over_images": summary, "per_image": rows}, indent=1))
+    if grid:
+        from .viz import prediction_grid
+        prediction_grid([g[:4] for g in grid], out / "grid.png", [g[4] for g in grid])
     if verbose:
         print(format_table(rows, summary))
-        print(f"[unetkit] wrote {targets[0]} and {targets[1]}")
+        print(f"[unetkit] wrote {targets[0]} and {targets[1]}" + (f" and {out / 'grid.png'}" if grid else ""))
     return summary
 
 
