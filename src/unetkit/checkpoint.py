@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -22,10 +21,9 @@ LAST = "last.keras"
 
 def save_model(model, path, meta: dict) -> Path:
     """Write ``model`` plus ``meta`` to ``path`` atomically (temporary file, then rename)."""
+    from .data.io import atomic_target
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
+    tmp = str(atomic_target(path.with_suffix(".keras")))
     try:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as zf:

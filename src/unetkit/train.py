@@ -162,10 +162,9 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     mode = "min" if monitor.endswith("loss") else "max"
 
     budget = None if not cfg.train.time_limit else cfg.train.time_limit * 60 - state["elapsed_s"]
-    callbacks_ = [
-        RunRecorder(out, meta, monitor, mode, state, budget, log),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume),
-    ]
+    rec = RunRecorder(out, meta, monitor, mode, state, budget, log)
+    # the CSV logger runs first so the recorder can redraw the curves from this epoch's row
+    callbacks_ = [keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume), rec]
     if cfg.train.early_stopping:
         callbacks_.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.train.early_stopping))
     if verbose is None:
@@ -173,7 +172,6 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     t0 = time.time()
     model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, initial_epoch=state["epoch"],
               callbacks=callbacks_, verbose=verbose)
-    rec = callbacks_[0]
     if rec.stopped_by == "epochs" and rec.state["epoch"] < cfg.train.epochs:
         rec.stopped_by = "early stopping"
     if not (out / BEST).exists():  # e.g. stopped before the first epoch ended
@@ -233,6 +231,8 @@ class RunRecorder(keras.callbacks.Callback):
         self.state["epoch"] = epoch + 1
         self.state["elapsed_s"] = self.base_elapsed + time.time() - self.start
         write_text(self.out / "state.json", json.dumps(self.state))
+        from .viz import plot_history
+        plot_history(self.out / "history.csv", self.out / "curves.png")
 
     def on_train_end(self, logs=None):
         if self.stopped_by == "time limit":

@@ -119,17 +119,26 @@ def load_image(path, channels: int, norm: str = "percentile", invert: str = "nev
     return prepare(read_array(path), channels, norm, invert)
 
 
-def _atomic_target(path: Path):
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_target(path: Path) -> Path:
+    """A new temporary file beside ``path`` (same folder, so the final rename is atomic),
+    with the permissions a plain ``open`` would have given (mkstemp makes it owner-only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     return Path(tmp)
 
 
 def write_image(path: str | os.PathLike, arr: np.ndarray) -> Path:
     """Write PNG/TIFF/NPY/JPEG atomically (temporary name, then rename)."""
     path = Path(path)
-    tmp = _atomic_target(path)
+    tmp = atomic_target(path)
     try:
         suffix = path.suffix.lower()
         if suffix == ".npy":
@@ -152,7 +161,7 @@ def write_image(path: str | os.PathLike, arr: np.ndarray) -> Path:
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     path = Path(path)
-    tmp = _atomic_target(path)
+    tmp = atomic_target(path)
     try:
         tmp.write_text(text)
         os.replace(tmp, path)
