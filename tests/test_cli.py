@@ -34,6 +34,8 @@ def test_train_writes_a_complete_run_folder(trained):
     assert summary["epochs"] == 2 and summary["val"] == ["004", "005"]
     assert len((run / "history.csv").read_text().splitlines()) == 3  # header + 2 epochs
     assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temporary files left
+    # best.keras is an inference copy (no optimizer state); last.keras keeps it for --resume
+    assert (run / "best.keras").stat().st_size < (run / "last.keras").stat().st_size
 
 
 def test_predict_and_evaluate(trained, tmp_path, capsys):

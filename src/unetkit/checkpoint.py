@@ -19,8 +19,21 @@ BEST = "best.keras"
 LAST = "last.keras"
 
 
-def save_model(model, path, meta: dict) -> Path:
-    """Write ``model`` plus ``meta`` to ``path`` atomically (temporary file, then rename)."""
+def inference_copy(model):
+    """The same network and weights without optimizer state: a third of the file size."""
+    import keras
+    copy = keras.Model.from_config(model.get_config())  # architecture only: no compile state
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def save_model(model, path, meta: dict, *, with_optimizer: bool = True) -> Path:
+    """Write ``model`` plus ``meta`` to ``path`` atomically (temporary file, then rename).
+
+    ``with_optimizer=False`` writes an inference copy (for best.keras and bundled models);
+    resuming needs the optimizer state, which last.keras keeps."""
+    if not with_optimizer:
+        model = inference_copy(model)
     from .data.io import atomic_target
     path = Path(path)
     tmp = str(atomic_target(path.with_suffix(".keras")))

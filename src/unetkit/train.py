@@ -175,7 +175,7 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     if rec.stopped_by == "epochs" and rec.state["epoch"] < cfg.train.epochs:
         rec.stopped_by = "early stopping"
     if not (out / BEST).exists():  # e.g. stopped before the first epoch ended
-        save_model(model, out / BEST, meta)
+        save_model(model, out / BEST, meta, with_optimizer=False)
     from .viz import plot_history
     plot_history(out / "history.csv", out / "curves.png")
     summary = {
@@ -226,7 +226,7 @@ class RunRecorder(keras.callbacks.Callback):
         if value is not None and math.isfinite(value) and (
                 best is None or (value < best if self.mode == "min" else value > best)):
             self.state["best"] = float(value)
-            save_model(self.model, self.out / BEST, self.meta)
+            save_model(self.model, self.out / BEST, self.meta, with_optimizer=False)
         save_model(self.model, self.out / LAST, self.meta)
         self.state["epoch"] = epoch + 1
         self.state["elapsed_s"] = self.base_elapsed + time.time() - self.start
