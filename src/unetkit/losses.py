@@ -13,6 +13,7 @@ EPS = 1e-7
 
 
 def split_target(y_true):
+    y_true = ops.convert_to_tensor(y_true, "float32")  # NumPy in, tensor out, on every backend
     return y_true[..., 0], y_true[..., 1]
 
 
@@ -31,7 +32,7 @@ def cross_entropy(y_true, y_pred):
     """Pixel-weighted cross-entropy, mean over pixels. With all-one weights it is plain
     (binary) cross-entropy; with the paper's weight map it is the border-weighted loss."""
     cls, w = split_target(y_true)
-    probs = ops.clip(class_probs(ops.cast(y_pred, "float32")), EPS, 1.0 - EPS)
+    probs = ops.clip(class_probs(ops.cast(ops.convert_to_tensor(y_pred), "float32")), EPS, 1.0 - EPS)
     onehot = one_hot(cls, probs.shape[-1])
     nll = -ops.sum(onehot * ops.log(probs), axis=-1)
     return ops.mean(w * nll)
@@ -40,7 +41,7 @@ def cross_entropy(y_true, y_pred):
 def dice_loss(y_true, y_pred):
     """1 - soft Dice averaged over the foreground classes (all classes but 0), per batch."""
     cls, _ = split_target(y_true)
-    probs = class_probs(ops.cast(y_pred, "float32"))
+    probs = class_probs(ops.cast(ops.convert_to_tensor(y_pred), "float32"))
     onehot = one_hot(cls, probs.shape[-1])
     axes = (0, 1, 2)
     inter = ops.sum(probs * onehot, axis=axes)

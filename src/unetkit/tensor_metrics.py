@@ -12,7 +12,7 @@ from .losses import class_probs, one_hot, split_target
 
 def _hard(y_true, y_pred):
     cls, _ = split_target(y_true)
-    probs = class_probs(ops.cast(y_pred, "float32"))
+    probs = class_probs(ops.cast(ops.convert_to_tensor(y_pred), "float32"))
     n = probs.shape[-1]
     return one_hot(cls, n), one_hot(ops.argmax(probs, axis=-1), n)
 
