@@ -29,7 +29,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
           instance_cfg: InstanceConfig | None = None, pixel_size: float | None = None,
           overwrite: bool = False, verbose: bool = True) -> list[dict]:
     """Count objects in every input; returns the rows of counts.csv."""
-    from .viz import count_overlay, size_histogram
+    from .viz import count_overlay, display_image, size_histogram
     predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg)
     icfg = instance_cfg or InstanceConfig()
     files = collect_inputs(inputs)
@@ -50,7 +50,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         if labels.max() > np.iinfo(np.uint16).max:
             raise UnetkitError(f"{f}: more than 65535 objects; split the image into parts")
         write_image(out / f"{f.stem}_labels.tif", labels.astype(np.uint16))
-        write_image(out / f"{f.stem}_count.png", count_overlay(x, labels))
+        write_image(out / f"{f.stem}_count.png", count_overlay(display_image(native), labels))
         rows = measure(labels, native, pixel_size)
         counts.append({"file": f.name, "count": int(labels.max())})
         objects += [{"file": f.name, **r} for r in rows]

@@ -96,7 +96,7 @@ def check_out_dir(out: Path, files: list[Path], overwrite: bool, suffixes=OUTPUT
 def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwrite: bool = False,
             verbose: bool = True) -> list[Path]:
     """Predict every input file and write probability, mask and overlay files; returns the mask paths."""
-    from .viz import overlay
+    from .viz import display_image, overlay
     predictor = model if isinstance(model, Predictor) else Predictor.load(model, cfg)
     cfg = predictor.cfg
     files = collect_inputs(inputs)
@@ -114,7 +114,7 @@ def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwri
         write_image(out / f"{f.stem}_prob.{cfg.prob_format}", prob_out.astype(np.float32))
         mask = cls * 255 if probs.shape[-1] == 1 else cls
         written.append(write_image(out / f"{f.stem}_mask.png", mask.astype(np.uint8)))
-        write_image(out / f"{f.stem}_overlay.png", overlay(x, cls))
+        write_image(out / f"{f.stem}_overlay.png", overlay(display_image(native), cls))
         bar.step(f"{f.name}: {native.shape[1]}x{native.shape[0]} px in {time.time() - t0:.2f} s")
     bar.close(f"wrote {len(files)} predictions to {out}")
     return written

@@ -18,6 +18,12 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
 
 
+def display_image(native: np.ndarray) -> np.ndarray:
+    """A native image as the user knows it (not inverted), RGB in about [0, 1], for drawing on."""
+    from .data.io import prepare
+    return prepare(native, 3, "percentile", "never")
+
+
 def overlay(image: np.ndarray, classes: np.ndarray, alpha: float = 0.35) -> np.ndarray:
     """Image (float, ~[0,1]) with foreground classes tinted and their outlines drawn."""
     from skimage.segmentation import find_boundaries
