@@ -3,8 +3,9 @@
 Both are the seeds' size (64 base filters, 1 channel, 256x256, batch 2), timed in the same process:
 - training: images/s over timed steps after warm-up, each model trained as it would be
   (ours: unetkit's PatchDataset + pixel-weighted BCE on the 2-channel target; seeds': keras BCE on arrays);
-- prediction: ms per megapixel on a 1024x1024 image (ours: overlap-tile with mirror padding, tile 512,
-  overlap 64; seeds': plain non-overlapping 256x256 tiles, the cheapest thing that covers the image);
+- prediction, ms per megapixel of a 1024x1024 image: both models on the same 16 plain 256x256 tiles
+  (model speed alone), and ours through the full overlap-tile pipeline (mirror padding, tile 512,
+  overlap 64: it computes about twice the pixels, the price of seam-free output);
 - ours in float32 against mixed bfloat16.
 
 Usage: python benchmarks/speed.py [--steps 10] [--json out.json]
@@ -78,6 +79,13 @@ def seeds(steps):
     return m, time_fit(m, Arrays(), steps)
 
 
+def plain_tiles(model, img):
+    """Predict non-overlapping SIZE x SIZE tiles, BATCH at a time (no padding, no blending)."""
+    tiles = np.stack([img[y:y + SIZE, x:x + SIZE] for y in range(0, img.shape[0], SIZE)
+                      for x in range(0, img.shape[1], SIZE)])
+    return [model.predict_on_batch(tiles[i:i + BATCH]) for i in range(0, len(tiles), BATCH)]
+
+
 def predict_ms_per_mp(fn, repeats=2):
     img = np.random.default_rng(1).random((1024, 1024, 1), dtype=np.float32)
     fn(img)  # warm-up (graph tracing)
@@ -99,17 +107,14 @@ def main():
     seed_model, s_step = seeds(args.steps)
     res["seed_train_img_s"] = BATCH / s_step
 
-    def seed_predict(img):
-        tiles = [img[y:y + SIZE, x:x + SIZE] for y in range(0, 1024, SIZE) for x in range(0, 1024, SIZE)]
-        return seed_model.predict(np.stack(tiles), batch_size=BATCH, verbose=0)
-
-    res["seed_predict_ms_per_mp"] = predict_ms_per_mp(seed_predict)
+    res["seed_predict_ms_per_mp"] = predict_ms_per_mp(lambda img: plain_tiles(seed_model, img))
 
     for precision in ("float32", "mixed_bfloat16"):
         model, step = ours(precision, args.steps, data)
         key = "fp32" if precision == "float32" else "bf16"
         res[f"ours_{key}_train_img_s"] = BATCH / step
-        res[f"ours_{key}_predict_ms_per_mp"] = predict_ms_per_mp(
+        res[f"ours_{key}_predict_ms_per_mp"] = predict_ms_per_mp(lambda img: plain_tiles(model, img))
+        res[f"ours_{key}_overlap_tile_ms_per_mp"] = predict_ms_per_mp(
             lambda img: predict_tiled(model.predict_on_batch, img, tile=512, overlap=64, batch_size=BATCH))
 
     res["train_ratio_ours_fp32_vs_seed"] = res["ours_fp32_train_img_s"] / res["seed_train_img_s"]

@@ -41,3 +41,10 @@ def test_tiles_overlap_and_cover():
     assert all(b - a <= 48 for a, b in zip(ys, ys[1:]))
     w = ramp_window(64, 8)
     assert w[0] < 1e-5 and w[3] < w[5] < w[8] == 1.0 and w.min() > 0
+
+
+def test_tile_size_adapts_to_the_image():
+    from unetkit.tiling import fit_tile
+    assert fit_tile(512, (1152, 1152), 16, 64) == 480   # 3 tiles of 480 instead of 3 of 512
+    assert fit_tile(512, (200, 200), 16, 32) == 208     # small image: one tile just covering it
+    assert fit_tile(512, (10000, 300), 16, 64) <= 512   # never above the requested size

@@ -32,11 +32,19 @@ def tile_grid(shape, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(y, x) for y in tile_starts(shape[0], tile, stride) for x in tile_starts(shape[1], tile, stride)]
 
 
-def fit_tile(tile: int, shape, multiple: int) -> int:
-    """Shrink the tile for small images (never below the padded image), keep it a multiple."""
-    need = max(shape[0], shape[1])
-    t = min(tile, int(np.ceil(need / multiple)) * multiple)
-    return max(t, multiple)
+def fit_tile(tile: int, shape, multiple: int, margin: int = 0) -> int:
+    """Tile side for a padded image of ``shape``: no larger than needed.
+
+    With at most ``tile`` px per tile, count the tiles each axis needs, then shrink the
+    tile so those tiles just cover the axis (less wasted overlap), keeping it a multiple
+    of the network's size divisor."""
+    inner = max(tile - 2 * margin, multiple)
+    sides = []
+    for length in shape[:2]:
+        n = max(int(np.ceil((length - 2 * margin) / inner)), 1)
+        sides.append(int(np.ceil((length - 2 * margin) / n)) + 2 * margin)
+    t = int(np.ceil(max(sides) / multiple)) * multiple
+    return max(min(t, int(np.ceil(tile / multiple)) * multiple), multiple)
 
 
 def predict_tiled(predict_batch: Callable[[np.ndarray], np.ndarray], image: np.ndarray, *, tile: int = 512,
@@ -50,7 +58,7 @@ def predict_tiled(predict_batch: Callable[[np.ndarray], np.ndarray], image: np.n
     h, w = image.shape[:2]
     m = overlap
     padded = np.pad(image, [(m, m), (m, m), (0, 0)], mode="symmetric")
-    t = fit_tile(tile, padded.shape, multiple)
+    t = fit_tile(tile, padded.shape, multiple, m)
     # pad up to the tile size too (small images), again by mirroring
     ph, pw = max(t - padded.shape[0], 0), max(t - padded.shape[1], 0)
     if ph or pw:
