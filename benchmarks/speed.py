@@ -95,13 +95,23 @@ def predict_ms_per_mp(fn, repeats=2):
     return (time.perf_counter() - t) / repeats * 1000 / (1024 * 1024 / 1e6)
 
 
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--json")
     args = ap.parse_args()
     data = samples()
-    res = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    res = {"machine": f"{cpu_name()}, {os.cpu_count()} cores",
            "backend": keras.backend.backend(), "size": SIZE, "batch": BATCH, "steps": args.steps}
 
     seed_model, s_step = seeds(args.steps)
@@ -121,6 +131,9 @@ def main():
     res["train_ratio_ours_bf16_vs_seed"] = res["ours_bf16_train_img_s"] / res["seed_train_img_s"]
     res["predict_ratio_seed_vs_ours_fp32"] = res["seed_predict_ms_per_mp"] / res["ours_fp32_predict_ms_per_mp"]
     res["predict_ratio_seed_vs_ours_bf16"] = res["seed_predict_ms_per_mp"] / res["ours_bf16_predict_ms_per_mp"]
+    for key in ("fp32", "bf16"):
+        res[f"predict_ratio_seed_plain_vs_ours_overlap_tile_{key}"] = (
+            res["seed_predict_ms_per_mp"] / res[f"ours_{key}_overlap_tile_ms_per_mp"])
     for k, v in res.items():
         print(f"{k:36s} {v:.3f}" if isinstance(v, float) else f"{k:36s} {v}")
     if args.json:
