@@ -56,16 +56,21 @@ def choose_precision(precision: str) -> str:
     return "mixed_bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
 
 
+def target_classes(cfg: RunConfig) -> int:
+    """Classes of the training target, background included."""
+    return 3 if cfg.data.target == "boundary" else max(cfg.data.num_classes, 2)
+
+
 def output_classes(cfg: RunConfig) -> int:
     """Number of model outputs: 1 sigmoid channel for two classes, else one per class."""
-    n = 3 if cfg.data.target == "boundary" else cfg.data.num_classes
+    n = target_classes(cfg)
     return 1 if n == 2 else n
 
 
 def model_meta(cfg: RunConfig, channels: int) -> dict:
     return {
-        "format": 1, "channels": channels, "norm": cfg.data.norm, "invert": cfg.data.invert, "num_classes": output_classes(cfg),
-        "target": cfg.data.target, "depth": cfg.model.depth, "mask_mode": cfg.data.mask_mode,
+        "format": 1, "channels": channels, "norm": cfg.data.norm, "invert": cfg.data.invert,
+        "num_classes": output_classes(cfg), "target": cfg.data.target, "depth": cfg.model.depth, "mask_mode": cfg.data.mask_mode,
         "patch_size": cfg.data.patch_size, "sampling": cfg.data.sampling,
     }
 
@@ -80,21 +85,26 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
                            "or pass --resume to continue it or --overwrite to replace it")
 
 
-def load_samples(pairs, cfg: RunConfig, channels: int) -> list[Sample]:
+def read_pairs(pairs, cfg: RunConfig) -> list[tuple]:
+    """(pair, native image, labels) for every pair, checked; each file is read once."""
     min_side = 2 ** cfg.model.depth
-    samples = []
+    loaded = []
     for p in pairs:
         image, labels = load_pair(p, cfg.data.mask_mode, cfg.data.num_classes)
         if min(image.shape[:2]) < min_side:
             raise UnetkitError(f"{p.image}: image is {image.shape[0]}x{image.shape[1]}, smaller than the "
                                f"network's minimum {min_side}x{min_side}; remove it or use a shallower --depth")
-        img = prepare(image, channels, cfg.data.norm, cfg.data.invert)
-        samples.append(Sample(p.name, img, *make_targets(labels, cfg.data)))
-    return samples
+        loaded.append((p, image, labels))
+    return loaded
+
+
+def to_samples(loaded, cfg: RunConfig, channels: int) -> list[Sample]:
+    return [Sample(p.name, prepare(image, channels, cfg.data.norm, cfg.data.invert), *make_targets(labels, cfg.data))
+            for p, image, labels in loaded]
 
 
 def add_weight_maps(train_samples, val_samples, cfg: RunConfig) -> None:
-    n = max(3 if cfg.data.target == "boundary" else cfg.data.num_classes, 2)
+    n = target_classes(cfg)
     w_c = class_weights([s.labels for s in train_samples], n) if cfg.train.class_balance else np.ones(n, np.float32)
     for s in train_samples + val_samples:
         s.weights = border_weight_map(s.labels, s.objects, w_c, cfg.train.w0, cfg.train.sigma)
@@ -112,15 +122,15 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     pairs = pair_folders(cfg.data.images, cfg.data.masks)
     train_pairs, val_pairs = split_pairs(pairs, val_range=cfg.data.val_range, val_files=cfg.data.val_files,
                                          val_fraction=cfg.data.val_fraction, seed=cfg.train.seed)
+    train_loaded, val_loaded = read_pairs(train_pairs, cfg), read_pairs(val_pairs, cfg)
     channels = cfg.data.channels
     if channels == "auto":
-        from .data.io import read_array
-        channels = 3 if any(is_color(read_array(p.image)) for p in pairs) else 1
+        channels = 3 if any(is_color(image) for _, image, _ in train_loaded + val_loaded) else 1
     channels = int(channels)
     log = _printer(verbose)
     log(f"data: {len(train_pairs)} training and {len(val_pairs)} validation pairs, {channels} channel(s)")
-    train_samples = load_samples(train_pairs, cfg, channels)
-    val_samples = load_samples(val_pairs, cfg, channels)
+    train_samples, val_samples = to_samples(train_loaded, cfg, channels), to_samples(val_loaded, cfg, channels)
+    del train_loaded, val_loaded
     if needs_weights:
         t0 = time.time()
         add_weight_maps(train_samples, val_samples, cfg)
