@@ -69,6 +69,8 @@ def plot_history(csv_path, png_path) -> Path | None:
         if f"val_{name}" in rows[0]:
             ax.plot(epochs, [float(r[f"val_{name}"]) for r in rows], label="validation")
         ax.set_title(name)
+        if "loss" in name:
+            ax.set_yscale("log")  # the first epochs would otherwise flatten the rest
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
