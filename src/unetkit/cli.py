@@ -140,6 +140,8 @@ def _add_count(sub):
                    help="watershed splits touching objects (default); canny is the seeds' count")
     g.add_argument("--threshold", type=float, default=0.5, help="foreground probability")
     g.add_argument("--min-size", type=int, default=15, help="drop objects under this many px")
+    g.add_argument("--marker-threshold", type=float, default=0.3,
+                   help="interior probability that seeds an object (boundary-aware models)")
     g.add_argument("--min-distance", type=int, default=4, help="px between seeds (binary models)")
     g.add_argument("--pixel-size", type=float, help="um per pixel: report areas in um^2 and lengths in um")
     _add_tiling(p)
@@ -188,7 +190,7 @@ def _run(args) -> int:
         from .instances import InstanceConfig
         count(args.model, args.inputs, args.out, predict_cfg=_tiling_config(args),
               instance_cfg=InstanceConfig(split=args.split, threshold=args.threshold, min_size=args.min_size,
-                                          min_distance=args.min_distance),
+                                          min_distance=args.min_distance, marker_threshold=args.marker_threshold),
               pixel_size=args.pixel_size, overwrite=args.overwrite, verbose=not args.quiet)
     elif args.command == "evaluate" and args.instances:
         from .evaluate import evaluate_instances
