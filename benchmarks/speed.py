@@ -8,7 +8,7 @@ Both are the seeds' size (64 base filters, 1 channel, 256x256, batch 2), timed i
   overlap 64: it computes about twice the pixels, the price of seam-free output);
 - ours in float32 against mixed bfloat16.
 
-Usage: python benchmarks/speed.py [--steps 10] [--json out.json]
+Usage: python benchmarks/speed.py [--steps 8] [--rounds 3] [--json out.json]
 """
 from __future__ import annotations
 
@@ -43,9 +43,8 @@ def samples(n=8):
     return out
 
 
-def time_fit(model, data, steps):
-    """Seconds per step of model.fit over ``steps`` steps, after a warm-up epoch."""
-    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)
+def fit_seconds(model, data, steps):
+    """Seconds per step of one model.fit over ``steps`` steps (the model is already warm)."""
     t = time.perf_counter()
     model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
     return (time.perf_counter() - t) / steps
@@ -56,8 +55,9 @@ def ours(precision, steps, train_samples):
     keras.utils.set_random_seed(0)
     m = build("unet", input_channels=1)
     m.compile(optimizer=keras.optimizers.Adam(1e-4), loss=cross_entropy)
-    ds = PatchDataset(train_samples, size=SIZE, batch_size=BATCH, steps=steps + 2, augment=AugmentConfig())
-    return m, time_fit(m, ds, steps)
+    ds = PatchDataset(train_samples, size=SIZE, batch_size=BATCH, steps=steps, augment=AugmentConfig())
+    m.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)  # warm-up: graph tracing
+    return m, ds
 
 
 def seeds(steps):
@@ -66,17 +66,19 @@ def seeds(steps):
     m = seed_unet((SIZE, SIZE, 1))
     m.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
     rng = np.random.default_rng(0)
-    x = rng.random((BATCH * (steps + 2), SIZE, SIZE, 1), dtype=np.float32)
+    x = rng.random((BATCH * steps, SIZE, SIZE, 1), dtype=np.float32)
     y = (rng.random(x.shape) > 0.5).astype(np.float32)
 
     class Arrays(keras.utils.PyDataset):
         def __len__(self):
-            return steps + 2
+            return steps
 
         def __getitem__(self, i):
             return x[i * BATCH:(i + 1) * BATCH], y[i * BATCH:(i + 1) * BATCH]
 
-    return m, time_fit(m, Arrays(), steps)
+    data = Arrays()
+    m.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # warm-up: graph tracing
+    return m, data
 
 
 def plain_tiles(model, img):
@@ -86,13 +88,10 @@ def plain_tiles(model, img):
     return [model.predict_on_batch(tiles[i:i + BATCH]) for i in range(0, len(tiles), BATCH)]
 
 
-def predict_ms_per_mp(fn, repeats=2):
-    img = np.random.default_rng(1).random((1024, 1024, 1), dtype=np.float32)
-    fn(img)  # warm-up (graph tracing)
+def predict_ms(fn, img):
     t = time.perf_counter()
-    for _ in range(repeats):
-        fn(img)
-    return (time.perf_counter() - t) / repeats * 1000 / (1024 * 1024 / 1e6)
+    fn(img)
+    return (time.perf_counter() - t) * 1000 / (img.shape[0] * img.shape[1] / 1e6)
 
 
 def cpu_name() -> str:
@@ -107,25 +106,36 @@ def cpu_name() -> str:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=8, help="training steps per timed round")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="timed rounds; the models take turns each round and the median counts, "
+                         "so a burst of load on the machine hits all of them alike")
     ap.add_argument("--json")
     args = ap.parse_args()
-    data = samples()
-    res = {"machine": f"{cpu_name()}, {os.cpu_count()} cores",
-           "backend": keras.backend.backend(), "size": SIZE, "batch": BATCH, "steps": args.steps}
+    res = {"machine": f"{cpu_name()}, {os.cpu_count()} cores", "backend": keras.backend.backend(),
+           "size": SIZE, "batch": BATCH, "steps": args.steps, "rounds": args.rounds}
 
-    seed_model, s_step = seeds(args.steps)
-    res["seed_train_img_s"] = BATCH / s_step
+    models = {"seed": seeds(args.steps), "ours_fp32": ours("float32", args.steps, samples()),
+              "ours_bf16": ours("mixed_bfloat16", args.steps, samples())}
+    img = np.random.default_rng(1).random((1024, 1024, 1), dtype=np.float32)
+    predictors = {}
+    for key, (model, _) in models.items():
+        predictors[f"{key}_predict_ms_per_mp"] = (lambda m: lambda im: plain_tiles(m, im))(model)
+        if key != "seed":
+            predictors[f"{key}_overlap_tile_ms_per_mp"] = (lambda m: lambda im: predict_tiled(
+                m.predict_on_batch, im, tile=512, overlap=64, batch_size=BATCH))(model)
+    for fn in predictors.values():
+        fn(img)  # warm-up: graph tracing
 
-    res["seed_predict_ms_per_mp"] = predict_ms_per_mp(lambda img: plain_tiles(seed_model, img))
-
-    for precision in ("float32", "mixed_bfloat16"):
-        model, step = ours(precision, args.steps, data)
-        key = "fp32" if precision == "float32" else "bf16"
-        res[f"ours_{key}_train_img_s"] = BATCH / step
-        res[f"ours_{key}_predict_ms_per_mp"] = predict_ms_per_mp(lambda img: plain_tiles(model, img))
-        res[f"ours_{key}_overlap_tile_ms_per_mp"] = predict_ms_per_mp(
-            lambda img: predict_tiled(model.predict_on_batch, img, tile=512, overlap=64, batch_size=BATCH))
+    times = {k: [] for k in [f"{m}_train_img_s" for m in models] + list(predictors)}
+    for r in range(args.rounds):
+        for key, (model, data) in models.items():
+            times[f"{key}_train_img_s"].append(BATCH / fit_seconds(model, data, args.steps))
+        for key, fn in predictors.items():
+            times[key].append(predict_ms(fn, img))
+        print(f"[round {r + 1}/{args.rounds}] " + ", ".join(
+            f"{k} {v[-1]:.2f}" for k, v in times.items()), flush=True)
+    res.update({k: float(np.median(v)) for k, v in times.items()})
 
     res["train_ratio_ours_fp32_vs_seed"] = res["ours_fp32_train_img_s"] / res["seed_train_img_s"]
     res["train_ratio_ours_bf16_vs_seed"] = res["ours_bf16_train_img_s"] / res["seed_train_img_s"]

@@ -73,3 +73,26 @@ def test_border_thinning_removes_the_membrane_thickness_penalty():
     gap = thick.copy()
     gap[18:22, :] = 1
     assert evaluate_pair(truth, gap).v_rand < 0.8
+
+
+def test_isbi_protocol_picks_the_threshold_that_closes_a_faint_membrane(tmp_path):
+    from unetkit.data.io import write_image
+    from unetkit.evaluate import evaluate_folders
+    from unetkit.metrics import ISBI_THRESHOLDS, v_rand_over_thresholds
+    truth = np.ones((40, 40), np.uint8)
+    truth[:, 18:23] = 0
+    # cell probability: confident cells, a membrane at 0.1, except a faint stretch at 0.7
+    prob = np.where(truth > 0, 0.95, 0.1).astype(np.float32)
+    prob[15:25, 18:23] = 0.7
+    sweep = v_rand_over_thresholds(truth, prob)
+    assert len(sweep) == len(ISBI_THRESHOLDS)
+    assert sweep[ISBI_THRESHOLDS.index(0.5)] < 0.8   # at 0.5 the faint stretch merges the two cells
+    assert sweep[ISBI_THRESHOLDS.index(0.8)] == pytest.approx(1.0)
+    pred, truth_dir = tmp_path / "pred", tmp_path / "truth"
+    write_image(pred / "a_mask.png", (prob > 0.5).astype(np.uint8) * 255)
+    write_image(truth_dir / "a.png", truth * 255)
+    without = evaluate_folders(pred, truth_dir, out_dir=tmp_path / "e1", verbose=False)
+    assert "v_rand_isbi" not in without  # the protocol needs the probability maps
+    np.save(pred / "a_prob.npy", prob)
+    s = evaluate_folders(pred, truth_dir, out_dir=tmp_path / "e2", verbose=False)
+    assert s["v_rand"] < 0.8 and s["v_rand_isbi"] == pytest.approx(1.0) and s["isbi_threshold"] >= 0.7

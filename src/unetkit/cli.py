@@ -23,6 +23,8 @@ def _add_train(sub):
     g.add_argument("--norm", choices=["percentile", "scale", "none"])
     g.add_argument("--invert", choices=["auto", "never"], help="auto: make objects bright on dark (gray input)")
     g.add_argument("--sampling", choices=["patch", "resize"], help="random full-resolution patches, or resize (seeds)")
+    g.add_argument("--balance", choices=["none", "appearance"],
+                   help="appearance: draw rare modalities (colour/gray x bright/dark background) more often")
     g.add_argument("--patch-size", type=int)
     g.add_argument("--val-range", help="validation = positions START:STOP of the name-sorted pairs (e.g. 25:30)")
     g.add_argument("--val-files", help="validation = these comma-separated file stems")
@@ -55,8 +57,8 @@ def _add_train(sub):
 
 
 TRAIN_FIELDS = {
-    "data": ["images", "masks", "mask_mode", "num_classes", "target", "channels", "norm", "invert", "sampling", "patch_size",
-             "val_range", "val_files", "val_fraction"],
+    "data": ["images", "masks", "mask_mode", "num_classes", "target", "channels", "norm", "invert", "sampling",
+             "balance", "patch_size", "val_range", "val_files", "val_fraction"],
     "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling"],
     "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "loss", "precision", "time_limit",
               "early_stopping", "seed"],

@@ -27,6 +27,7 @@ class DataConfig:
     invert: str = "never"          # auto: flip bright-background images (gray input) so objects are bright
     sampling: str = "patch"        # patch (full-resolution crops) | resize (seeds' whole-image resize)
     patch_size: int = 256
+    balance: str = "none"          # none | appearance (draw rare modalities more often: colour/gray x bright/dark)
     val_range: str | None = None   # "A:B" positions in the name-sorted list
     val_files: list[str] | None = None
     val_fraction: float = 0.2

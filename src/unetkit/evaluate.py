@@ -12,7 +12,7 @@ import numpy as np
 from .data.io import prepare, read_array, write_text
 from .data.pairs import list_images, mask_to_labels
 from .errors import UnetkitError
-from .metrics import evaluate_pair
+from .metrics import ISBI_THRESHOLDS, evaluate_pair, v_rand_over_thresholds
 
 PRED_TAG = "_mask"
 
@@ -44,7 +44,7 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
     targets = [out / "evaluation.csv", out / "evaluation.json"]
     if not overwrite and any(t.exists() for t in targets):
         raise UnetkitError(f"{targets[0]}: an evaluation already exists here; pass --out DIR or --overwrite")
-    rows, grid = [], []
+    rows, grid, sweeps = [], [], []
     images = {p.stem: p for p in list_images(images_dir, "image")} if images_dir else {}
     for name, pred_path, truth_path in pair_predictions(pred_dir, truth_dir):
         truth = mask_to_labels(read_array(truth_path), mask_mode, truth_path, num_classes)
@@ -63,25 +63,62 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
         if s.v_rand is not None:
             row["v_rand"], row["rand_error"], row["v_rand_raw"] = s.v_rand, s.rand_error, s.v_rand_raw
         rows.append(row)
+        if n == 2 and s.v_rand is not None:
+            prob = _cell_probability(pred_dir, name, truth.shape)
+            sweeps.append(None if prob is None else v_rand_over_thresholds(truth, prob))
         if name in images and len(grid) < grid_max:
             score = f"mIoU {s.mean_iou:.3f}" + (f", V_rand {s.v_rand:.3f}" if s.v_rand is not None else "")
             grid.append((name, prepare(read_array(images[name]), 3), truth, pred, score))
     keys = [k for k in rows[0] if k != "file"]
     summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
     summary["images"] = len(rows)
+    isbi = isbi_protocol(sweeps)
+    if isbi:
+        summary["v_rand_isbi"], summary["isbi_threshold"] = isbi["v_rand"], isbi["threshold"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
     w.writeheader()
     w.writerows(rows)
     write_text(targets[0], buf.getvalue())
-    write_text(targets[1], json.dumps({"mean_over_images": summary, "per_image": rows}, indent=1))
+    write_text(targets[1], json.dumps({"mean_over_images": summary, "per_image": rows,
+                                       **({"isbi_protocol": isbi} if isbi else {})}, indent=1))
     if grid:
         from .viz import prediction_grid
         prediction_grid([g[:4] for g in grid], out / "grid.png", [g[4] for g in grid])
     if verbose:
         print(format_table(rows, summary))
+        if isbi:
+            print(f"V_rand, ISBI 2012 protocol (best over probability thresholds "
+                  f"{ISBI_THRESHOLDS[0]}-{ISBI_THRESHOLDS[-1]}): {isbi['v_rand']:.4f} at threshold {isbi['threshold']}")
         print(f"[unetkit] wrote {targets[0]} and {targets[1]}" + (f" and {out / 'grid.png'}" if grid else ""))
     return summary
+
+
+def _cell_probability(pred_dir, name: str, shape) -> np.ndarray | None:
+    """The foreground probability map ``NAME_prob.tif|npy`` that ``unetkit predict`` wrote, if any."""
+    for ext in (".tif", ".tiff", ".npy"):
+        path = Path(pred_dir) / f"{name}_prob{ext}"
+        if path.exists():
+            prob = read_array(path).astype(np.float32)
+            if prob.ndim == 3 and prob.shape[-1] > 1:  # per-class probabilities: foreground = not class 0
+                prob = 1.0 - prob[..., 0]
+            prob = np.squeeze(prob)
+            if prob.shape != tuple(shape):
+                raise UnetkitError(f"{path}: probability map is {prob.shape}, expected {tuple(shape)} "
+                                   "(one foreground channel at the mask's size)")
+            return prob
+    return None
+
+
+def isbi_protocol(sweeps: list) -> dict | None:
+    """The ISBI 2012 challenge's V_rand: one threshold for the whole set, the one with the best
+    mean V_rand. None unless every prediction came with its probability map."""
+    if not sweeps or any(s is None for s in sweeps):
+        return None
+    mean = np.nanmean(np.asarray(sweeps, np.float64), axis=0)
+    best = int(np.nanargmax(mean))
+    return {"thresholds": list(ISBI_THRESHOLDS), "mean_v_rand": [float(v) for v in mean],
+            "v_rand": float(mean[best]), "threshold": ISBI_THRESHOLDS[best]}
 
 
 def format_table(rows: list[dict], summary: dict) -> str:

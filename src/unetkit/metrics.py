@@ -90,6 +90,18 @@ def thinned_cells(binary: np.ndarray) -> np.ndarray:
     return watershed(ndimage.distance_transform_edt(cells == 0), cells, watershed_line=True)
 
 
+# The ISBI 2012 evaluation script (Fiji) binarises each probability map at thresholds 0.0 to 1.0 in
+# steps of 0.1 and reports the best V_rand; 0.0 and 1.0 give all-cell / all-membrane, so we skip them.
+ISBI_THRESHOLDS = tuple(round(0.1 * k, 1) for k in range(1, 10))
+
+
+def v_rand_over_thresholds(truth: np.ndarray, cell_prob: np.ndarray,
+                           thresholds=ISBI_THRESHOLDS) -> list[float]:
+    """V_rand (after thinning) of ``cell_prob > t`` for each threshold t."""
+    truth_cells = cells_of(truth)
+    return [rand_scores(truth_cells, thinned_cells(cell_prob > t)).v_rand for t in thresholds]
+
+
 @dataclass
 class ImageScores:
     accuracy: float

@@ -15,6 +15,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from .checkpoint import BEST, LAST, load_model, save_model
 from .config import RunConfig
 from .data.io import is_color, prepare, write_text
 from .data.pairs import load_pair, pair_folders, split_pairs
-from .data.sampling import PatchDataset, Sample, TileDataset
+from .data.sampling import PatchDataset, Sample, TileDataset, appearance
 from .data.targets import make_targets
 from .data.weightmap import border_weight_map, class_weights
 from .errors import UnetkitError
@@ -99,7 +100,8 @@ def read_pairs(pairs, cfg: RunConfig) -> list[tuple]:
 
 
 def to_samples(loaded, cfg: RunConfig, channels: int) -> list[Sample]:
-    return [Sample(p.name, prepare(image, channels, cfg.data.norm, cfg.data.invert), *make_targets(labels, cfg.data))
+    return [Sample(p.name, prepare(image, channels, cfg.data.norm, cfg.data.invert), *make_targets(labels, cfg.data),
+                   group=appearance(image) if cfg.data.balance == "appearance" else "")
             for p, image, labels in loaded]
 
 
@@ -164,7 +166,12 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         raise UnetkitError(f"patch_size {size} must be divisible by 2^depth = {2 ** cfg.model.depth}")
     train_ds = PatchDataset(train_samples, size=size, batch_size=cfg.train.batch_size,
                             steps=cfg.train.steps_per_epoch, augment=cfg.augment, mode=cfg.data.sampling,
-                            seed=cfg.train.seed)
+                            seed=cfg.train.seed, balance=cfg.data.balance)
+    if cfg.data.balance == "appearance":
+        groups = Counter(s.group for s in train_samples)
+        share = {g: train_ds.p[[s.group == g for s in train_samples]].sum() for g in groups}
+        log("appearance groups (images, share of patches): "
+            + ", ".join(f"{g} {n} ({100 * share[g]:.0f}%)" for g, n in sorted(groups.items())))
     train_ds.epoch = state["epoch"]
     val_ds = TileDataset(val_samples, size=size, batch_size=cfg.train.batch_size, mode=cfg.data.sampling) \
         if val_samples else None

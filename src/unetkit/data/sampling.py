@@ -22,6 +22,36 @@ class Sample:
     labels: np.ndarray   # uint8 (H, W), class indices
     objects: np.ndarray | None = None  # int32 (H, W) instance ids, for the weight map
     weights: np.ndarray | None = None  # float32 (H, W) or None for all ones
+    group: str = ""      # appearance group, for balanced sampling across modalities
+
+
+def appearance(native: np.ndarray) -> str:
+    """Coarse modality of a raw image: colour or gray, bright or dark background.
+
+    DSB 2018-like sets mix gray fluorescence (dark background), brightfield (gray, bright)
+    and H&E (colour, bright); the rare kinds need more draws than their share of files.
+    """
+    from .io import is_color, normalize, to_channels
+    gray = normalize(to_channels(native, 1))
+    return ("colour" if is_color(native) else "gray") + ("-bright" if np.median(gray) > 0.5 else "-dark")
+
+
+def draw_probabilities(samples: list[Sample], balance: str = "none") -> np.ndarray:
+    """Probability of drawing each sample for a patch.
+
+    By sqrt(area): big images give more patches, small ones still appear. With
+    ``balance="appearance"`` each appearance group's share is proportional to sqrt(group
+    size) instead of its size, so rare modalities are seen more often without dominating.
+    """
+    p = np.sqrt(np.array([s.labels.size for s in samples], np.float64))
+    if balance == "appearance":
+        groups = [s.group for s in samples]
+        for g in set(groups):
+            idx = np.array([k for k, h in enumerate(groups) if h == g])
+            p[idx] *= np.sqrt(len(idx)) / p[idx].sum()
+    elif balance != "none":
+        raise ValueError(f"unknown balance {balance!r}: use none or appearance")
+    return p / p.sum()
 
 
 def pack_target(labels: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
@@ -39,13 +69,11 @@ class PatchDataset(keras.utils.PyDataset):
     """
 
     def __init__(self, samples: list[Sample], *, size: int, batch_size: int, steps: int,
-                 augment: AugmentConfig, mode: str = "patch", seed: int = 0, **kwargs):
+                 augment: AugmentConfig, mode: str = "patch", seed: int = 0, balance: str = "none", **kwargs):
         super().__init__(**kwargs)
         self.samples, self.size, self.batch_size, self.steps = samples, size, batch_size, steps
         self.augment, self.mode, self.seed, self.epoch = augment, mode, seed, 0
-        area = np.array([s.labels.size for s in samples], np.float64)
-        # sample images by sqrt(area): big images give more patches, small ones still appear
-        self.p = np.sqrt(area) / np.sqrt(area).sum()
+        self.p = draw_probabilities(samples, balance)
 
     def __len__(self):
         return self.steps
