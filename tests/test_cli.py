@@ -184,3 +184,24 @@ def test_synthetic_demo_runs_end_to_end(tmp_path, capsys):
     assert len(list((out / "predictions").glob("*_mask.png"))) == 4
     assert "demo finished" in capsys.readouterr().out
     assert main(["demo", "--data", "synthetic", "--out", str(out)]) == 2  # never over an earlier demo
+
+
+def test_cosine_schedule_decays_the_learning_rate_over_the_run(synth, tmp_path):
+    import keras
+
+    from unetkit.train import CosineDecay, train
+    from tests.conftest import tiny_config
+    cfg = tiny_config(*synth, lr_schedule="cosine", epochs=2, steps_per_epoch=4)
+    result = train(cfg, tmp_path / "run", verbose=0)
+    assert (tmp_path / "run" / "best.keras").exists() and result is not None
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: seen.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+    x = np.zeros((8, 2), np.float32)
+    model.fit(x, x[:, :1], batch_size=2, epochs=2, verbose=0,
+              callbacks=[CosineDecay(1e-3, total_steps=8, steps_before=0, budget_s=None, elapsed_before_s=0), record])
+    assert seen[0] == pytest.approx(1e-3)
+    assert all(a > b for a, b in zip(seen, seen[1:]))  # strictly decreasing
+    assert seen[-1] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 7 / 8)), rel=1e-5)

@@ -43,6 +43,8 @@ def _add_train(sub):
     g.add_argument("--steps-per-epoch", type=int)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float, dest="learning_rate")
+    g.add_argument("--lr-schedule", choices=["constant", "cosine"],
+                   help="cosine: decay to 0 over the epochs or the --time-limit, whichever ends first")
     g.add_argument("--loss", help="bce, dice, bce_dice or weighted_bce (the paper's border-weighted loss)")
     g.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
     g.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop cleanly after this many minutes")
@@ -60,7 +62,7 @@ TRAIN_FIELDS = {
     "data": ["images", "masks", "mask_mode", "num_classes", "target", "channels", "norm", "invert", "sampling",
              "balance", "patch_size", "val_range", "val_files", "val_fraction"],
     "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling"],
-    "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "loss", "precision", "time_limit",
+    "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "loss", "precision", "time_limit",
               "early_stopping", "seed"],
 }
 

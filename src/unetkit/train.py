@@ -182,6 +182,12 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     rec = RunRecorder(out, meta, monitor, mode, state, budget, log)
     # the CSV logger runs first so the recorder can redraw the curves from this epoch's row
     callbacks_ = [keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume), rec]
+    if cfg.train.lr_schedule == "cosine":
+        callbacks_.append(CosineDecay(cfg.train.learning_rate, cfg.train.epochs * cfg.train.steps_per_epoch,
+                                      state["epoch"] * cfg.train.steps_per_epoch,
+                                      cfg.train.time_limit * 60 if cfg.train.time_limit else None, state["elapsed_s"]))
+    elif cfg.train.lr_schedule != "constant":
+        raise UnetkitError(f"unknown lr_schedule {cfg.train.lr_schedule!r}: use constant or cosine")
     if cfg.train.early_stopping:
         callbacks_.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.train.early_stopping))
     if verbose is None:
@@ -215,6 +221,28 @@ def _printer(verbose):
 
 
 import keras  # noqa: E402  (after _backend chose the backend)
+
+
+class CosineDecay(keras.callbacks.Callback):
+    """Cosine learning-rate decay over the run's progress: the larger of the fraction of steps done
+    and the fraction of the time limit spent, so a run cut by ``--time-limit`` still ends at a low
+    rate. Progress survives ``--resume`` (steps and seconds before it are passed in)."""
+
+    def __init__(self, base_lr: float, total_steps: int, steps_before: int, budget_s: float | None,
+                 elapsed_before_s: float):
+        super().__init__()
+        self.base_lr, self.total_steps, self.step = base_lr, max(total_steps, 1), steps_before
+        self.budget_s, self.elapsed_before_s = budget_s, elapsed_before_s
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        progress = self.step / self.total_steps
+        if self.budget_s:
+            progress = max(progress, (self.elapsed_before_s + time.time() - self.start) / self.budget_s)
+        self.model.optimizer.learning_rate = self.base_lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        self.step += 1
 
 
 class RunRecorder(keras.callbacks.Callback):
