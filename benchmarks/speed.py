@@ -50,12 +50,13 @@ def fit_seconds(model, data, steps):
     return (time.perf_counter() - t) / steps
 
 
-def ours(precision, steps, train_samples):
+def ours(precision, steps, train_samples, workers=0):
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
     m = build("unet", input_channels=1)
     m.compile(optimizer=keras.optimizers.Adam(1e-4), loss=cross_entropy)
-    ds = PatchDataset(train_samples, size=SIZE, batch_size=BATCH, steps=steps, augment=AugmentConfig())
+    loader = {"workers": workers, "use_multiprocessing": False} if workers else {}
+    ds = PatchDataset(train_samples, size=SIZE, batch_size=BATCH, steps=steps, augment=AugmentConfig(), **loader)
     m.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)  # warm-up: graph tracing
     return m, ds
 
@@ -110,13 +111,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=3,
                     help="timed rounds; the models take turns each round and the median counts, "
                          "so a burst of load on the machine hits all of them alike")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="threads preparing our augmented batches while the model trains (0: in line)")
     ap.add_argument("--json")
     args = ap.parse_args()
     res = {"machine": f"{cpu_name()}, {os.cpu_count()} cores", "backend": keras.backend.backend(),
-           "size": SIZE, "batch": BATCH, "steps": args.steps, "rounds": args.rounds}
+           "size": SIZE, "batch": BATCH, "steps": args.steps, "rounds": args.rounds, "workers": args.workers}
 
-    models = {"seed": seeds(args.steps), "ours_fp32": ours("float32", args.steps, samples()),
-              "ours_bf16": ours("mixed_bfloat16", args.steps, samples())}
+    models = {"seed": seeds(args.steps), "ours_fp32": ours("float32", args.steps, samples(), args.workers),
+              "ours_bf16": ours("mixed_bfloat16", args.steps, samples(), args.workers)}
     img = np.random.default_rng(1).random((1024, 1024, 1), dtype=np.float32)
     predictors = {}
     for key, (model, _) in models.items():

@@ -40,9 +40,9 @@ def run_demo(out_dir=None, *, kind: str = "isbi", minutes: float = 7.0, verbose:
         data = out / "data"
         for i, p in enumerate(pair_folders(images, masks)):
             part = "" if i < 25 else "test_"
-            for src, kind in ((p.image, "images"), (p.mask, "masks")):
-                (data / f"{part}{kind}").mkdir(parents=True, exist_ok=True)
-                shutil.copy(src, data / f"{part}{kind}" / src.name)
+            for src, sub in ((p.image, "images"), (p.mask, "masks")):
+                (data / f"{part}{sub}").mkdir(parents=True, exist_ok=True)
+                shutil.copy(src, data / f"{part}{sub}" / src.name)
         cfg = demo_config(data / "images", data / "masks", minutes)
         cfg.data.val_range = "22:25"
         test_images, test_masks = data / "test_images", data / "test_masks"
