@@ -27,7 +27,8 @@ def dev_images(kind: str, n: int) -> list[Path]:
 def test_bundled_model_is_listed(capsys):
     assert bundled_model("nuclei") is not None
     assert main(["models"]) == 0
-    assert "nuclei" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "nuclei" in out and "nuclei.md" in out  # with its model card
 
 
 @pytest.mark.skipif(not DSB.is_dir(), reason=f"needs the DSB 2018 data at {DSB}")

@@ -207,10 +207,15 @@ def _run(args) -> int:
         from .demo import run_demo
         run_demo(args.out, kind=args.data, minutes=args.minutes)
     elif args.command == "models":
-        from .data.bundled import bundled_models
+        from .data.bundled import bundled_models, model_card
         from .models import available
         print("architectures:", ", ".join(available()))
         print("bundled models:", ", ".join(bundled_models()) or "none")
+        for name in bundled_models():
+            card = model_card(name)
+            if card:  # the card's title says what the model is for; the file says the rest
+                title = card.read_text().splitlines()[0].lstrip("# ")
+                print(f"  {name}: {title.split(': ', 1)[-1]} (model card: {card})")
     return 0
 
 

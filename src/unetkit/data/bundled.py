@@ -20,3 +20,9 @@ def bundled_model(name: str) -> Path | None:
 def bundled_models() -> list[str]:
     folder = ASSETS / "models"
     return sorted(p.stem for p in folder.glob("*.keras")) if folder.is_dir() else []
+
+
+def model_card(name: str) -> Path | None:
+    """The model card (``NAME.md``: data, split, metrics, limits) beside a bundled model, or None."""
+    p = ASSETS / "models" / f"{name}.md"
+    return p if p.is_file() else None
