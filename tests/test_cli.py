@@ -190,6 +190,10 @@ def test_synthetic_demo_runs_end_to_end(tmp_path, capsys):
 def test_cosine_schedule_decays_the_learning_rate_over_the_run(synth, tmp_path):
     import keras
 
+    from unetkit.config import load_config
+    assert load_config().train.lr_schedule == "cosine"               # the default ...
+    assert load_config(preset="seed").train.lr_schedule == "constant"  # ... but the seeds' recipe keeps its rate
+
     from unetkit.train import CosineDecay, train
     from tests.conftest import tiny_config
     cfg = tiny_config(*synth, lr_schedule="cosine", epochs=2, steps_per_epoch=4)

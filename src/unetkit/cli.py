@@ -44,7 +44,8 @@ def _add_train(sub):
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float, dest="learning_rate")
     g.add_argument("--lr-schedule", choices=["constant", "cosine"],
-                   help="cosine: decay to 0 over the epochs or the --time-limit, whichever ends first")
+                   help="cosine (default): decay to 0 over the epochs or the --time-limit, whichever ends first; "
+                        "constant: the seeds' fixed rate")
     g.add_argument("--loss", help="bce, dice, bce_dice or weighted_bce (the paper's border-weighted loss)")
     g.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
     g.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop cleanly after this many minutes")
