@@ -159,7 +159,7 @@ def test_weighted_loss_multiclass_rgb(tmp_path):
     """The paper's weighted loss, three classes and RGB input through the API."""
     from conftest import tiny_config
     from unetkit.data.synthetic import random_cells
-    from unetkit.train import train
+    from unetkit.training import train
     rng = np.random.default_rng(0)
     for i in range(6):
         img, lab = random_cells(64, 6, rng=rng)
@@ -194,7 +194,7 @@ def test_cosine_schedule_decays_the_learning_rate_over_the_run(synth, tmp_path):
     assert load_config().train.lr_schedule == "cosine"               # the default ...
     assert load_config(preset="seed").train.lr_schedule == "constant"  # ... but the seeds' recipe keeps its rate
 
-    from unetkit.train import CosineDecay, train
+    from unetkit.training import CosineDecay, train
     from tests.conftest import tiny_config
     cfg = tiny_config(*synth, lr_schedule="cosine", epochs=2, steps_per_epoch=4)
     result = train(cfg, tmp_path / "run", verbose=0)

@@ -100,8 +100,8 @@ class DiskModel:
 def test_objects_cut_by_tile_seams_are_counted_once(tmp_path):
     from skimage.draw import disk
     from unetkit.config import PredictConfig
-    from unetkit.count import count
-    from unetkit.predict import Predictor
+    from unetkit.counting import count
+    from unetkit.prediction import Predictor
     img = np.zeros((300, 300), np.uint8)
     centers = [(y, x) for y in range(30, 300, 60) for x in range(30, 300, 60)]
     for c in centers:

@@ -1,13 +1,17 @@
 """unetkit: U-Net segmentation and counting for biomedical images.
 
-The public API is flat; heavy modules (Keras) load on first use.
+The public API is flat; heavy modules (Keras) load on first use. The modules behind
+it are named for what they hold (``training``, ``prediction``, ``counting``,
+``evaluation``), never for an API function: importing a submodule binds its name on
+this package, and a module called ``predict`` would replace ``unetkit.predict`` the
+function after its first call.
 """
 from __future__ import annotations
 
 from . import _backend  # noqa: F401
 from .errors import UnetkitError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def build_model(name: str = "unet", **options):
@@ -23,18 +27,34 @@ def load_model(spec):
 
 
 def train(cfg, out_dir, **kwargs):
-    from .train import train as _train
+    """Train from a ``RunConfig`` into the run folder ``out_dir``; returns the run's result."""
+    from .training import train as _train
     return _train(cfg, out_dir, **kwargs)
 
 
 def predict(model, inputs, out_dir, cfg=None, **kwargs):
-    from .predict import predict as _predict
+    """Predict image files/folders with a model (run folder, .keras, bundled name); returns the mask paths."""
+    from .prediction import predict as _predict
     return _predict(model, inputs, out_dir, cfg, **kwargs)
 
 
+def count(model, inputs, out_dir, cfg=None, **kwargs):
+    """Count objects in image files/folders, shaped like ``predict``; returns the rows of counts.csv."""
+    from .counting import count as _count
+    return _count(model, inputs, out_dir, predict_cfg=cfg, **kwargs)
+
+
 def evaluate(pred_dir, truth_dir, **kwargs):
-    from .evaluate import evaluate_folders
+    """Pixel and ISBI 2012 scores of predicted masks against truth masks."""
+    from .evaluation import evaluate_folders
     return evaluate_folders(pred_dir, truth_dir, **kwargs)
 
 
-__all__ = ["UnetkitError", "build_model", "load_model", "train", "predict", "evaluate", "__version__"]
+def evaluate_instances(pred_dir, truth_dir, **kwargs):
+    """Instance matching scores (precision, recall, F1 at IoU thresholds, count error) of label images."""
+    from .evaluation import evaluate_instances as _evaluate_instances
+    return _evaluate_instances(pred_dir, truth_dir, **kwargs)
+
+
+__all__ = ["UnetkitError", "build_model", "load_model", "train", "predict", "count", "evaluate",
+           "evaluate_instances", "__version__"]

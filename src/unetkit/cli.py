@@ -183,25 +183,25 @@ def main(argv=None) -> int:
 
 def _run(args) -> int:
     if args.command == "train":
-        from .train import train
+        from .training import train
         train(_train_config(args), args.out, resume=args.resume, overwrite=args.overwrite,
               verbose=0 if args.quiet else None)
     elif args.command == "predict":
-        from .predict import predict
+        from .prediction import predict
         cfg = _tiling_config(args, threshold=args.threshold, prob_format=args.prob_format)
         predict(args.model, args.inputs, args.out, cfg, overwrite=args.overwrite, verbose=not args.quiet)
     elif args.command == "count":
-        from .count import count
+        from .counting import count
         from .instances import InstanceConfig
         count(args.model, args.inputs, args.out, predict_cfg=_tiling_config(args),
               instance_cfg=InstanceConfig(split=args.split, threshold=args.threshold, min_size=args.min_size,
                                           min_distance=args.min_distance, marker_threshold=args.marker_threshold),
               pixel_size=args.pixel_size, overwrite=args.overwrite, verbose=not args.quiet)
     elif args.command == "evaluate" and args.instances:
-        from .evaluate import evaluate_instances
+        from .evaluation import evaluate_instances
         evaluate_instances(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)
     elif args.command == "evaluate":
-        from .evaluate import evaluate_folders
+        from .evaluation import evaluate_folders
         evaluate_folders(args.pred, args.truth, mask_mode=args.mask_mode, num_classes=args.num_classes,
                          out_dir=args.out, images_dir=args.images, overwrite=args.overwrite)
     elif args.command == "demo":

@@ -26,9 +26,9 @@ def demo_config(images, masks, minutes: float) -> RunConfig:
 
 
 def run_demo(out_dir=None, *, kind: str = "isbi", minutes: float = 7.0, verbose: bool = True) -> dict:
-    from .evaluate import evaluate_folders
-    from .predict import predict
-    from .train import train
+    from .evaluation import evaluate_folders
+    from .prediction import predict
+    from .training import train
 
     t0 = time.time()
     out = Path(out_dir) if out_dir else Path(f"unetkit-demo-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -18,7 +18,7 @@ from .config import PredictConfig
 from .data.io import write_image, write_text
 from .errors import UnetkitError
 from .instances import OBJECT_COLUMNS, InstanceConfig, instances_from_probs, measure
-from .predict import Predictor, check_out_dir, collect_inputs
+from .prediction import Predictor, check_out_dir, collect_inputs
 from .progress import Progress
 
 COUNT_SUFFIXES = ("_labels.tif", "_count.png")
