@@ -6,7 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from unetkit.data.io import write_image
+from unetkit.io import write_image
 from unetkit.data.synthetic import write_dataset
 
 

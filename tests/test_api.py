@@ -4,7 +4,7 @@ import numpy as np
 import unetkit
 from conftest import tiny_config
 from unetkit.data.synthetic import random_cells
-from unetkit.data.io import write_image
+from unetkit.io import write_image
 
 
 def test_every_api_function_works_twice(synth, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from unetkit.cli import main
 from unetkit.data.bundled import bundled_model
-from unetkit.data.io import read_array
+from unetkit.io import read_array
 from unetkit.data.sampling import appearance
 from unetkit.matching import matching_dataset
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from unetkit.cli import main
-from unetkit.data.io import read_array, write_image
+from unetkit.io import read_array, write_image
 from unetkit.data.synthetic import write_dataset
 
 TINY = ["--base-filters", "4", "--depth", "2", "--patch-size", "32", "--epochs", "2", "--steps-per-epoch", "3",

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from unetkit.cli import main
-from unetkit.data.io import prepare, read_array, write_image
+from unetkit.io import read_array, write_image
+from unetkit.data.prepare import prepare
 from unetkit.data.synthetic import write_dataset
 
 

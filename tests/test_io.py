@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from unetkit.data.io import is_color, load_image, normalize, read_array, to_channels, write_image
+from unetkit.io import read_array, write_image
+from unetkit.data.prepare import is_color, load_image, normalize, to_channels
 from unetkit.errors import UnetkitError
 
 rng = np.random.default_rng(0)

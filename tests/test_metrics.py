@@ -76,7 +76,7 @@ def test_border_thinning_removes_the_membrane_thickness_penalty():
 
 
 def test_isbi_protocol_picks_the_threshold_that_closes_a_faint_membrane(tmp_path):
-    from unetkit.data.io import write_image
+    from unetkit.io import write_image
     from unetkit.evaluation import evaluate_folders
     from unetkit.metrics import ISBI_THRESHOLDS, v_rand_over_thresholds
     truth = np.ones((40, 40), np.uint8)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unetkit.data.io import read_array
+from unetkit.io import read_array
 from unetkit.data.sampling import appearance
 from unetkit.matching import count_error, matching_dataset
 

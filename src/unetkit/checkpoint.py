@@ -34,7 +34,7 @@ def save_model(model, path, meta: dict, *, with_optimizer: bool = True) -> Path:
     resuming needs the optimizer state, which last.keras keeps."""
     if not with_optimizer:
         model = inference_copy(model)
-    from .data.io import atomic_target
+    from .io import atomic_target
     path = Path(path)
     tmp = str(atomic_target(path.with_suffix(".keras")))
     try:

@@ -104,6 +104,46 @@ def _add_tiling(p):
     g.add_argument("--tta", action="store_true", help="average over the four flips (4x slower)")
 
 
+def _add_axes_blocks_batch(p, count: bool = False):
+    from .config import BlockConfig
+    d = BlockConfig()
+    g = p.add_argument_group("input axes (microscope files: OME-TIFF, OME-Zarr, z-stacks, time series)")
+    g.add_argument("--channel", help="channel(s) to use by name or index, comma-separated (e.g. DAPI or 0,1,2)")
+    g.add_argument("--z", choices=["slices", "max"],
+                   help="z-stacks: each slice (objects linked across z) or the maximum projection")
+    g.add_argument("--axes", help="name the axes of files that do not (e.g. ZYX, CYX, TYX for a plain TIFF stack)")
+    g.add_argument("--nan", choices=["refuse", "mask"], default="refuse",
+                   help="NaN/inf pixels: refuse the file (default) or predict them as background")
+    g = p.add_argument_group("large images (block-wise, OME-Zarr outputs, Dask)")
+    g.add_argument("--blocks", choices=["auto", "always", "never"], default=d.mode,
+                   help=f"auto: block by block above {d.max_pixels // 2 ** 20} Mpx per plane and for any "
+                        "z-stack or time series")
+    g.add_argument("--block-size", type=int, default=d.block_size, help=f"px per block side (default {d.block_size})")
+    if count:
+        g.add_argument("--halo", type=int, default=d.halo,
+                       help=f"px around a block when labelling; at least the largest object (default {d.halo})")
+    g.add_argument("--scheduler", help="address of a dask.distributed scheduler (or set UNETKIT_SCHEDULER); "
+                                       "default: threads on this machine")
+    g.add_argument("--workers", type=int, help="local threads (default: min(cores, 4))")
+    g = p.add_argument_group("batch")
+    g.add_argument("--on-error", choices=["skip", "stop"], default="skip",
+                   help="a bad file is reported and skipped (default), or stops the batch")
+    g.add_argument("--skip-existing", action="store_true",
+                   help="continue an interrupted run in --out: finished images are not redone")
+
+
+def _axes_blocks_batch(args) -> dict:
+    from .config import BlockConfig
+    from .planes import AxisChoice
+    channel = [c.strip() for c in args.channel.split(",") if c.strip()] if args.channel else None
+    blocks = BlockConfig(mode=args.blocks, block_size=args.block_size, scheduler=args.scheduler,
+                         workers=args.workers)
+    if getattr(args, "halo", None) is not None:
+        blocks.halo = args.halo
+    return {"choice": AxisChoice(channel=channel, z=args.z, nan=args.nan), "blocks": blocks, "axes": args.axes,
+            "on_error": args.on_error, "skip_existing": args.skip_existing}
+
+
 def _tiling_config(args, **extra):
     from .config import PredictConfig
     return PredictConfig(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta, **extra)
@@ -120,6 +160,7 @@ def _add_predict(sub):
     g.add_argument("--prob-format", choices=["tif", "npy"], default="tif")
     g.add_argument("--overwrite", action="store_true")
     g.add_argument("--quiet", action="store_true")
+    _add_axes_blocks_batch(p)
 
 
 def _add_evaluate(sub):
@@ -148,8 +189,10 @@ def _add_count(sub):
     g.add_argument("--marker-threshold", type=float, default=0.3,
                    help="interior probability that seeds an object (boundary-aware models)")
     g.add_argument("--min-distance", type=int, default=4, help="px between seeds (binary models)")
-    g.add_argument("--pixel-size", type=float, help="um per pixel: report areas in um^2 and lengths in um")
+    g.add_argument("--pixel-size", type=float,
+                   help="um per pixel: report areas in um^2 and lengths in um (default: from the file's metadata)")
     _add_tiling(p)
+    _add_axes_blocks_batch(p, count=True)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
 
@@ -189,14 +232,16 @@ def _run(args) -> int:
     elif args.command == "predict":
         from .prediction import predict
         cfg = _tiling_config(args, threshold=args.threshold, prob_format=args.prob_format)
-        predict(args.model, args.inputs, args.out, cfg, overwrite=args.overwrite, verbose=not args.quiet)
+        predict(args.model, args.inputs, args.out, cfg, overwrite=args.overwrite, verbose=not args.quiet,
+                **_axes_blocks_batch(args))
     elif args.command == "count":
         from .counting import count
         from .instances import InstanceConfig
         count(args.model, args.inputs, args.out, predict_cfg=_tiling_config(args),
               instance_cfg=InstanceConfig(split=args.split, threshold=args.threshold, min_size=args.min_size,
                                           min_distance=args.min_distance, marker_threshold=args.marker_threshold),
-              pixel_size=args.pixel_size, overwrite=args.overwrite, verbose=not args.quiet)
+              pixel_size=args.pixel_size, overwrite=args.overwrite, verbose=not args.quiet,
+              **_axes_blocks_batch(args))
     elif args.command == "evaluate" and args.instances:
         from .evaluation import evaluate_instances
         evaluate_instances(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)

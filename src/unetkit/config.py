@@ -75,6 +75,18 @@ class PredictConfig:
 
 
 @dataclass
+class BlockConfig:
+    """Block-wise prediction of large or multi-plane images (``unetkit.blocks``)."""
+    mode: str = "auto"             # auto (blocks above max_pixels, or any z-stack/time series) | always | never
+    max_pixels: int = 4096 * 4096  # auto: larger planes go block by block (in-memory peak ~1.8 GB at this size)
+    block_size: int = 4096         # px per block side; a multiple of chunk. Larger blocks re-predict fewer tiles
+    chunk: int = 1024              # px per OME-Zarr chunk side
+    halo: int = 128                # px of probabilities around a block when labelling: objects up to this size
+    scheduler: str | None = None   # dask.distributed scheduler address; None = local threads
+    workers: int | None = None     # local threads (default min(cores, 4))
+
+
+@dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -86,7 +98,7 @@ class RunConfig:
         return asdict(self)
 
     def save(self, path) -> None:
-        from .data.io import write_text
+        from .io import write_text
         write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 

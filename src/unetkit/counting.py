@@ -1,9 +1,13 @@
 """``unetkit count``: predict, split into objects, measure, and write tables and overlays.
 
-Per image: ``NAME_labels.tif`` (16-bit label image) and ``NAME_count.png`` (outlines,
-ids and the count); for the set: ``counts.csv`` (file, count), ``objects.csv`` (one row
-per object) and ``sizes.png`` (histogram of object areas). Objects are labelled on the
-blended full-image probability map, so an object cut by a tile seam is one object.
+Per image: ``NAME_labels.tif`` (16-bit label image), ``NAME_objects.csv`` (one row per
+object) and ``NAME_count.png`` (outlines, ids and the count), written last, so an image
+whose count picture exists is done. Large planes, z-stacks and time series go block by
+block (``blocks.labels``): ``NAME_labels.ome.zarr`` (32-bit ids, multiscale) and a
+preview picture. For the set: ``counts.csv`` (file, t, count), ``objects.csv`` (every
+image's rows, streamed) and ``sizes.png`` (histogram of object areas). Objects are
+labelled on the blended probability map, so an object cut by a tile seam is one object.
+Physical units come from ``--pixel-size`` or else the file's metadata.
 """
 from __future__ import annotations
 
@@ -14,54 +18,121 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PredictConfig
-from .data.io import write_image, write_text
+from .batch import collect_inputs, image_stem, raise_failures, run_batch
+from .config import BlockConfig, PredictConfig
 from .errors import UnetkitError
-from .instances import OBJECT_COLUMNS, InstanceConfig, instances_from_probs, measure
-from .prediction import Predictor, check_out_dir, collect_inputs
+from .instances import OBJECT_COLUMNS, InstanceConfig, instances_from_probs, measure, TABLE_COLUMNS
+from .io import open_image, write_image, write_text
+from .planes import AxisChoice, select
+from .prediction import check_out_dir, load_plane, use_blocks
+from .predictor import Predictor
 from .progress import Progress
 
-COUNT_SUFFIXES = ("_labels.tif", "_count.png")
+COUNT_SUFFIXES = ("_labels.tif", "_count.png", "_objects.csv", "_labels.ome.zarr")
 TABLES = ("counts.csv", "objects.csv", "sizes.png")
 
 
 def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
           instance_cfg: InstanceConfig | None = None, pixel_size: float | None = None,
-          overwrite: bool = False, verbose: bool = True) -> list[dict]:
-    """Count objects in every input; returns the rows of counts.csv."""
+          overwrite: bool = False, verbose: bool = True, choice: AxisChoice | None = None,
+          blocks: BlockConfig | None = None, axes: str | None = None, on_error: str = "skip",
+          skip_existing: bool = False) -> list[dict]:
+    """Count objects in every input; returns the rows of counts.csv (file, t, count)."""
     from .viz import count_overlay, display_image, size_histogram
     predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg)
-    icfg = instance_cfg or InstanceConfig()
+    icfg, choice, bcfg = instance_cfg or InstanceConfig(), choice or AxisChoice(), blocks or BlockConfig()
     files = collect_inputs(inputs)
     out = Path(out_dir)
-    check_out_dir(out, files, overwrite, COUNT_SUFFIXES)
+    check_out_dir(out, files, overwrite, COUNT_SUFFIXES, skip_existing)
     for name in TABLES:
-        if (out / name).exists() and not overwrite:
-            raise UnetkitError(f"{out / name}: already exists from an earlier run; choose another --out or pass --overwrite")
+        if (out / name).exists() and not (overwrite or skip_existing):
+            raise UnetkitError(f"{out / name}: already exists from an earlier run; choose another --out, pass "
+                               "--skip-existing to continue that run, or --overwrite")
     if pixel_size is not None and pixel_size <= 0:
         raise UnetkitError(f"--pixel-size {pixel_size}: must be a positive length in um per pixel")
     out.mkdir(parents=True, exist_ok=True)
     bar = Progress(len(files), "images", enabled=verbose)
-    counts, objects, areas = [], [], {}
-    for f in files:
+
+    def one(f: Path) -> list[dict]:
         t0 = time.time()
-        native, x = predictor.prepare(f)
-        labels = instances_from_probs(predictor.probabilities(x), icfg)
+        stem = image_stem(f)
+        table = out / f"{stem}_objects.csv"
+        if skip_existing and (out / f"{stem}_count.png").exists() and table.exists():
+            bar.step(f"{f.name}: done in an earlier run, skipped")
+            return _counts_from_table(table, f.name)
+        sel = select(open_image(f, axes), predictor.channels, choice)
+        size = pixel_size if pixel_size is not None else (
+            float(np.sqrt(np.prod(sel.image.pixel_size))) if sel.image.pixel_size else None)
+        if use_blocks(sel, bcfg):
+            from .blocks.labels import count_image
+            rows = count_image(predictor, f, out, stem, choice, bcfg, icfg, size, axes=axes,
+                               overwrite=overwrite or skip_existing, verbose=verbose)
+            bar.step(f"{f.name}: {sum(r['count'] for r in rows)} objects, {sel.image.describe()} block-wise "
+                     f"in {time.time() - t0:.2f} s")
+            return rows
+        native, x, bad = load_plane(predictor, sel, f, choice.nan)
+        probs = predictor.probabilities(x)
+        if bad is not None:
+            probs[bad] = 0.0
+        labels = instances_from_probs(probs, icfg)
         if labels.max() > np.iinfo(np.uint16).max:
-            raise UnetkitError(f"{f}: more than 65535 objects; split the image into parts")
-        write_image(out / f"{f.stem}_labels.tif", labels.astype(np.uint16))
-        write_image(out / f"{f.stem}_count.png", count_overlay(display_image(native), labels))
-        rows = measure(labels, native, pixel_size)
-        counts.append({"file": f.name, "count": int(labels.max())})
-        objects += [{"file": f.name, **r} for r in rows]
-        areas[f.name] = [r["area"] for r in rows]
+            raise UnetkitError(f"{f}: more than 65535 objects; pass --blocks always (32-bit label ids)")
+        write_image(out / f"{stem}_labels.tif", labels.astype(np.uint16))
+        objects = [{"file": f.name, "t": 0, "z": 0, **r, "pixel_size_um": size or ""}
+                   for r in measure(labels, np.nan_to_num(native), size)]
+        write_text(table, _csv(objects, TABLE_COLUMNS))
+        write_image(out / f"{stem}_count.png", count_overlay(display_image(np.nan_to_num(native)), labels))
         bar.step(f"{f.name}: {labels.max()} objects in {time.time() - t0:.2f} s")
-    unit = "um^2" if pixel_size else "px"
-    write_text(out / "counts.csv", _csv(counts, ["file", "count"]))
-    write_text(out / "objects.csv", _csv(objects, ["file", *OBJECT_COLUMNS]))
-    size_histogram(areas, out / "sizes.png", unit)
-    bar.close(f"counted {sum(c['count'] for c in counts)} objects in {len(files)} images; tables in {out}")
+        return [{"file": f.name, "t": 0, "count": int(labels.max())}]
+
+    results, failures = run_batch(files, one, on_error=on_error)
+    counts = [row for rows in results for row in rows]
+    done = [f for f in files if f not in {g for g, _ in failures}]
+    write_text(out / "counts.csv", _csv(counts, ["file", "t", "count"]))
+    areas = _concatenate([out / f"{image_stem(f)}_objects.csv" for f in done], out / "objects.csv")
+    unit = "um^2" if pixel_size or _any_units(areas) else "px"
+    size_histogram({k: [a for a, _ in v] for k, v in areas.items()}, out / "sizes.png", unit)
+    bar.close(f"counted {sum(c['count'] for c in counts)} objects in {len(done)} images; tables in {out}")
+    raise_failures(failures, len(files))
     return counts
+
+
+def _counts_from_table(table: Path, name: str) -> list[dict]:
+    """Counts per t of an image finished in an earlier run, from its objects table."""
+    ids: dict[int, set] = {}
+    with open(table, newline="") as fh:
+        for row in csv.DictReader(fh):
+            ids.setdefault(int(row["t"]), set()).add(row["id"])
+    return [{"file": name, "t": t, "count": len(ids.get(t, ()))} for t in range(max(ids, default=0) + 1)]
+
+
+def _concatenate(tables: list[Path], target: Path) -> dict:
+    """Stream per-image tables into one; returns {file: areas} for the size histogram
+    (one float per object: bounded by the object count, not the pixels)."""
+    from .io import atomic_target
+    tmp = atomic_target(target)
+    areas: dict[str, list] = {}
+    try:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(TABLE_COLUMNS)
+            for table in tables:
+                with open(table, newline="") as src:
+                    reader = csv.reader(src)
+                    header = next(reader)
+                    i_area, i_file, i_unit = header.index("area"), header.index("file"), header.index("pixel_size_um")
+                    for row in reader:
+                        writer.writerow(row)
+                        areas.setdefault(row[i_file], []).append((float(row[i_area]), bool(row[i_unit])))
+        tmp.replace(target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return areas
+
+
+def _any_units(areas: dict) -> bool:
+    return any(unit for rows in areas.values() for _, unit in rows)
 
 
 def _csv(rows, fields) -> str:
@@ -70,6 +141,3 @@ def _csv(rows, fields) -> str:
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()
-
-
-

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import RunConfig
 from .data.bundled import isbi2012
-from .data.io import write_text
+from .io import write_text
 from .data.pairs import pair_folders
 from .errors import UnetkitError
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.io import prepare, read_array, write_text
+from .io import read_array, write_text
+from .data.prepare import prepare
 from .data.pairs import list_images, mask_to_labels
 from .errors import UnetkitError
 from .metrics import ISBI_THRESHOLDS, evaluate_pair, v_rand_over_thresholds

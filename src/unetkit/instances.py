@@ -127,6 +127,8 @@ def instances_from_probs(probs: np.ndarray, cfg: InstanceConfig | None = None) -
 
 OBJECT_COLUMNS = ["id", "area", "perimeter", "centroid_y", "centroid_x", "bbox_y0", "bbox_x0", "bbox_y1", "bbox_x1",
                   "equivalent_diameter", "eccentricity", "solidity", "mean_intensity", "max_intensity"]
+# a row of NAME_objects.csv / objects.csv: where the object is (file, time point, z slice) and what it measures
+TABLE_COLUMNS = ["file", "t", "z", *OBJECT_COLUMNS, "pixel_size_um"]
 
 
 def measure(labels: np.ndarray, intensity: np.ndarray | None = None, pixel_size: float | None = None) -> list[dict]:

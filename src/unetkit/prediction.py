@@ -1,120 +1,116 @@
 """Prediction: load a model, predict files at full resolution, write outputs.
 
-For each input image ``NAME``: ``NAME_prob.tif`` (or .npy) with the foreground (or
-per-class) probabilities, ``NAME_mask.png`` (0/255 for binary, class index otherwise)
-and ``NAME_overlay.png``.
+For each input image ``NAME``, a single 2D plane up to ``BlockConfig.max_pixels``:
+``NAME_prob.tif`` (or .npy) with the foreground (or per-class) probabilities,
+``NAME_mask.png`` (0/255 for binary, class index otherwise) and ``NAME_overlay.png``.
+Larger planes, z-stacks and time series go block by block (``unetkit.blocks``) into
+``NAME_prob.ome.zarr`` and ``NAME_mask.ome.zarr`` (multiscale), with a preview
+``NAME_overlay.png``. The overlay is written last: an image whose overlay exists is done.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import _backend  # noqa: F401
-from .checkpoint import load_model
-from .config import PredictConfig
-from .data.io import is_image_file, prepare, read_array, write_image
+from .batch import collect_inputs, image_stem, raise_failures, run_batch
+from .config import BlockConfig, PredictConfig
 from .errors import UnetkitError
+from .io import open_image, write_image
+from .planes import AxisChoice, check_finite, model_input, plane_params, select
+from .predictor import Predictor
 from .progress import Progress
 
 OUTPUT_SUFFIXES = ("_prob.tif", "_prob.npy", "_mask.png", "_overlay.png")
+BLOCK_SUFFIXES = ("_prob.ome.zarr", "_mask.ome.zarr", "_overlay.png")
 
 
-@dataclass
-class Predictor:
-    """A loaded model and what it needs to turn a file into probabilities."""
-    model: object
-    meta: dict
-    cfg: PredictConfig
-
-    @classmethod
-    def load(cls, spec, cfg: PredictConfig | None = None) -> "Predictor":
-        model, meta = load_model(spec)
-        return cls(model, meta, cfg or PredictConfig())
-
-    def _batch(self, x):
-        return self.model.predict_on_batch(x)
-
-    def prepare(self, path) -> tuple[np.ndarray, np.ndarray]:
-        """(native image, normalised model input) for a file; checks the minimum size."""
-        native = read_array(path)
-        minimum = 2 ** self.meta["depth"]
-        if min(native.shape[:2]) < minimum:
-            raise UnetkitError(f"{path}: image is {native.shape[0]}x{native.shape[1]}, smaller than the network's "
-                               f"minimum {minimum}x{minimum}; pad or enlarge it")
-        x = prepare(native, self.meta["channels"], self.meta["norm"], self.meta.get("invert", "never"))
-        return native, x
-
-    def probabilities(self, x: np.ndarray, progress=None) -> np.ndarray:
-        """(H, W, K) probabilities; K = 1 for a sigmoid model."""
-        from .tiling import predict_tiled
-        return predict_tiled(lambda b: np.asarray(self._batch(b)), x, tile=self.cfg.tile, overlap=self.cfg.overlap,
-                             multiple=2 ** self.meta["depth"], batch_size=self.cfg.batch_size, tta=self.cfg.tta,
-                             progress=progress)
-
-    def classes(self, probs: np.ndarray) -> np.ndarray:
-        if probs.shape[-1] == 1:
-            return (probs[..., 0] >= self.cfg.threshold).astype(np.uint8)
-        return probs.argmax(-1).astype(np.uint8)
-
-
-def collect_inputs(inputs) -> list[Path]:
-    """Files named directly, plus the image files of any folder named."""
-    files: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(q for q in p.iterdir() if is_image_file(q))
-            if not found:
-                raise UnetkitError(f"{p}: no image files in this folder; check the path")
-            files += found
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise UnetkitError(f"{p}: input not found; check the path")
-    if not files:
-        raise UnetkitError("no input images given")
-    return files
-
-
-def check_out_dir(out: Path, files: list[Path], overwrite: bool, suffixes=OUTPUT_SUFFIXES) -> None:
+def check_out_dir(out: Path, files: list[Path], overwrite: bool, suffixes=OUTPUT_SUFFIXES,
+                  skip_existing: bool = False) -> None:
     """Refuse to overwrite an earlier run's outputs or any input file."""
     if out.exists() and not out.is_dir():
         raise UnetkitError(f"{out}: exists and is not a folder; choose another --out")
     inputs = {f.resolve() for f in files}
     for f in files:
         for suffix in suffixes:
-            target = out / f"{f.stem}{suffix}"
+            target = out / f"{image_stem(f)}{suffix}"
             if target.resolve() in inputs:
                 raise UnetkitError(f"{target}: would overwrite an input file; choose another --out")
-            if target.exists() and not overwrite:
-                raise UnetkitError(f"{target}: already exists from an earlier run; choose another --out or pass --overwrite")
+            if target.exists() and not (overwrite or skip_existing):
+                raise UnetkitError(f"{target}: already exists from an earlier run; choose another --out, pass "
+                                   "--skip-existing to continue that run, or --overwrite")
+
+
+def use_blocks(sel, bcfg: BlockConfig) -> bool:
+    """Block-wise for large planes, z-stacks and time series (or as the user says)."""
+    if bcfg.mode not in ("auto", "always", "never"):
+        raise UnetkitError(f"--blocks {bcfg.mode}: choose auto, always or never")
+    if bcfg.mode != "auto":
+        return bcfg.mode == "always"
+    h, w = sel.yx
+    return len(sel.planes) > 1 or h * w > bcfg.max_pixels
+
+
+def load_plane(predictor: Predictor, sel, path, nan: str = "refuse") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(native image, model input, non-finite mask) of a single small plane, in memory."""
+    plane = sel.plane(0, 0)
+    native = plane.whole()
+    predictor.check_size(path, native.shape)
+    meta = predictor.meta
+    params = plane_params(plane, predictor.channels, meta["norm"], meta.get("invert", "never"), nan,
+                          in_memory_pixels=native.shape[0] * native.shape[1])
+    bad = check_finite(path, native, nan)
+    return native, model_input(native, predictor.channels, params, bad), bad
 
 
 def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwrite: bool = False,
-            verbose: bool = True) -> list[Path]:
-    """Predict every input file and write probability, mask and overlay files; returns the mask paths."""
+            verbose: bool = True, choice: AxisChoice | None = None, blocks: BlockConfig | None = None,
+            axes: str | None = None, on_error: str = "skip", skip_existing: bool = False) -> list[Path]:
+    """Predict every input and write probability, mask and overlay outputs; returns the mask paths.
+
+    ``choice`` says which channels and how z is handled (``planes.AxisChoice``), ``axes``
+    names the axes of files that do not (e.g. "ZYX"), ``blocks`` sets block-wise prediction.
+    A bad file is reported and skipped (``on_error="stop"`` stops instead); ``skip_existing``
+    continues an interrupted run without redoing finished images."""
     from .viz import display_image, overlay
     predictor = model if isinstance(model, Predictor) else Predictor.load(model, cfg)
-    cfg = predictor.cfg
+    cfg, choice, bcfg = predictor.cfg, choice or AxisChoice(), blocks or BlockConfig()
     files = collect_inputs(inputs)
     out = Path(out_dir)
-    check_out_dir(out, files, overwrite)
+    check_out_dir(out, files, overwrite, OUTPUT_SUFFIXES + BLOCK_SUFFIXES, skip_existing)
     out.mkdir(parents=True, exist_ok=True)
     bar = Progress(len(files), "images", enabled=verbose)
-    written = []
-    for f in files:
+
+    def one(f: Path) -> Path:
         t0 = time.time()
-        native, x = predictor.prepare(f)
+        stem = image_stem(f)
+        if skip_existing and (out / f"{stem}_overlay.png").exists():
+            bar.step(f"{f.name}: done in an earlier run, skipped")
+            done = out / f"{stem}_mask.png"
+            return done if done.exists() else out / f"{stem}_mask.ome.zarr"
+        sel = select(open_image(f, axes), predictor.channels, choice)
+        if use_blocks(sel, bcfg):
+            from .blocks.predict import predict_image
+            mask_path = predict_image(predictor, f, out, stem, choice, bcfg, axes=axes,
+                                      overwrite=overwrite or skip_existing, verbose=verbose)
+            bar.step(f"{f.name}: {sel.image.describe()} block-wise in {time.time() - t0:.2f} s")
+            return mask_path
+        native, x, bad = load_plane(predictor, sel, f, choice.nan)
         probs = predictor.probabilities(x)
+        if bad is not None:
+            probs[bad] = 0.0
         cls = predictor.classes(probs)
         prob_out = probs[..., 0] if probs.shape[-1] == 1 else probs
-        write_image(out / f"{f.stem}_prob.{cfg.prob_format}", prob_out.astype(np.float32))
+        write_image(out / f"{stem}_prob.{cfg.prob_format}", prob_out.astype(np.float32))
         mask = cls * 255 if probs.shape[-1] == 1 else cls
-        written.append(write_image(out / f"{f.stem}_mask.png", mask.astype(np.uint8)))
-        write_image(out / f"{f.stem}_overlay.png", overlay(display_image(native), cls))
+        written = write_image(out / f"{stem}_mask.png", mask.astype(np.uint8))
+        write_image(out / f"{stem}_overlay.png", overlay(display_image(np.nan_to_num(native)), cls))
         bar.step(f"{f.name}: {native.shape[1]}x{native.shape[0]} px in {time.time() - t0:.2f} s")
-    bar.close(f"wrote {len(files)} predictions to {out}")
+        return written
+
+    written, failures = run_batch(files, one, on_error=on_error)
+    bar.close(f"wrote {len(written)} predictions to {out}")
+    raise_failures(failures, len(files))
     return written

@@ -1,12 +1,20 @@
-"""The U-Net paper's overlap-tile strategy for images of any size.
+"""The U-Net paper's overlap-tile strategy for images of any size, over any region.
 
 The image is mirror-padded by ``overlap`` pixels (the paper's extrapolation by
 mirroring), cut into overlapping tiles, each tile predicted, and the tiles blended
 with a weight that ramps up from the tile edges, so seams carry no edge artefacts
 and nothing is ever resized.
+
+``TilePlan`` fixes the tile grid of a whole image once. ``predict_region`` then
+predicts any rectangle of it from the tiles that touch it, reading only the pixels
+those tiles cover; a whole image is one region (``predict_tiled``), a slide is many
+blocks (``unetkit.blocks``). Because a tile's blending weight is exactly 0 on its outer
+``overlap / 2`` pixels, a tile that does not reach a region with non-zero weight adds
+nothing to it, so a block-wise result equals the whole-image result.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -15,7 +23,7 @@ from .data.sampling import tile_starts
 
 
 def ramp_window(size: int, overlap: int) -> np.ndarray:
-    """1D blending weight of a tile: ~0 over the outer ``overlap/2`` pixels (whose context
+    """1D blending weight of a tile: 0 over the outer ``overlap/2`` pixels (whose context
     is cut off by the tile edge), rising linearly to 1 at ``overlap`` pixels from the edge.
 
     Neighbouring tiles overlap by ``2 * overlap``, so every pixel lies at least
@@ -24,7 +32,7 @@ def ramp_window(size: int, overlap: int) -> np.ndarray:
     i = np.arange(size, dtype=np.float32)
     edge = np.minimum(i, size - 1 - i)
     half = overlap / 2.0
-    return np.clip((edge - half + 1) / max(half, 1), 1e-6, 1.0).astype(np.float32)
+    return np.clip((edge - half + 1) / max(half, 1), 0.0, 1.0).astype(np.float32)
 
 
 def tile_grid(shape, tile: int, overlap: int) -> list[tuple[int, int]]:
@@ -47,46 +55,115 @@ def fit_tile(tile: int, shape, multiple: int, margin: int = 0) -> int:
     return max(min(t, int(np.ceil(tile / multiple)) * multiple), multiple)
 
 
-def predict_tiled(predict_batch: Callable[[np.ndarray], np.ndarray], image: np.ndarray, *, tile: int = 512,
-                  overlap: int = 64, multiple: int = 16, batch_size: int = 2, tta: bool = False,
-                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Probabilities (H, W, K) for ``image`` (H, W, C).
+def reflect(index: np.ndarray, length: int) -> np.ndarray:
+    """``np.pad(mode="symmetric")`` as an index map: positions outside [0, length) mirrored in."""
+    period = 2 * length
+    i = np.mod(index, period)
+    return np.where(i >= length, period - 1 - i, i)
 
-    ``predict_batch`` maps (B, t, t, C) float32 to (B, t, t, K). ``multiple`` is the
-    network's size divisor 2^depth; ``tta`` averages the four flips.
-    """
-    h, w = image.shape[:2]
-    m = overlap
-    padded = np.pad(image, [(m, m), (m, m), (0, 0)], mode="symmetric")
-    t = fit_tile(tile, padded.shape, multiple, m)
-    # pad up to the tile size too (small images), again by mirroring
-    ph, pw = max(t - padded.shape[0], 0), max(t - padded.shape[1], 0)
-    if ph or pw:
-        padded = np.pad(padded, [(0, ph), (0, pw), (0, 0)], mode="symmetric")
-    window = np.outer(ramp_window(t, m), ramp_window(t, m))[..., None]
-    positions = tile_grid(padded.shape, t, 2 * m if m else 0)
+
+@dataclass(frozen=True)
+class TilePlan:
+    """The tile grid of a whole (h, w) image: margin ``m``, tile side ``t``, the padded
+    size (mirror margin, then mirrored up to one tile for small images) and tile starts."""
+    height: int
+    width: int
+    margin: int
+    tile: int
+    padded: tuple[int, int]
+    ys: tuple[int, ...]
+    xs: tuple[int, ...]
+
+    @classmethod
+    def make(cls, shape, tile: int = 512, overlap: int = 64, multiple: int = 16) -> "TilePlan":
+        h, w = int(shape[0]), int(shape[1])
+        m = overlap
+        first = (h + 2 * m, w + 2 * m)
+        t = fit_tile(tile, first, multiple, m)
+        padded = (max(first[0], t), max(first[1], t))
+        stride = max(t - (2 * m if m else 0), 1)
+        return cls(h, w, m, t, padded, tuple(tile_starts(padded[0], t, stride)),
+                   tuple(tile_starts(padded[1], t, stride)))
+
+    def window(self) -> np.ndarray:
+        r = ramp_window(self.tile, self.margin)
+        return np.outer(r, r)[..., None]
+
+    def live(self) -> tuple[int, int]:
+        """[first, last] offsets inside a tile where its weight is non-zero."""
+        nz = np.nonzero(ramp_window(self.tile, self.margin))[0]
+        return int(nz[0]), int(nz[-1])
+
+    def source_index(self, padded_index: np.ndarray, axis: int) -> np.ndarray:
+        """Image coordinates of padded coordinates: the same two mirrorings ``np.pad`` does."""
+        length = (self.height, self.width)[axis]
+        first = length + 2 * self.margin
+        return reflect(reflect(padded_index, first) - self.margin, length)
+
+    def tiles_for(self, y0: int, y1: int, x0: int, x1: int) -> list[tuple[int, int]]:
+        """Tiles (padded starts) whose non-zero weight reaches image region [y0, y1) x [x0, x1),
+        in the global order (so every pixel sums the same tiles in the same order)."""
+        a, b = self.live()
+        m = self.margin
+        ys = [y for y in self.ys if y + a < y1 + m and y + b >= y0 + m]
+        xs = [x for x in self.xs if x + a < x1 + m and x + b >= x0 + m]
+        return [(y, x) for y in ys for x in xs]
+
+
+def predict_region(predict_batch: Callable[[np.ndarray], np.ndarray], read: Callable, plan: TilePlan,
+                   region: tuple[int, int, int, int] | None = None, *, batch_size: int = 2, tta: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Blended probabilities (y1 - y0, x1 - x0, K) of an image region.
+
+    ``read(rows, cols)`` returns the model input (len(rows), len(cols), C) float32 at the
+    given image coordinates (sorted, possibly repeated by the mirroring); only the
+    bounding box of the tiles that reach the region is read."""
+    y0, y1, x0, x1 = region or (0, plan.height, 0, plan.width)
+    t, m = plan.tile, plan.margin
+    tiles = plan.tiles_for(y0, y1, x0, x1)
+    py0, px0 = min(y for y, _ in tiles), min(x for _, x in tiles)
+    py1, px1 = max(y for y, _ in tiles) + t, max(x for _, x in tiles) + t
+    source = read(plan.source_index(np.arange(py0, py1), 0), plan.source_index(np.arange(px0, px1), 1))
+    window = plan.window()
     acc = None
-    weight = np.zeros(padded.shape[:2] + (1,), np.float32)
+    weight = np.zeros((y1 - y0, x1 - x0, 1), np.float32)
     flips = [(False, False), (True, False), (False, True), (True, True)] if tta else [(False, False)]
-    done = 0
-    for start in range(0, len(positions), batch_size):
-        group = positions[start:start + batch_size]
-        tiles = np.stack([padded[y:y + t, x:x + t] for y, x in group]).astype(np.float32)
-        probs = np.zeros(tiles.shape[:3] + (0,), np.float32)
+    for start in range(0, len(tiles), batch_size):
+        group = tiles[start:start + batch_size]
+        batch = np.stack([source[y - py0:y - py0 + t, x - px0:x - px0 + t] for y, x in group]).astype(np.float32)
+        probs = None
         for fy, fx in flips:
-            view = tiles[:, ::-1] if fy else tiles
+            view = batch[:, ::-1] if fy else batch
             view = view[:, :, ::-1] if fx else view
             out = np.asarray(predict_batch(np.ascontiguousarray(view)), np.float32)
             out = out[:, :, ::-1] if fx else out
             out = out[:, ::-1] if fy else out
-            probs = out.copy() if probs.shape[-1] == 0 else probs + out
+            probs = out.copy() if probs is None else probs + out
         probs /= len(flips)
         if acc is None:
-            acc = np.zeros(padded.shape[:2] + (probs.shape[-1],), np.float32)
+            acc = np.zeros((y1 - y0, x1 - x0, probs.shape[-1]), np.float32)
         for (y, x), p in zip(group, probs):
-            acc[y:y + t, x:x + t] += p * window
-            weight[y:y + t, x:x + t] += window
-        done += len(group)
+            # the part of this tile inside the region, in region coordinates
+            ry0, ry1 = max(y - m, y0), min(y - m + t, y1)
+            rx0, rx1 = max(x - m, x0), min(x - m + t, x1)
+            if ry0 >= ry1 or rx0 >= rx1:
+                continue
+            ty, tx = ry0 - (y - m), rx0 - (x - m)
+            win = window[ty:ty + ry1 - ry0, tx:tx + rx1 - rx0]
+            acc[ry0 - y0:ry1 - y0, rx0 - x0:rx1 - x0] += p[ty:ty + ry1 - ry0, tx:tx + rx1 - rx0] * win
+            weight[ry0 - y0:ry1 - y0, rx0 - x0:rx1 - x0] += win
         if progress:
-            progress(done, len(positions))
-    return (acc / weight)[m:m + h, m:m + w]
+            progress(min(start + batch_size, len(tiles)), len(tiles))
+    return acc / weight
+
+
+def predict_tiled(predict_batch: Callable[[np.ndarray], np.ndarray], image: np.ndarray, *, tile: int = 512,
+                  overlap: int = 64, multiple: int = 16, batch_size: int = 2, tta: bool = False,
+                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Probabilities (H, W, K) for ``image`` (H, W, C) held in memory.
+
+    ``predict_batch`` maps (B, t, t, C) float32 to (B, t, t, K). ``multiple`` is the
+    network's size divisor 2^depth; ``tta`` averages the four flips."""
+    plan = TilePlan.make(image.shape, tile, overlap, multiple)
+    return predict_region(predict_batch, lambda rows, cols: image[rows][:, cols], plan,
+                          batch_size=batch_size, tta=tta, progress=progress)

@@ -24,7 +24,8 @@ import numpy as np
 from . import _backend  # noqa: F401
 from .checkpoint import BEST, LAST, load_model, save_model
 from .config import RunConfig
-from .data.io import is_color, prepare, write_text
+from .io import write_text
+from .data.prepare import is_color, prepare
 from .data.pairs import load_pair, pair_folders, split_pairs
 from .data.sampling import PatchDataset, Sample, TileDataset, appearance
 from .data.targets import make_targets

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.io import to_uint8, write_image
+from .io import write_image
+from .data.prepare import to_uint8
 
 PALETTE = np.array([[0, 0, 0], [255, 64, 64], [64, 160, 255], [255, 210, 0], [80, 220, 120]], np.uint8)
 
@@ -20,7 +21,7 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 def display_image(native: np.ndarray) -> np.ndarray:
     """A native image as the user knows it (not inverted), RGB in about [0, 1], for drawing on."""
-    from .data.io import prepare
+    from .data.prepare import prepare
     return prepare(native, 3, "percentile", "never")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnetkitError
-from .io import is_image_file, read_array
+from ..io import is_image_file, read_array
 
 
 @dataclass(frozen=True)

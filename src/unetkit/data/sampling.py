@@ -31,7 +31,7 @@ def appearance(native: np.ndarray) -> str:
     DSB 2018-like sets mix gray fluorescence (dark background), brightfield (gray, bright)
     and H&E (colour, bright); the rare kinds need more draws than their share of files.
     """
-    from .io import is_color, normalize, to_channels
+    from .prepare import is_color, normalize, to_channels
     gray = normalize(to_channels(native, 1))
     return ("colour" if is_color(native) else "gray") + ("-bright" if np.median(gray) > 0.5 else "-dark")
 

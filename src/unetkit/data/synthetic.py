@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from skimage.draw import ellipse
 
-from .io import write_image
+from ..io import write_image
 
 
 def random_cells(size: int = 256, n: int = 12, radius=(8, 20), rng=None, touching: bool = True):

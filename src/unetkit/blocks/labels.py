@@ -1,0 +1,262 @@
+"""Counting block by block: objects stitched across seams, one id each, tables streamed.
+
+Three passes over blocks, each a set of Dask tasks:
+  1. probabilities of every block into a scratch Zarr (``blocks.predict``);
+  2. each block labels its core plus a halo of probabilities (``BlockConfig.halo``, at
+     least the largest object) and keeps the objects whose first pixel in raster order
+     lies in its core. An object on a seam is seen whole by the blocks on both sides,
+     and exactly one of them owns its first pixel: nothing counted twice, nothing cut.
+     Kept objects go to a scratch crop with ids 1..n and their measurements to a
+     scratch CSV;
+  3. each block's core is painted from the crops that reach it, ids shifted by the
+     running count of the blocks before (ids unique over the whole image).
+For z-stacks (``--z slices``) objects of consecutive slices that overlap with IoU >= 0.5
+then share one id (linked block by block, bounded by the number of objects, not pixels).
+``NAME_objects.csv`` is streamed from the scratch CSVs; memory is a few blocks.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from ..config import BlockConfig
+from ..instances import OBJECT_COLUMNS, InstanceConfig, instances_from_probs, measure, TABLE_COLUMNS
+from ..io.write import atomic_folder, atomic_target
+from ..planes import AxisChoice
+from ..predictor import Predictor
+from . import engine
+from .omezarr import ZarrOutput
+from .predict import ImageJob, block_regions, output_axes, prepare_job, preview, preview_image, run_blocks
+
+LINK_IOU = 0.5
+
+
+@dataclass
+class LabelTask:
+    job: ImageJob
+    scratch: str
+    t: int
+    z: int
+    index: int
+    region: tuple[int, int, int, int]
+    halo: int
+    icfg: InstanceConfig
+    pixel_size: float | None
+    file: str
+
+
+def _crop_path(task_or_scratch, t, z, index) -> Path:
+    return Path(task_or_scratch) / "crops" / f"{t}_{z}_{index}"
+
+
+def label_block(task: LabelTask) -> dict:
+    """Label core + halo, keep the objects this block owns, save them and their measurements."""
+    import zarr
+    job = task.job
+    h, w = job.selection().yx
+    y0, y1, x0, x1 = task.region
+    Y0, Y1, X0, X1 = max(y0 - task.halo, 0), min(y1 + task.halo, h), max(x0 - task.halo, 0), min(x1 + task.halo, w)
+    probs = job.outputs["prob"].read(task.t, task.z, Y0, Y1, X0, X1)
+    labels = instances_from_probs(probs if probs.ndim == 3 else probs[..., None], task.icfg)
+    keep = np.zeros(int(labels.max()) + 1, bool)
+    cut = 0
+    for i, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        row = box[0].start
+        col = box[1].start + int(np.argmax(labels[row, box[1]] == i))
+        gy, gx = row + Y0, col + X0
+        if y0 <= gy < y1 and x0 <= gx < x1:
+            keep[i] = True
+            # touching a halo edge that is not the image border: larger than the halo, may be cut
+            cut += (box[0].start == 0 and Y0 > 0) or (box[0].stop == labels.shape[0] and Y1 < h) or \
+                   (box[1].start == 0 and X0 > 0) or (box[1].stop == labels.shape[1] and X1 < w)
+    ids = np.flatnonzero(keep)
+    lut = np.zeros(len(keep), np.uint32)
+    lut[ids] = np.arange(1, len(ids) + 1)
+    kept = lut[labels]
+    result = {"n": len(ids), "cut": int(cut), "box": None}
+    if len(ids) == 0:
+        return result
+    rows, cols = np.nonzero(kept.any(1))[0], np.nonzero(kept.any(0))[0]
+    by0, by1, bx0, bx1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    sub = kept[by0:by1, bx0:bx1]
+    arr = zarr.open_array(str(_crop_path(task.scratch, task.t, task.z, task.index)), mode="w", shape=sub.shape,
+                          chunks=(min(1024, sub.shape[0]), min(1024, sub.shape[1])), dtype=np.uint32,
+                          zarr_format=2)
+    arr[:] = sub
+    result["box"] = (int(Y0 + by0), int(Y0 + by1), int(X0 + bx0), int(X0 + bx1))
+    native = job.selection().plane(task.t, task.z).native(Y0, Y1, X0, X1)
+    s = task.pixel_size or 1.0
+    with open(Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        for r in measure(kept.astype(np.int32), np.nan_to_num(native), task.pixel_size):
+            r["centroid_y"] += Y0 * s
+            r["centroid_x"] += X0 * s
+            r["bbox_y0"] += Y0
+            r["bbox_y1"] += Y0
+            r["bbox_x0"] += X0
+            r["bbox_x1"] += X0
+            writer.writerow([r[c] for c in OBJECT_COLUMNS])
+    return result
+
+
+@dataclass
+class PaintTask:
+    job: ImageJob
+    scratch: str
+    t: int
+    z: int
+    region: tuple[int, int, int, int]
+    sources: list      # [(block index, offset, box)] of crops that reach this core
+
+
+def paint_block(task: PaintTask) -> None:
+    import zarr
+    y0, y1, x0, x1 = task.region
+    out = np.zeros((y1 - y0, x1 - x0), np.uint32)
+    for index, offset, (by0, by1, bx0, bx1) in task.sources:
+        iy0, iy1, ix0, ix1 = max(y0, by0), min(y1, by1), max(x0, bx0), min(x1, bx1)
+        crop = zarr.open_array(str(_crop_path(task.scratch, task.t, task.z, index)), mode="r")
+        part = np.asarray(crop[iy0 - by0:iy1 - by0, ix0 - bx0:ix1 - bx0])
+        view = out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0]
+        free = (part > 0) & (view == 0)  # first owner wins where two objects larger than the halo overlap
+        view[free] = part[free] + np.uint32(offset)
+    task.job.outputs["labels"].write(task.t, task.z, y0, x0, out)
+
+
+def _link_slices(labels: ZarrOutput, t: int, n_z: int, regions) -> dict:
+    """Give objects of slice z the id of the slice z-1 object they overlap with IoU >= 0.5;
+    returns {raw id: linked id} for the relinked objects."""
+    mapping: dict[int, int] = {}
+    for z in range(1, n_z):
+        inter: dict[tuple[int, int], int] = {}
+        area_a: dict[int, int] = {}
+        area_b: dict[int, int] = {}
+        for y0, y1, x0, x1 in regions:
+            a = labels.read(t, z - 1, y0, y1, x0, x1).astype(np.uint64)
+            b = labels.read(t, z, y0, y1, x0, x1).astype(np.uint64)
+            for ids, area in ((a, area_a), (b, area_b)):
+                v, c = np.unique(ids[ids > 0], return_counts=True)
+                for i, n in zip(v.tolist(), c.tolist()):
+                    area[i] = area.get(i, 0) + n
+            both = (a > 0) & (b > 0)
+            v, c = np.unique((a[both] << np.uint64(32)) | b[both], return_counts=True)
+            for key, n in zip(v.tolist(), c.tolist()):
+                pair = (key >> 32, key & 0xFFFFFFFF)
+                inter[pair] = inter.get(pair, 0) + n
+        lut = {}
+        for (ia, ib), n in inter.items():
+            if n / (area_a[ia] + area_b[ib] - n) >= LINK_IOU:  # IoU > 0.5 is a unique match
+                lut[ib] = ia
+        if not lut:
+            continue
+        keys = np.array(sorted(lut), np.uint64)
+        vals = np.array([lut[k] for k in sorted(lut)], np.uint32)
+        for y0, y1, x0, x1 in regions:
+            b = labels.read(t, z, y0, y1, x0, x1)
+            pos = np.clip(np.searchsorted(keys, b), 0, len(keys) - 1)
+            hit = (keys[pos] == b) & (b > 0)
+            labels.write(t, z, y0, x0, np.where(hit, vals[pos], b).astype(np.uint32))
+        mapping.update(lut)
+    return mapping
+
+
+def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: AxisChoice, bcfg: BlockConfig,
+                icfg: InstanceConfig, pixel_size: float | None, *, axes: str | None = None,
+                overwrite: bool = False, verbose: bool = True) -> list[dict]:
+    """``NAME_labels.ome.zarr``, ``NAME_objects.csv`` and a preview ``NAME_count.png``;
+    returns one counts row per time point."""
+    import sys
+
+    from ..io import write_image
+    from ..viz import count_overlay
+    job, sel = prepare_job(predictor, path, choice, bcfg, axes)
+    if pixel_size is None and sel.image.pixel_size:
+        sy, sx = sel.image.pixel_size
+        pixel_size = float(np.sqrt(sy * sx))  # lengths and areas in um; square pixels in practice
+    k = predictor.outputs()
+    n_t, n_z = sel.data.shape[0], sel.data.shape[1]
+    scratch = atomic_folder(out / f"{stem}.scratch")
+    (scratch / "crops").mkdir()
+    (scratch / "rows").mkdir()
+    where = output_axes(sel)
+    labels_out = None
+    try:
+        job.outputs = {"prob": ZarrOutput.create(scratch / "prob.zarr", t=n_t, c=k, z=n_z, yx=sel.yx,
+                                                 dtype=np.float32, chunk=bcfg.chunk)}
+        run_blocks(job, sel, bcfg, verbose, f"{path.name}: probabilities")
+        regions = block_regions(sel.yx, bcfg.block_size)
+        tasks = [LabelTask(job, str(scratch), t, z, i, r, bcfg.halo, icfg, pixel_size, path.name)
+                 for t, z in sel.planes for i, r in enumerate(regions)]
+        results = engine.run(label_block, tasks, scheduler=bcfg.scheduler, workers=bcfg.workers,
+                             label=f"{path.name}: objects", verbose=verbose)
+        offsets = np.concatenate([[0], np.cumsum([r["n"] for r in results])]).astype(np.int64)
+        if offsets[-1] > np.iinfo(np.uint32).max:
+            from ..errors import UnetkitError
+            raise UnetkitError(f"{path}: more than 2^32 objects; split the image")
+        cut = sum(r["cut"] for r in results)
+        if cut:
+            print(f"[unetkit] {path.name}: {cut} objects reach beyond the {bcfg.halo} px halo and may be cut at a "
+                  "block seam; raise --halo", file=sys.stderr)
+        labels_out = ZarrOutput.create(out / f"{stem}_labels.ome.zarr", t=where["t"], c=None, z=where["z"],
+                                       yx=sel.yx, dtype=np.uint32, chunk=bcfg.chunk, reduce="nearest",
+                                       pixel_size=sel.image.pixel_size)
+        job.outputs["labels"] = labels_out
+        by_plane = {}
+        for task, res, off in zip(tasks, results, offsets[:-1]):
+            if res["box"] is not None:
+                by_plane.setdefault((task.t, task.z), []).append((task.index, int(off), res["box"]))
+        paints = []
+        for t, z in sel.planes:
+            for r in regions:
+                src = [s for s in by_plane.get((t, z), []) if s[2][0] < r[1] and s[2][1] > r[0]
+                       and s[2][2] < r[3] and s[2][3] > r[2]]
+                paints.append(PaintTask(job, str(scratch), t, z, r, src))
+        engine.run(paint_block, paints, scheduler=bcfg.scheduler, workers=bcfg.workers,
+                   label=f"{path.name}: labels", verbose=verbose)
+        linked = {}
+        if sel.z_mode == "slices":
+            for t in range(n_t):
+                linked.update(_link_slices(labels_out, t, n_z, regions))
+        counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t)
+        labels_out.finish(overwrite, bcfg.block_size)
+    except BaseException:
+        if labels_out is not None:
+            labels_out.discard()
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    level, lab = preview(labels_out)
+    write_image(out / f"{stem}_count.png", count_overlay(preview_image(sel, 2 ** level), lab.astype(np.int64)))
+    return [{"file": path.name, "t": t, "count": counts[t]} for t in range(n_t)]
+
+
+def _write_table(target: Path, tasks, offsets, linked: dict, file: str, pixel_size, n_t: int) -> list[int]:
+    """Stream the scratch rows into ``target`` with global (and z-linked) ids; objects per t."""
+    tmp = atomic_target(target)
+    ids_per_t: list[set] = [set() for _ in range(n_t)]
+    try:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(TABLE_COLUMNS)
+            for task, off in zip(tasks, offsets[:-1]):
+                rows = Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}.csv"
+                if not rows.exists():
+                    continue
+                with open(rows, newline="") as src:
+                    for row in csv.reader(src):
+                        raw = int(row[0]) + int(off)
+                        gid = linked.get(raw, raw)
+                        ids_per_t[task.t].add(gid)
+                        writer.writerow([file, task.t, task.z, gid, *row[1:], pixel_size or ""])
+        tmp.replace(target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return [len(s) for s in ids_per_t]

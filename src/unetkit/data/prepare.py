@@ -1,0 +1,138 @@
+"""Model-input preparation: channel conversion, intensity normalisation, polarity.
+
+Images arrive as native arrays (from ``unetkit.io``) and leave as float32 (H, W, C)
+in about [0, 1]. The statistics of the percentile normalisation are split from their
+application (``norm_params`` / ``apply_norm``), so block-wise prediction can compute
+them once over a whole slide and apply them block by block, as the in-memory path does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UnetkitError
+from ..io import read_array
+
+
+def is_color(arr: np.ndarray) -> bool:
+    """True when an image has distinct colour channels (R=G=B images count as gray)."""
+    if arr.ndim == 2:
+        return False
+    rgb = arr[..., :3]
+    return not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]))
+
+
+def to_channels(arr: np.ndarray, channels: int) -> np.ndarray:
+    """Convert gray/RGB/RGBA to exactly ``channels`` channels (1 or 3), as (H, W, C)."""
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[..., :3]  # alpha carries no image content here
+    if channels == 1:
+        if arr.ndim == 3:
+            arr = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        return arr[..., None]
+    if channels == 3:
+        return np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr
+    raise ValueError(f"channels must be 1 or 3, got {channels}")
+
+
+@dataclass(frozen=True)
+class NormParams:
+    """How to map one image's intensities to the model's range: ``(x - offset) / denom``,
+    clipped to [0, 1] when ``clip``, all zero when ``zero``, then ``1 - x`` when ``invert``."""
+    mode: str
+    offset: float = 0.0
+    denom: float = 1.0
+    clip: bool = False
+    zero: bool = False
+    invert: bool = False
+
+
+PERCENTILES = (1.0, 99.8)
+
+
+def params_from_stats(mode: str, dtype, lo: float = 0.0, hi: float = 1.0, median: float = 0.0,
+                      invert: str = "never") -> NormParams:
+    """Normalisation parameters from an image's statistics (the whole image's, however
+    they were gathered: ``np.percentile`` in memory, a streamed histogram over blocks).
+
+    ``percentile`` (default): (x - p1) / (p99.8 - p1), robust to 8/12/16-bit ranges and to
+    a few hot pixels (as Cellpose and StarDist do). ``scale``: divide by the dtype's maximum
+    (the seeds' /255). ``none``: cast only. ``invert="auto"``: flip images whose normalised
+    median is above mid-range, so objects are bright on dark in every modality."""
+    if invert not in ("auto", "never"):
+        raise UnetkitError(f"unknown invert mode {invert!r}: use auto or never")
+    if mode == "percentile":
+        if hi - lo < 1e-6:
+            p = NormParams(mode, zero=True) if hi == 0 else NormParams(mode, 0.0, float(max(hi, 1e-6)), clip=True)
+        else:
+            p = NormParams(mode, float(lo), float(hi - lo))
+    elif mode == "scale":
+        p = NormParams(mode, 0.0, float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0)
+    elif mode == "none":
+        p = NormParams(mode)
+    else:
+        raise UnetkitError(f"unknown normalisation {mode!r}: use percentile, scale or none")
+    if invert == "auto":
+        m = float(apply_norm(np.array([median], np.float32), p)[0])
+        p = NormParams(p.mode, p.offset, p.denom, p.clip, p.zero, invert=m > 0.5)
+    return p
+
+
+def norm_params(x: np.ndarray, mode: str = "percentile", invert: str = "never") -> NormParams:
+    """Parameters from a whole image held in memory (after channel conversion)."""
+    if mode != "percentile":
+        median = float(np.median(x)) if invert == "auto" else 0.0
+        return params_from_stats(mode, x.dtype, median=median, invert=invert)
+    lo, hi = np.percentile(x.astype(np.float32), PERCENTILES)
+    median = float(np.median(x.astype(np.float32))) if invert == "auto" else 0.0
+    return params_from_stats(mode, x.dtype, float(lo), float(hi), median, invert)
+
+
+def apply_norm(x: np.ndarray, p: NormParams) -> np.ndarray:
+    x = x.astype(np.float32)
+    if p.zero:
+        x = np.zeros_like(x)
+    elif p.mode != "none":
+        x = (x - np.float32(p.offset)) / np.float32(p.denom)
+        if p.clip:
+            x = np.clip(x, 0, 1)
+    if p.invert:
+        x = 1.0 - x
+    return x.astype(np.float32, copy=False)
+
+
+def normalize(img: np.ndarray, mode: str = "percentile") -> np.ndarray:
+    """Map intensities to roughly [0, 1] as float32 (see ``params_from_stats``)."""
+    return apply_norm(img, norm_params(img, mode))
+
+
+def prepare(native: np.ndarray, channels: int, norm: str = "percentile", invert: str = "never") -> np.ndarray:
+    """Native image -> model input: channel conversion, normalisation, optional polarity flip."""
+    x = to_channels(native, channels)
+    return apply_norm(x, norm_params(x, norm, invert))
+
+
+def percentiles_from_histogram(counts: np.ndarray, values: np.ndarray, qs) -> list[float]:
+    """``np.percentile``'s linear interpolation, from a histogram (``counts`` of sorted
+    ``values``): exact for integer images, whose histogram loses nothing."""
+    cum = np.cumsum(counts)
+    n = int(cum[-1])
+    out = []
+    for q in qs:
+        pos = q / 100.0 * (n - 1)
+        lo_rank, frac = int(np.floor(pos)), pos - np.floor(pos)
+        v_lo = values[np.searchsorted(cum, lo_rank, side="right")]
+        v_hi = values[np.searchsorted(cum, min(lo_rank + 1, n - 1), side="right")]
+        out.append(float(v_lo + (v_hi - v_lo) * frac))
+    return out
+
+
+def load_image(path, channels: int, norm: str = "percentile", invert: str = "never") -> np.ndarray:
+    """Read an image file and return float32 (H, W, channels), ready for the model."""
+    return prepare(read_array(path), channels, norm, invert)
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """Float image in about [0, 1] to uint8 for display."""
+    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)

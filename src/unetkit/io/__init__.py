@@ -1,0 +1,131 @@
+"""File formats behind one interface.
+
+``open_image(path)`` picks a reader by suffix or folder layout and returns a
+``LazyImage``: a Dask array with named axes (T, C, Z, Y, X), the pixel size in um and
+the channel names when the file has them. Nothing is read until a block is asked for
+(except PNG/JPEG/BMP, whose codecs decode whole images). ``read_array`` keeps the old
+contract for training pairs and masks: one 2D gray or RGB(A) image as a NumPy array.
+
+Readers (name -> suffixes; add one with ``register_reader``):
+  planar  .png .jpg .jpeg .bmp .npy
+  tiff    .tif .tiff .btf .tf8 (TIFF, BigTIFF, OME-TIFF, ImageJ hyperstacks)
+  zarr    .zarr folders (OME-Zarr: level 0 of the pyramid; plain Zarr arrays)
+  bioio   vendor formats (.czi .nd2 .lif) when the ``unetkit[vendor]`` extra is installed
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import UnetkitError
+from .image import AXES, LazyImage, canonical
+from .planar import SUFFIXES as PLANAR_SUFFIXES
+from .planar import read_planar
+from .tiff import SUFFIXES as TIFF_SUFFIXES
+from .tiff import read_tiff
+from .write import atomic_target, write_image, write_text
+from .zarr_store import is_zarr, read_zarr
+
+VENDOR_SUFFIXES = (".czi", ".nd2", ".lif")
+_READERS: dict[str, tuple[tuple[str, ...], Callable]] = {}
+
+
+def register_reader(name: str, suffixes: tuple[str, ...], reader: Callable) -> None:
+    """``reader(path, axes_override) -> (dask array, axes, rgb, pixel_size um (y, x) | None, channel names)``."""
+    _READERS[name] = (tuple(s.lower() for s in suffixes), reader)
+
+
+def _planar(path, axes_override=None):
+    import dask.array as da
+    arr, axes, rgb = read_planar(path)
+    if axes_override:
+        if len(axes_override) != arr.ndim:
+            raise UnetkitError(f"{path}: --axes {axes_override} names {len(axes_override)} axes but the array "
+                               f"has {arr.ndim} (shape {arr.shape})")
+        axes, rgb = axes_override.upper(), False
+    return da.from_array(arr, chunks=arr.shape if arr.size < 2 ** 26 else "auto"), axes, rgb, None, []
+
+
+def _vendor(path, axes_override=None):
+    try:
+        from bioio import BioImage
+    except ImportError:
+        raise UnetkitError(f"{path}: {path.suffix} files need the vendor readers: pip install 'unetkit[vendor]' "
+                           "(bioio and its plugins), or convert the file to OME-TIFF") from None
+    img = BioImage(path)
+    data = img.dask_data  # TCZYX
+    size = img.physical_pixel_sizes
+    pixel_size = (float(size.Y), float(size.X)) if size.X and size.Y else None
+    return data, axes_override.upper() if axes_override else "TCZYX", False, pixel_size, list(img.channel_names or [])
+
+
+register_reader("planar", PLANAR_SUFFIXES, _planar)
+register_reader("tiff", TIFF_SUFFIXES, read_tiff)
+register_reader("zarr", (".zarr",), read_zarr)
+register_reader("bioio", VENDOR_SUFFIXES, _vendor)
+
+IMAGE_SUFFIXES = tuple(s for suffixes, _ in _READERS.values() for s in suffixes)
+
+
+def reader_for(path: Path) -> str | None:
+    if is_zarr(path):
+        return "zarr"
+    if not path.is_file():
+        return None
+    suffix = path.suffix.lower()
+    return next((name for name, (sfx, _) in _READERS.items() if suffix in sfx and name != "zarr"), None)
+
+
+def is_image_file(path: Path) -> bool:
+    """A file (or Zarr folder) that some reader takes; hidden files never count."""
+    return not path.name.startswith(".") and reader_for(path) is not None
+
+
+def open_image(path: str | os.PathLike, axes: str | None = None) -> LazyImage:
+    """Open ``path`` lazily. ``axes`` (e.g. "ZYX") overrides what the file says or cannot say."""
+    path = Path(path)
+    if not path.exists():
+        raise UnetkitError(f"{path}: file not found; check the path")
+    name = reader_for(path)
+    if name is None:
+        raise UnetkitError(f"{path}: not a supported image ({', '.join(IMAGE_SUFFIXES)}, or a .zarr folder)")
+    try:
+        data, found_axes, rgb, pixel_size, names = _READERS[name][1](path, axes)
+        data, present = canonical(data, found_axes)
+    except UnetkitError:
+        raise
+    except Exception as exc:  # corrupt, truncated or not an image at all
+        raise UnetkitError(f"{path}: cannot read image ({str(exc).splitlines()[0][:200]}); "
+                           "replace or remove the file") from None
+    if 0 in data.shape:
+        raise UnetkitError(f"{path}: the image is empty (shape {tuple(data.shape)})")
+    return LazyImage(path, data, present, rgb, pixel_size, names, name)
+
+
+def read_array(path: str | os.PathLike) -> np.ndarray:
+    """Read one 2D image into its native array: (H, W) or (H, W, C) RGB(A), original dtype.
+
+    For training pairs, masks and label images, which must be single 2D planes."""
+    img = open_image(path)
+    extra = [a for a in "TZ" if a in img.axes] + (["C"] if "C" in img.axes and not img.rgb else [])
+    if extra:
+        raise UnetkitError(f"{path}: a {img.describe()} image where one 2D image is expected; "
+                           "save one plane per file")
+    try:
+        arr = np.asarray(img.data[0, :, 0].compute())
+    except Exception as exc:
+        raise UnetkitError(f"{path}: cannot read image ({str(exc).splitlines()[0][:200]}); "
+                           "replace or remove the file") from None
+    arr = np.moveaxis(arr, 0, -1)
+    if arr.shape[2] == 1:
+        arr = arr[..., 0]
+    elif arr.shape[2] not in (3, 4):
+        raise UnetkitError(f"{path}: unsupported array shape {arr.shape}; expected a 2D gray, RGB or RGBA image")
+    return arr
+
+
+__all__ = ["AXES", "IMAGE_SUFFIXES", "LazyImage", "atomic_target", "is_image_file", "open_image", "read_array",
+           "register_reader", "write_image", "write_text"]

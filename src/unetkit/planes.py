@@ -1,0 +1,201 @@
+"""Which 2D planes of a microscope image the model sees, and how each is read.
+
+A ``LazyImage`` has axes T, C, Z, Y, X; a 2D model wants (Y, X, channels). The user
+says how to get there, and nothing is collapsed silently:
+  channels  microscope channels (C > 1) need ``--channel NAME|INDEX`` (several for an
+            RGB model); the colour samples of an RGB picture pass as today;
+  z         a z-stack needs ``--z slices`` (each slice, objects linked across z
+            afterwards) or ``--z max`` (maximum projection);
+  t         a time series is predicted frame by frame.
+A plane is read block by block (``Plane.read``); its normalisation statistics are
+gathered over the whole plane first, in memory for small planes and as a streamed
+histogram over blocks for large ones, so every block is normalised alike.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data.prepare import NormParams, apply_norm, norm_params, params_from_stats, percentiles_from_histogram, \
+    to_channels, PERCENTILES
+from .errors import UnetkitError
+from .io import LazyImage
+
+Z_MODES = ("slices", "max")
+NAN_POLICIES = ("refuse", "mask")
+
+
+@dataclass
+class AxisChoice:
+    """The user's answer to 'which planes': channel names/indices, z handling, axes override."""
+    channel: list | None = None     # names or indices; None = the image must have one channel (or RGB colour)
+    z: str | None = None            # None (a z-stack is refused) | slices | max
+    nan: str = "refuse"             # refuse | mask (NaN/inf pixels predicted as background)
+
+
+@dataclass
+class Selection:
+    """The planes to predict: ``data`` is (T, Z, Y, X, C) lazy, native dtype."""
+    image: LazyImage
+    data: object
+    z_mode: str | None
+    channel_names: list[str]
+
+    @property
+    def planes(self) -> list[tuple[int, int]]:
+        return [(t, z) for t in range(self.data.shape[0]) for z in range(self.data.shape[1])]
+
+    @property
+    def yx(self) -> tuple[int, int]:
+        return int(self.data.shape[2]), int(self.data.shape[3])
+
+    def plane(self, t: int, z: int) -> "Plane":
+        return Plane(self, t, z)
+
+
+def _resolve_channel(img: LazyImage, c) -> int:
+    n = img.shape["C"]
+    if isinstance(c, str) and not c.lstrip("-").isdigit():
+        names = [s.lower() for s in img.channel_names]
+        if c.lower() not in names:
+            known = ", ".join(img.channel_names) or "none recorded; use an index"
+            raise UnetkitError(f"{img.path}: no channel named {c!r} (channels: {known})")
+        return names.index(c.lower())
+    i = int(c)
+    if not 0 <= i < n:
+        raise UnetkitError(f"{img.path}: --channel {i} out of range; the image has channels 0..{n - 1}")
+    return i
+
+
+def select(img: LazyImage, model_channels: int, choice: AxisChoice | None = None) -> Selection:
+    """Check the image's axes against the model and the user's choice; refuse what does not fit."""
+    import dask.array as da
+    choice = choice or AxisChoice()
+    n_c, n_z = img.shape["C"], img.shape["Z"]
+    data = img.data  # T C Z Y X
+    if choice.channel:
+        idx = [_resolve_channel(img, c) for c in choice.channel]
+        if len(idx) not in (1, model_channels):
+            raise UnetkitError(f"{img.path}: --channel picked {len(idx)} channels; this model takes "
+                               f"{model_channels} (pass {'one' if model_channels == 1 else 'one or three'})")
+        data = data[:, idx]
+        names = [img.channel_names[i] if i < len(img.channel_names) else str(i) for i in idx]
+    elif n_c > 1 and not img.rgb:
+        names = ", ".join(f"{i}={n}" for i, n in enumerate(img.channel_names)) or f"0..{n_c - 1}"
+        raise UnetkitError(f"{img.path}: {n_c} channels ({names}) and this model takes {model_channels}; "
+                           f"pass --channel NAME or INDEX{' (three for RGB)' if model_channels == 3 else ''}")
+    else:
+        names = list(img.channel_names)
+    if n_z > 1:
+        if choice.z is None:
+            raise UnetkitError(f"{img.path}: a z-stack of {n_z} slices; pass --z slices (each slice, objects linked "
+                               "across z) or --z max (maximum projection)")
+        if choice.z not in Z_MODES:
+            raise UnetkitError(f"--z {choice.z}: choose slices or max")
+        if choice.z == "max":
+            data = data.max(axis=2, keepdims=True)
+    data = da.moveaxis(data, 1, -1)  # T Z Y X C
+    return Selection(img, data, choice.z if n_z > 1 else None, names)
+
+
+@dataclass
+class Plane:
+    """One (t, z) plane of a selection, read in blocks."""
+    selection: Selection
+    t: int
+    z: int
+
+    @property
+    def path(self):
+        return self.selection.image.path
+
+    def native(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Native pixels (h, w) or (h, w, C) of a rectangle."""
+        arr = np.asarray(self.selection.data[self.t, self.z, y0:y1, x0:x1].compute())
+        return arr[..., 0] if arr.shape[-1] == 1 else arr
+
+    def whole(self) -> np.ndarray:
+        h, w = self.selection.yx
+        return self.native(0, h, 0, w)
+
+
+def check_finite(path, arr: np.ndarray, policy: str) -> np.ndarray | None:
+    """A mask of non-finite pixels (None when all are finite); refuse them unless ``policy`` is mask."""
+    if not np.issubdtype(arr.dtype, np.floating):
+        return None
+    bad = ~np.isfinite(arr)
+    if bad.ndim == 3:
+        bad = bad.any(-1)
+    n = int(bad.sum())
+    if n == 0:
+        return None
+    if policy != "mask":
+        raise UnetkitError(f"{path}: {n} NaN/inf pixels; fix the file, or pass --nan mask to predict them as "
+                           "background")
+    return bad
+
+
+def plane_params(plane: Plane, channels: int, norm: str, invert: str, nan: str, *, block: int = 4096,
+                 in_memory_pixels: int = 2 ** 24) -> NormParams:
+    """Normalisation of a whole plane: exactly the in-memory statistics for planes up to
+    ``in_memory_pixels``; above that a histogram streamed over blocks, exact for integer
+    images (percentiles of a histogram lose nothing) and within 1/65536 of the range for
+    float ones. Non-finite pixels are refused here, before anything is written."""
+    h, w = plane.selection.yx
+    if h * w <= in_memory_pixels:
+        native = plane.whole()
+        bad = check_finite(plane.path, native, nan)
+        x = to_channels(native, channels)
+        if bad is not None:
+            x = x[~bad]
+        return norm_params(x, norm, invert)
+    return _streamed_params(plane, channels, norm, invert, nan, block)
+
+
+def _streamed_params(plane: Plane, channels, norm, invert, nan, block) -> NormParams:
+    h, w = plane.selection.yx
+    blocks = [(y, min(y + block, h), x, min(x + block, w)) for y in range(0, h, block) for x in range(0, w, block)]
+    dtype = None
+    counts: dict = {}
+    lo_hi = [np.inf, -np.inf]
+    floats = None
+    for y0, y1, x0, x1 in blocks:  # pass 1: integer histogram, or the range of a float image
+        native = plane.native(y0, y1, x0, x1)
+        bad = check_finite(plane.path, native, nan)
+        x = to_channels(native, channels)
+        x = x[~bad] if bad is not None else x.ravel()
+        dtype = x.dtype
+        floats = np.issubdtype(x.dtype, np.floating)
+        if floats:
+            if x.size:
+                lo_hi = [min(lo_hi[0], float(x.min())), max(lo_hi[1], float(x.max()))]
+        else:
+            v, c = np.unique(x, return_counts=True)
+            for a, b in zip(v.tolist(), c.tolist()):
+                counts[a] = counts.get(a, 0) + b
+    if norm != "percentile" and invert != "auto":
+        return params_from_stats(norm, dtype, invert=invert)
+    if floats:
+        edges = np.linspace(lo_hi[0], lo_hi[1], 65537)
+        hist = np.zeros(65536, np.int64)
+        for y0, y1, x0, x1 in blocks:  # pass 2: a fine histogram of the float range
+            native = plane.native(y0, y1, x0, x1)
+            x = to_channels(native, channels)
+            x = x[np.isfinite(x)]
+            hist += np.histogram(x, edges)[0]
+        values, cnt = (edges[:-1] + edges[1:]) / 2, hist
+    else:
+        values = np.array(sorted(counts), np.float64)
+        cnt = np.array([counts[v] for v in sorted(counts)], np.int64)
+    keep = cnt > 0
+    lo, hi, med = percentiles_from_histogram(cnt[keep], values[keep], [*PERCENTILES, 50.0])
+    return params_from_stats(norm, dtype, lo, hi, med, invert)
+
+
+def model_input(native: np.ndarray, channels: int, params: NormParams, bad: np.ndarray | None = None) -> np.ndarray:
+    """Native block -> float32 (h, w, channels) model input with the plane's normalisation."""
+    x = to_channels(native, channels)
+    if bad is not None:  # masked non-finite pixels read as the plane's low percentile (background)
+        x = np.where(bad[..., None], np.float32(params.offset), x)
+    return apply_norm(x, params)

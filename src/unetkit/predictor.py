@@ -1,0 +1,70 @@
+"""``Predictor``: a loaded model plus what it needs to turn pixels into probabilities.
+
+Shared by in-memory prediction (``prediction``, ``counting``) and block-wise
+prediction (``blocks``), so both feed the model the same way.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _backend  # noqa: F401
+from .checkpoint import load_model
+from .config import PredictConfig
+from .data.prepare import prepare
+from .errors import UnetkitError
+
+
+@dataclass
+class Predictor:
+    """A loaded model and what it needs to turn a file into probabilities."""
+    model: object
+    meta: dict
+    cfg: PredictConfig
+    spec: str | None = None        # where the model came from (run folder, .keras, bundled name): lets workers load it
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @classmethod
+    def load(cls, spec, cfg: PredictConfig | None = None) -> "Predictor":
+        model, meta = load_model(spec)
+        return cls(model, meta, cfg or PredictConfig(), spec=str(spec))
+
+    @property
+    def multiple(self) -> int:
+        """The network's input size divisor."""
+        return 2 ** self.meta["depth"]
+
+    @property
+    def channels(self) -> int:
+        return int(self.meta["channels"])
+
+    def batch(self, x: np.ndarray) -> np.ndarray:
+        with self.lock:  # one call at a time: the backend already uses every core for one
+            return np.asarray(self.model.predict_on_batch(x))
+
+    def outputs(self) -> int:
+        """Number of output channels K (1 for a sigmoid model), from one tiny forward pass."""
+        m = self.multiple
+        return int(self.batch(np.zeros((1, m, m, self.channels), np.float32)).shape[-1])
+
+    def check_size(self, path, shape) -> None:
+        if min(shape[:2]) < self.multiple:
+            raise UnetkitError(f"{path}: image is {shape[0]}x{shape[1]}, smaller than the network's minimum "
+                               f"{self.multiple}x{self.multiple}; pad or enlarge it")
+
+    def prepare(self, native: np.ndarray) -> np.ndarray:
+        """Native image -> normalised model input, with the model's channels and polarity."""
+        return prepare(native, self.channels, self.meta["norm"], self.meta.get("invert", "never"))
+
+    def probabilities(self, x: np.ndarray, progress=None) -> np.ndarray:
+        """(H, W, K) probabilities of an image held in memory; K = 1 for a sigmoid model."""
+        from .tiling import predict_tiled
+        return predict_tiled(self.batch, x, tile=self.cfg.tile, overlap=self.cfg.overlap, multiple=self.multiple,
+                             batch_size=self.cfg.batch_size, tta=self.cfg.tta, progress=progress)
+
+    def classes(self, probs: np.ndarray) -> np.ndarray:
+        if probs.shape[-1] == 1:
+            return (probs[..., 0] >= self.cfg.threshold).astype(np.uint8)
+        return probs.argmax(-1).astype(np.uint8)
