@@ -39,7 +39,12 @@ def test_rgba_drops_alpha_and_channel_first_tiff(tmp_path):
     p = write_image(tmp_path / "a.png", rgba)
     assert to_channels(read_array(p), 3).shape == (8, 9, 3)
     tifffile.imwrite(tmp_path / "cf.tif", rng.integers(0, 255, (3, 40, 50), dtype=np.uint8), photometric="rgb", planarconfig="separate")
-    assert read_array(tmp_path / "cf.tif").shape == (40, 50, 3)
+    # planar 3 x Y x X is what tifffile writes for any 3-plane array (z-stacks too): never guessed as colour
+    with pytest.raises(UnetkitError, match="3 planes of unknown meaning.*--axes.*SYX for the colours"):
+        read_array(tmp_path / "cf.tif")
+    from unetkit.io import open_image
+    img = open_image(tmp_path / "cf.tif", axes="SYX")
+    assert img.rgb and img.axes == "CYX" and img.shape["C"] == 3
 
 
 def test_channel_conversion_and_colour_detection():

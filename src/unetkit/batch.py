@@ -75,5 +75,5 @@ def run_batch(files: list[Path], work: Callable[[Path], object], *, on_error: st
 
 def raise_failures(failures: list, total: int) -> None:
     if failures:
-        lines = "\n".join(f"  {f}: {msg}" for f, msg in failures)
+        lines = "\n".join(f"  {msg}" if str(f) in msg else f"  {f}: {msg}" for f, msg in failures)
         raise BatchError(f"{len(failures)} of {total} files failed (the others were written):\n{lines}")

@@ -53,7 +53,7 @@ def canonical(data, axes: str):
     axes = axes.replace("S", "C")
     if len(set(axes)) != len(axes):
         raise ValueError(f"duplicate axes in {axes!r}")
-    unknown = set(axes) - set(AXES)
+    unknown = set(axes) - set(AXES + "S")
     if unknown:
         raise ValueError(f"unknown axes {''.join(sorted(unknown))} in {axes!r}")
     order = [axes.index(a) for a in AXES if a in axes]

@@ -24,7 +24,9 @@ def read_tiff(path: Path, axes_override: str | None = None):
         series = tf.series[0]
         axes = series.axes
         photometric = series.pages[0].photometric if series.pages else None
-        rgb = "S" in axes and photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)
+        # colour only when samples are interleaved (YXS): a planar 3 x Y x X "RGB" is what tifffile writes
+        # for any 3-plane array, z-stacks included, so it says nothing
+        rgb = axes.endswith("S") and photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)
         pixel_size, names = _metadata(tf)
         store = series.aszarr()
     arr = zarr.open(store, mode="r")
@@ -37,11 +39,11 @@ def read_tiff(path: Path, axes_override: str | None = None):
         if len(axes_override) != data.ndim:
             raise UnetkitError(f"{path}: --axes {axes_override} names {len(axes_override)} axes but the file has "
                                f"{data.ndim} ({series.axes}, shape {tuple(data.shape)})")
-        return data, axes_override.upper(), False, pixel_size, names
+        return data, axes_override.upper(), "S" in axes_override.upper(), pixel_size, names
     if "S" in axes and not rgb:
-        # extra samples that are not colour (e.g. a 3-page stack written as planar samples)
         raise UnetkitError(f"{path}: {data.shape[axes.index('S')]} planes of unknown meaning (axes {axes}, shape "
-                           f"{tuple(data.shape)}); pass --axes, e.g. ZYX for a z-stack or CYX for channels")
+                           f"{tuple(data.shape)}); pass --axes: ZYX for a z-stack, CYX for channels, TYX for "
+                           "time, SYX for the colours of an RGB picture")
     unnamed = [a for a in axes if a not in "TCZYXS"]
     if unnamed:
         raise UnetkitError(f"{path}: {data.shape[axes.index(unnamed[0])]} planes of unknown meaning (axes {axes}, "

@@ -1,0 +1,162 @@
+"""Microscope files through predict and count: OME-TIFF with channels and pixel size,
+OME-Zarr, z-stacks and time series (axes, ids, units), and every bad input refused
+with a message that names the file and the option to use."""
+import csv
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from skimage.draw import disk
+
+from unetkit.cli import main
+from unetkit.config import PredictConfig
+from unetkit.counting import count
+from unetkit.io import open_image, write_image
+from unetkit.planes import AxisChoice
+from unetkit.prediction import predict
+from unetkit.predictor import Predictor
+
+
+class Threshold:
+    def predict_on_batch(self, x):
+        return (x[..., :1] > 0.5).astype(np.float32)
+
+
+def threshold_model():
+    meta = {"depth": 2, "channels": 1, "norm": "percentile", "invert": "never"}
+    return Predictor(Threshold(), meta, PredictConfig(tile=64, overlap=8))
+
+
+def blobs(centres, size=96, r=7, value=1000):
+    img = np.zeros((size, size), np.uint16)
+    for c in centres:
+        img[disk(c, r, shape=img.shape)] = value
+    return img
+
+
+def rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_three_channel_ome_tiff_with_pixel_size(tmp_path):
+    nuclei = blobs([(20, 20), (60, 70)])
+    other = blobs([(30, 60)])
+    stack = np.stack([other, nuclei, np.zeros_like(nuclei)])
+    tifffile.imwrite(tmp_path / "cells.ome.tif", stack, ome=True,
+                     metadata={"axes": "CYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5,
+                               "Channel": {"Name": ["Actin", "DAPI", "Empty"]}})
+    img = open_image(tmp_path / "cells.ome.tif")
+    assert img.axes == "CYX" and img.channel_names == ["Actin", "DAPI", "Empty"] and img.pixel_size == (0.5, 0.5)
+    # three microscope channels for a 1-channel model: refused, naming the option and the channels
+    with pytest.raises(Exception, match=r"3 channels \(0=Actin, 1=DAPI, 2=Empty\).*--channel"):
+        count(threshold_model(), [tmp_path / "cells.ome.tif"], tmp_path / "x", verbose=False, on_error="stop")
+    got = count(threshold_model(), [tmp_path / "cells.ome.tif"], tmp_path / "out", verbose=False,
+                choice=AxisChoice(channel=["dapi"]))
+    assert got == [{"file": "cells.ome.tif", "t": 0, "count": 2}]
+    objs = rows(tmp_path / "out" / "objects.csv")
+    area_px = (blobs([(20, 20)]) > 0).sum()
+    assert float(objs[0]["area"]) == pytest.approx(area_px * 0.25)   # um^2 from the file's metadata
+    assert float(objs[0]["pixel_size_um"]) == 0.5
+    assert (tmp_path / "out" / "cells_labels.tif").is_file()       # a small 2D plane keeps today's files
+
+
+def test_ome_zarr_in_and_out(tmp_path):
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_multiscales_metadata
+    img = blobs([(20, 20), (50, 50), (80, 30)])
+    g = zarr.open_group(str(tmp_path / "plate.ome.zarr"), mode="w", zarr_format=2)
+    g.create_array("0", data=img[None], chunks=(1, 64, 64))
+    write_multiscales_metadata(g, [{"path": "0", "coordinateTransformations": [
+        {"type": "scale", "scale": [1.0, 0.25, 0.25]}]}], fmt=FormatV04(),
+        axes=[{"name": "c", "type": "channel"}, {"name": "y", "type": "space", "unit": "micrometer"},
+              {"name": "x", "type": "space", "unit": "micrometer"}])
+    lazy = open_image(tmp_path / "plate.ome.zarr")
+    assert lazy.axes == "CYX" and lazy.pixel_size == (0.25, 0.25) and lazy.reader == "zarr"
+    got = count(threshold_model(), [tmp_path / "plate.ome.zarr"], tmp_path / "out", verbose=False)
+    assert got[0]["count"] == 3 and got[0]["file"] == "plate.ome.zarr"
+    assert (tmp_path / "out" / "plate_labels.tif").is_file()
+
+
+def test_z_stack_needs_an_option_then_links_objects_across_slices(tmp_path, capsys):
+    # slice 0 and 1 hold the same nucleus (moved by 1 px), slice 2 a new one
+    stack = np.stack([blobs([(30, 30)]), blobs([(31, 30)]), blobs([(30, 30), (70, 70)])])
+    tifffile.imwrite(tmp_path / "z.tif", stack, imagej=True, metadata={"axes": "ZYX"})
+    with pytest.raises(Exception, match=r"z-stack of 3 slices; pass --z slices .* or --z max"):
+        predict(threshold_model(), [tmp_path / "z.tif"], tmp_path / "no", verbose=False, on_error="stop")
+    assert not (tmp_path / "no" / "z_mask.png").exists()
+    got = count(threshold_model(), [tmp_path / "z.tif"], tmp_path / "out", verbose=False,
+                choice=AxisChoice(z="slices"))
+    assert got == [{"file": "z.tif", "t": 0, "count": 2}]            # one nucleus through z, one new
+    labels = open_image(tmp_path / "out" / "z_labels.ome.zarr")
+    assert labels.axes == "ZYX"
+    lab = np.asarray(labels.data[0, 0])
+    assert lab[0, 30, 30] == lab[1, 31, 30] == lab[2, 30, 30] > 0 and lab[2, 70, 70] not in (0, lab[0, 30, 30])
+    objs = rows(tmp_path / "out" / "z_objects.csv")
+    assert sorted(int(r["z"]) for r in objs) == [0, 1, 2, 2]
+    # maximum projection: one plane, no z axis in the outputs
+    predict(threshold_model(), [tmp_path / "z.tif"], tmp_path / "max", verbose=False, choice=AxisChoice(z="max"))
+    assert (tmp_path / "max" / "z_mask.png").is_file()
+    # a plain TIFF stack names no axes: refused until --axes says what the planes are
+    tifffile.imwrite(tmp_path / "plain.tif", stack)
+    code = main(["predict", str(tmp_path / "plain.tif"), "--model", "nuclei", "--out", str(tmp_path / "p"),
+                 "--quiet", "--on-error", "stop"])
+    assert code == 2 and "pass --axes" in capsys.readouterr().err
+
+
+def test_time_series_frame_by_frame(tmp_path):
+    frames = np.stack([blobs([(20, 20)]), blobs([(20, 20), (60, 60)]), blobs([(20, 20), (60, 60), (80, 20)])])
+    tifffile.imwrite(tmp_path / "movie.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    got = count(threshold_model(), [tmp_path / "movie.tif"], tmp_path / "out", verbose=False)
+    assert [(r["t"], r["count"]) for r in got] == [(0, 1), (1, 2), (2, 3)]
+    labels = open_image(tmp_path / "out" / "movie_labels.ome.zarr")
+    assert labels.axes == "TYX" and labels.shape["T"] == 3
+    counts = rows(tmp_path / "out" / "counts.csv")
+    assert [(c["t"], c["count"]) for c in counts] == [("0", "1"), ("1", "2"), ("2", "3")]
+    ids = [int(r["id"]) for r in rows(tmp_path / "out" / "movie_objects.csv")]
+    assert len(ids) == len(set(ids)) == 6                                 # ids unique over the whole file
+    predict(threshold_model(), [tmp_path / "movie.tif"], tmp_path / "pred", verbose=False)
+    assert open_image(tmp_path / "pred" / "movie_mask.ome.zarr").axes == "TYX"
+
+
+def test_nan_pixels_are_refused_or_masked_on_request(tmp_path, capsys):
+    img = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    img[10:20, 10:20] = np.nan
+    tifffile.imwrite(tmp_path / "nan.tif", img)
+    code = main(["predict", str(tmp_path / "nan.tif"), "--model", "nuclei", "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "nan.tif: 100 NaN/inf pixels" in err and "--nan mask" in err
+    assert not list((tmp_path / "o").glob("nan_*"))
+    predict(threshold_model(), [tmp_path / "nan.tif"], tmp_path / "m", verbose=False, choice=AxisChoice(nan="mask"))
+    prob = tifffile.imread(tmp_path / "m" / "nan_prob.tif")
+    assert np.isfinite(prob).all() and (prob[10:20, 10:20] == 0).all()
+
+
+def test_a_corrupt_file_is_skipped_and_an_interrupted_batch_resumes(tmp_path, capsys):
+    folder = tmp_path / "in"
+    for i in range(3):
+        write_image(folder / f"{i}.png", (blobs([(30, 30 + 10 * i)]) // 4).astype(np.uint8))
+    (folder / "1b.png").write_bytes(b"not a png at all")
+    out = tmp_path / "out"
+    with pytest.raises(Exception, match=r"(?s)1 of 4 files failed.*1b\.png: cannot read image"):
+        count(threshold_model(), [folder], out, verbose=False)
+    assert sorted(p.name for p in out.glob("*_count.png")) == ["0_count.png", "1_count.png", "2_count.png"]
+    assert len(rows(out / "counts.csv")) == 3                          # the good ones were written
+    # an interrupted batch: 2's outputs are gone; a plain rerun refuses, --skip-existing continues
+    (folder / "1b.png").unlink()
+    for p in out.glob("2_*"):
+        p.unlink()
+    before = (out / "0_labels.tif").stat().st_mtime_ns
+    with pytest.raises(Exception, match="(?s)already exists.*--skip-existing"):
+        count(threshold_model(), [folder], out, verbose=False)
+    got = count(threshold_model(), [folder], out, verbose=False, skip_existing=True)
+    assert [r["count"] for r in got] == [1, 1, 1]
+    assert (out / "2_count.png").is_file() and (out / "0_labels.tif").stat().st_mtime_ns == before  # not redone
+    assert len(rows(out / "objects.csv")) == 3
+    # the CLI exits non-zero when any file failed
+    (folder / "9.png").write_bytes(b"broken")
+    code = main(["predict", str(folder), "--model", "nuclei", "--out", str(tmp_path / "cli"), "--quiet"])
+    assert code == 2 and "1 of 4 files failed" in capsys.readouterr().err
+    assert len(list((tmp_path / "cli").glob("*_mask.png"))) == 3
