@@ -112,7 +112,7 @@ class Plane:
 
     def native(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Native pixels (h, w) or (h, w, C) of a rectangle."""
-        arr = np.asarray(self.selection.data[self.t, self.z, y0:y1, x0:x1].compute())
+        arr = np.asarray(self.selection.data[self.t, self.z, y0:y1, x0:x1].compute(scheduler="synchronous"))
         return arr[..., 0] if arr.shape[-1] == 1 else arr
 
     def whole(self) -> np.ndarray:

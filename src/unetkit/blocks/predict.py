@@ -177,6 +177,6 @@ def predict_image(predictor: Predictor, path: Path, out: Path, stem: str, choice
 def preview_image(sel: Selection, step: int) -> np.ndarray:
     """The first plane at 1/step scale for drawing on (strided reads: bounded by the preview's size)."""
     from ..viz import display_image
-    arr = np.asarray(sel.data[0, 0, ::step, ::step].compute())
+    arr = np.asarray(sel.data[0, 0, ::step, ::step].compute(scheduler="synchronous"))
     arr = arr[..., 0] if arr.shape[-1] == 1 else arr
     return display_image(np.nan_to_num(arr))

@@ -115,7 +115,7 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
         raise UnetkitError(f"{path}: a {img.describe()} image where one 2D image is expected; "
                            "save one plane per file")
     try:
-        arr = np.asarray(img.data[0, :, 0].compute())
+        arr = np.asarray(img.data[0, :, 0].compute(scheduler="synchronous"))
     except Exception as exc:
         raise UnetkitError(f"{path}: cannot read image ({str(exc).splitlines()[0][:200]}); "
                            "replace or remove the file") from None
