@@ -66,3 +66,45 @@ def test_registry_lists_and_rejects():
 def test_bad_upsampling_mode():
     with pytest.raises(ValueError, match="unknown upsampling mode"):
         build("unet", base_filters=4, depth=2, upsampling="pixelshuffle")
+
+
+class TestResUnet(ModelTester):
+    name = "resunet"
+
+    def test_has_residual_shortcuts(self):
+        m = self.make(base_filters=4, depth=2)
+        assert sum(type(layer).__name__ == "Add" for layer in m.layers) == 5  # 2 down, bottom, 2 up
+
+
+class TestAttentionUnet(ModelTester):
+    name = "attention_unet"
+
+    def test_gates_every_skip(self):
+        m = self.make(base_filters=4, depth=3)
+        assert sum(layer.name.endswith("_gate") for layer in m.layers) == 3
+
+
+@pytest.mark.parametrize("name", ["unet", "resunet", "attention_unet"])
+def test_multi_task_head_is_the_last_channel(name):
+    m = build(name, base_filters=4, depth=2, num_classes=3, aux="distance")
+    out = keras.ops.convert_to_numpy(m(np.random.default_rng(0).random((1, 32, 32, 1), dtype=np.float32)))
+    assert out.shape == (1, 32, 32, 4)
+    np.testing.assert_allclose(out[..., :3].sum(-1), 1.0, rtol=1e-5)   # softmax main head
+    assert 0 <= out[..., 3].min() and out[..., 3].max() <= 1              # sigmoid distance head
+
+
+def test_parameter_counts_of_the_defaults():
+    counts = {n: build(n, input_size=256).count_params() for n in ["unet", "unet_light", "resunet", "attention_unet"]}
+    assert counts["unet"] == 31_031_685
+    assert counts["unet_light"] < counts["resunet"] < counts["unet"]
+    assert counts["unet_light"] < counts["attention_unet"] < counts["unet"]
+
+
+def test_contract_reports_divisor_halo_and_heads():
+    from unetkit.models import get
+    arch = get("resunet")
+    assert arch.divisor(depth=3) == 8 and arch.divisor() == 16
+    assert arch.halo(depth=4) > arch.halo(depth=2) > 0
+    assert arch.heads(num_classes=3, aux="distance") == {"main": 3, "distance": 1}
+    with pytest.raises(UnetkitError, match="takes no option"):
+        build("resunet", seed_head=True)

@@ -254,8 +254,12 @@ def _run(args) -> int:
         run_demo(args.out, kind=args.data, minutes=args.minutes)
     elif args.command == "models":
         from .data.bundled import bundled_models, model_card
-        from .models import available
-        print("architectures:", ", ".join(available()))
+        from .models import available, get
+        print("architectures (parameters for a 1-channel 256 x 256 input, default options):")
+        for name in available():
+            arch = get(name)
+            params = arch.build(input_channels=1, input_size=256).count_params()
+            print(f"  {name:<15} {params:>12,}  divisor {arch.divisor()}, halo {arch.halo()} px: {arch.description}")
         print("bundled models:", ", ".join(bundled_models()) or "none")
         for name in bundled_models():
             card = model_card(name)

@@ -42,6 +42,8 @@ class ModelConfig:
     batch_norm: bool = True
     upsampling: str = "upsample"
     seed_head: bool = False
+    aux: str | None = None         # multi-task: "distance" adds a distance-to-border head (its own loss weight)
+    aux_weight: float = 1.0        # weight of the auxiliary head's squared error in the loss
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """Losses on tensors (``keras.ops`` only, so every Keras backend works).
 
-Targets are (B, H, W, 2): class index, pixel weight (see ``data.sampling``).
-Predictions are (B, H, W, 1) sigmoid or (B, H, W, C) softmax probabilities.
+Targets are (B, H, W, 2): class index, pixel weight (see ``data.sampling``); with a
+multi-task auxiliary head, (B, H, W, 4): class, weight, auxiliary target, its loss weight.
+Predictions are (B, H, W, 1) sigmoid or (B, H, W, C) softmax probabilities, plus the
+auxiliary channel last when the model has one. Every loss adds the auxiliary term
+(weighted mean squared error), so any loss works with any head.
 """
 from __future__ import annotations
 
@@ -17,6 +20,16 @@ def split_target(y_true):
     return y_true[..., 0], y_true[..., 1]
 
 
+def split_heads(y_true, y_pred):
+    """(main target, main prediction, auxiliary loss term): the term is 0 without an auxiliary head."""
+    y_true = ops.convert_to_tensor(y_true, "float32")
+    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+    if y_true.shape[-1] == 4:
+        aux = ops.mean(y_true[..., 3] * ops.square(y_pred[..., -1] - y_true[..., 2]))
+        return y_true[..., :2], y_pred[..., :-1], aux
+    return y_true, y_pred, 0.0
+
+
 def class_probs(y_pred):
     """Per-class probabilities (B, H, W, C) with C >= 2; a sigmoid output p becomes [1-p, p]."""
     if y_pred.shape[-1] == 1:
@@ -28,9 +41,7 @@ def one_hot(cls, num_classes):
     return ops.one_hot(ops.cast(cls, "int32"), num_classes)
 
 
-def cross_entropy(y_true, y_pred):
-    """Pixel-weighted cross-entropy, mean over pixels. With all-one weights it is plain
-    (binary) cross-entropy; with the paper's weight map it is the border-weighted loss."""
+def _cross_entropy(y_true, y_pred):
     cls, w = split_target(y_true)
     probs = ops.clip(class_probs(ops.cast(ops.convert_to_tensor(y_pred), "float32")), EPS, 1.0 - EPS)
     onehot = one_hot(cls, probs.shape[-1])
@@ -38,8 +49,7 @@ def cross_entropy(y_true, y_pred):
     return ops.mean(w * nll)
 
 
-def dice_loss(y_true, y_pred):
-    """1 - soft Dice averaged over the foreground classes (all classes but 0), per batch."""
+def _dice(y_true, y_pred):
     cls, _ = split_target(y_true)
     probs = class_probs(ops.cast(ops.convert_to_tensor(y_pred), "float32"))
     onehot = one_hot(cls, probs.shape[-1])
@@ -50,8 +60,22 @@ def dice_loss(y_true, y_pred):
     return 1.0 - ops.mean(dice[1:])
 
 
+def cross_entropy(y_true, y_pred):
+    """Pixel-weighted cross-entropy, mean over pixels. With all-one weights it is plain
+    (binary) cross-entropy; with the paper's weight map it is the border-weighted loss."""
+    t, p, aux = split_heads(y_true, y_pred)
+    return _cross_entropy(t, p) + aux
+
+
+def dice_loss(y_true, y_pred):
+    """1 - soft Dice averaged over the foreground classes (all classes but 0), per batch."""
+    t, p, aux = split_heads(y_true, y_pred)
+    return _dice(t, p) + aux
+
+
 def ce_dice(y_true, y_pred):
-    return cross_entropy(y_true, y_pred) + dice_loss(y_true, y_pred)
+    t, p, aux = split_heads(y_true, y_pred)
+    return _cross_entropy(t, p) + _dice(t, p) + aux
 
 
 # name -> (loss function, needs the paper's weight map)

@@ -33,8 +33,8 @@ class Predictor:
 
     @property
     def multiple(self) -> int:
-        """The network's input size divisor."""
-        return 2 ** self.meta["depth"]
+        """The network's input size divisor (models from before the architecture contract: 2^depth)."""
+        return int(self.meta.get("divisor") or 2 ** self.meta["depth"])
 
     @property
     def channels(self) -> int:
@@ -42,7 +42,8 @@ class Predictor:
 
     def batch(self, x: np.ndarray) -> np.ndarray:
         with self.lock:  # one call at a time: the backend already uses every core for one
-            return np.asarray(self.model.predict_on_batch(x))
+            out = np.asarray(self.model.predict_on_batch(x))
+        return out[..., :-1] if self.meta.get("aux") else out  # the main head; the auxiliary one trains it
 
     def outputs(self) -> int:
         """Number of output channels K (1 for a sigmoid model), from one tiny forward pass."""

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from keras import ops
 
-from .losses import class_probs, one_hot, split_target
+from .losses import class_probs, one_hot, split_heads, split_target
 
 
 def _hard(y_true, y_pred):
+    y_true, y_pred, _ = split_heads(y_true, y_pred)  # the main head only
     cls, _ = split_target(y_true)
     probs = class_probs(ops.cast(ops.convert_to_tensor(y_pred), "float32"))
     n = probs.shape[-1]

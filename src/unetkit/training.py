@@ -28,7 +28,7 @@ from .io import write_text
 from .data.prepare import is_color, prepare
 from .data.pairs import load_pair, pair_folders, split_pairs
 from .data.sampling import PatchDataset, Sample, TileDataset, appearance
-from .data.targets import make_targets
+from .data.targets import distance_target, make_targets
 from .data.weightmap import border_weight_map, class_weights
 from .errors import UnetkitError
 from .losses import get_loss
@@ -69,11 +69,22 @@ def output_classes(cfg: RunConfig) -> int:
     return 1 if n == 2 else n
 
 
+def architecture(cfg: RunConfig):
+    """(the architecture, its options from the config): the model's only door into training."""
+    from .models import get
+    arch = get(cfg.model.name)
+    fields = {k: v for k, v in vars(cfg.model).items() if k not in ("name", "aux_weight")}
+    return arch, arch.resolve(**fields)
+
+
 def model_meta(cfg: RunConfig, channels: int) -> dict:
+    arch, options = architecture(cfg)
     return {
         "format": 1, "channels": channels, "norm": cfg.data.norm, "invert": cfg.data.invert,
-        "num_classes": output_classes(cfg), "target": cfg.data.target, "depth": cfg.model.depth, "mask_mode": cfg.data.mask_mode,
-        "patch_size": cfg.data.patch_size, "sampling": cfg.data.sampling,
+        "num_classes": output_classes(cfg), "target": cfg.data.target, "depth": cfg.model.depth,
+        "mask_mode": cfg.data.mask_mode, "patch_size": cfg.data.patch_size, "sampling": cfg.data.sampling,
+        "architecture": cfg.model.name, "divisor": arch.divisor(**options), "halo": arch.halo(**options),
+        "aux": options.get("aux"),
     }
 
 
@@ -89,7 +100,8 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
 
 def read_pairs(pairs, cfg: RunConfig) -> list[tuple]:
     """(pair, native image, labels) for every pair, checked; each file is read once."""
-    min_side = 2 ** cfg.model.depth
+    arch, options = architecture(cfg)
+    min_side = arch.divisor(**options)
     loaded = []
     for p in pairs:
         image, labels = load_pair(p, cfg.data.mask_mode, cfg.data.num_classes)
@@ -101,9 +113,14 @@ def read_pairs(pairs, cfg: RunConfig) -> list[tuple]:
 
 
 def to_samples(loaded, cfg: RunConfig, channels: int) -> list[Sample]:
-    return [Sample(p.name, prepare(image, channels, cfg.data.norm, cfg.data.invert), *make_targets(labels, cfg.data),
-                   group=appearance(image) if cfg.data.balance == "appearance" else "")
-            for p, image, labels in loaded]
+    samples = []
+    for p, image, labels in loaded:
+        classes, objects = make_targets(labels, cfg.data)
+        aux = distance_target(objects) if cfg.model.aux == "distance" else None
+        samples.append(Sample(p.name, prepare(image, channels, cfg.data.norm, cfg.data.invert), classes, objects,
+                              group=appearance(image) if cfg.data.balance == "appearance" else "",
+                              aux=aux, aux_weight=cfg.model.aux_weight))
+    return samples
 
 
 def add_weight_maps(train_samples, val_samples, cfg: RunConfig) -> None:
@@ -153,18 +170,15 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         model, _ = load_model(out / LAST, compile=True, custom_objects=custom)
         log(f"resuming after epoch {state['epoch']} ({state['elapsed_s'] / 60:.1f} min trained)")
     else:
-        from .models import build
-        m = cfg.model
-        model = build(m.name, input_channels=channels, num_classes=meta["num_classes"], base_filters=m.base_filters,
-                      depth=m.depth, dropout=m.dropout, batch_norm=m.batch_norm, upsampling=m.upsampling,
-                      seed_head=m.seed_head)
+        arch, options = architecture(cfg)
+        model = arch.build(**{**options, "input_channels": channels, "num_classes": meta["num_classes"]})
         model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=loss_fn,
                       metrics=list(TRAINING_METRICS))
     log(f"model: {cfg.model.name}, {model.count_params():,} parameters, precision {precision}")
 
     size = cfg.data.patch_size
-    if size % (2 ** cfg.model.depth):
-        raise UnetkitError(f"patch_size {size} must be divisible by 2^depth = {2 ** cfg.model.depth}")
+    if size % meta["divisor"]:
+        raise UnetkitError(f"patch_size {size} must be divisible by the network's size divisor {meta['divisor']}")
     train_ds = PatchDataset(train_samples, size=size, batch_size=cfg.train.batch_size,
                             steps=cfg.train.steps_per_epoch, augment=cfg.augment, mode=cfg.data.sampling,
                             seed=cfg.train.seed, balance=cfg.data.balance)

@@ -22,6 +22,8 @@ class Sample:
     labels: np.ndarray   # uint8 (H, W), class indices
     objects: np.ndarray | None = None  # int32 (H, W) instance ids, for the weight map
     weights: np.ndarray | None = None  # float32 (H, W) or None for all ones
+    aux: np.ndarray | None = None      # float32 (H, W) target of a multi-task head (e.g. the distance map)
+    aux_weight: float = 1.0
     group: str = ""      # appearance group, for balanced sampling across modalities
 
 
@@ -54,9 +56,14 @@ def draw_probabilities(samples: list[Sample], balance: str = "none") -> np.ndarr
     return p / p.sum()
 
 
-def pack_target(labels: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+def pack_target(labels: np.ndarray, weights: np.ndarray | None, aux: np.ndarray | None = None,
+                aux_weight: float = 1.0) -> np.ndarray:
+    """(H, W, 2) class + weight, or (H, W, 4) with a multi-task head's target and loss weight."""
     w = np.ones(labels.shape, np.float32) if weights is None else weights.astype(np.float32)
-    return np.stack([labels.astype(np.float32), w], axis=-1)
+    planes = [labels.astype(np.float32), w]
+    if aux is not None:
+        planes += [aux.astype(np.float32), np.full(labels.shape, aux_weight, np.float32)]
+    return np.stack(planes, axis=-1)
 
 
 class PatchDataset(keras.utils.PyDataset):
@@ -92,7 +99,8 @@ class PatchDataset(keras.utils.PyDataset):
         img = intensity(remap(s.image, mx, my, nearest=False), self.augment, rng)
         lab = remap(s.labels, mx, my, nearest=True)
         wts = None if s.weights is None else remap(s.weights, mx, my, nearest=False)
-        return img, pack_target(lab, wts)
+        aux = None if s.aux is None else remap(s.aux, mx, my, nearest=False)
+        return img, pack_target(lab, wts, aux, s.aux_weight)
 
     def __getitem__(self, idx):
         rng = np.random.default_rng([self.seed, self.epoch, idx])
@@ -130,15 +138,18 @@ class TileDataset(keras.utils.PyDataset):
                 xs.append(_resize(s.image, size, cv2.INTER_AREA))
                 lab = _resize(s.labels, size, cv2.INTER_NEAREST)
                 wts = None if s.weights is None else _resize(s.weights, size, cv2.INTER_LINEAR)
-                ys.append(pack_target(lab, wts))
+                aux = None if s.aux is None else _resize(s.aux, size, cv2.INTER_LINEAR)
+                ys.append(pack_target(lab, wts, aux, s.aux_weight))
                 continue
             img, lab = pad_to(s.image, size), pad_to(s.labels, size)
             wts = None if s.weights is None else pad_to(s.weights, size)
+            aux = None if s.aux is None else pad_to(s.aux, size)
             for y0 in tile_starts(img.shape[0], size, size):
                 for x0 in tile_starts(img.shape[1], size, size):
                     sl = (slice(y0, y0 + size), slice(x0, x0 + size))
                     xs.append(img[sl])
-                    ys.append(pack_target(lab[sl], None if wts is None else wts[sl]))
+                    ys.append(pack_target(lab[sl], None if wts is None else wts[sl],
+                                          None if aux is None else aux[sl], s.aux_weight))
         self.x, self.y, self.batch_size = np.stack(xs), np.stack(ys), batch_size
 
     def __len__(self):
