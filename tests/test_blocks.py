@@ -91,7 +91,7 @@ def test_count_block_wise_stitches_cells_on_every_seam(tmp_path):
 
     p = predictor(tile=64, overlap=8, model=Threshold())
     mem = count(p, [tmp_path / "cells.png"], tmp_path / "mem", verbose=False)
-    blocks = BlockConfig(mode="always", block_size=128, chunk=64, halo=32)
+    blocks = BlockConfig(mode="always", block_size=128, label_block=128, chunk=64, halo=32)
     blk = count(p, [tmp_path / "cells.png"], tmp_path / "blk", verbose=False, blocks=blocks)
     assert mem[0]["count"] == blk[0]["count"] == truth.max()
     labels = np.asarray(open_image(tmp_path / "blk" / "cells_labels.ome.zarr").data[0, 0, 0])

@@ -210,3 +210,62 @@ def test_cosine_schedule_decays_the_learning_rate_over_the_run(synth, tmp_path):
     assert seen[0] == pytest.approx(1e-3)
     assert all(a > b for a, b in zip(seen, seen[1:]))  # strictly decreasing
     assert seen[-1] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 7 / 8)), rel=1e-5)
+
+
+def test_bad_settings_are_refused_when_the_config_loads(tmp_path, capsys):
+    cases = {"model:\n  name: vnet\n": "unknown model 'vnet'; choose one of attention_unet, resunet, unet",
+             "train:\n  loss: focal\n": "unknown loss 'focal'; choose one of bce",
+             "train:\n  learning_rate: -0.001\n": "train.learning_rate = -0.001 must be a positive number",
+             "data:\n  sampling: crop\n": "data.sampling = 'crop' is not one of patch, resize"}
+    for i, (text, message) in enumerate(cases.items()):
+        bad = tmp_path / f"bad{i}.yaml"
+        bad.write_text(text)
+        assert main(["train", "--config", str(bad), "--out", str(tmp_path / f"r{i}")]) == 2
+        assert message in _err(capsys)
+        assert not (tmp_path / f"r{i}").exists()
+
+
+def test_cli_defaults_come_from_the_config_dataclasses():
+    import argparse
+    from unetkit.config import InstanceConfig, PredictConfig
+    from unetkit import cli
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    cli._add_count(sub)
+    args = parser.parse_args(["count", "x.png", "--model", "m", "--out", "o"])
+    p, i = PredictConfig(), InstanceConfig()
+    assert (args.tile, args.overlap, args.batch_size) == (p.tile, p.overlap, p.batch_size)
+    assert (args.split, args.threshold, args.min_size, args.marker_threshold, args.min_distance) == \
+        (i.split, i.threshold, i.min_size, i.marker_threshold, i.min_distance)
+
+
+def test_tensorboard_logs_on_request(synth, tmp_path):
+    from tests.conftest import tiny_config
+    from unetkit.training import train
+    cfg = tiny_config(*synth, tensorboard=True)
+    train(cfg, tmp_path / "run", verbose=0)
+    events = list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents*"))
+    assert events and all(e.stat().st_size > 0 for e in events)
+
+
+def test_backend_start_up_noise_is_filtered_but_warnings_stay():
+    from unetkit._backend import filter_noise
+    text = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+            "I0000 port.cc:153] oneDNN custom operations are on. You may see slightly different results.\n"
+            "I0000 cpu_feature_guard.cc:210] This TensorFlow binary is optimized to use available CPU instructions\n"
+            "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow "
+            "with the appropriate compiler flags.\n"
+            "W0000 something.cc:1] a real warning about your data\n")
+    assert filter_noise(text) == "W0000 something.cc:1] a real warning about your data\n"
+
+
+def test_commands_start_quietly(tmp_path):
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-m", "unetkit.cli", "models"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "unet_light" in res.stdout
+    assert filter_lines(res.stderr) == []
+
+
+def filter_lines(text):
+    return [line for line in text.splitlines() if line.strip()]

@@ -52,6 +52,10 @@ def _add_train(sub):
     g.add_argument("--early-stopping", type=int, metavar="EPOCHS", help="patience; 0 disables")
     g.add_argument("--seed", type=int)
     g.add_argument("--no-augment", action="store_true", help="switch augmentation off")
+    g.add_argument("--tensorboard", action="store_true", default=None,
+                   help="write TensorBoard logs to RUN/tensorboard")
+    g.add_argument("--aux", choices=["distance"], help="multi-task: add a distance-to-border head")
+    g.add_argument("--aux-weight", type=float, help="loss weight of the auxiliary head (default 1)")
     g = p.add_argument_group("output")
     g.add_argument("--out", required=True, help="run folder to create")
     g.add_argument("--resume", action="store_true", help="continue the run in --out after an interruption")
@@ -62,9 +66,10 @@ def _add_train(sub):
 TRAIN_FIELDS = {
     "data": ["images", "masks", "mask_mode", "num_classes", "target", "channels", "norm", "invert", "sampling",
              "balance", "patch_size", "val_range", "val_files", "val_fraction"],
-    "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling"],
+    "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling", "aux",
+              "aux_weight"],
     "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "loss", "precision", "time_limit",
-              "early_stopping", "seed"],
+              "early_stopping", "seed", "tensorboard"],
 }
 
 
@@ -97,10 +102,13 @@ def _train_config(args):
 
 
 def _add_tiling(p):
+    from .config import PredictConfig
+    d = PredictConfig()
     g = p.add_argument_group("tiling (overlap-tile prediction at full resolution)")
-    g.add_argument("--tile", type=int, default=512, help="tile side in px (default 512)")
-    g.add_argument("--overlap", type=int, default=64, help="mirror margin and tile overlap in px (default 64)")
-    g.add_argument("--batch-size", type=int, default=2, help="tiles per forward pass")
+    g.add_argument("--tile", type=int, default=d.tile, help=f"tile side in px (default {d.tile})")
+    g.add_argument("--overlap", type=int, default=d.overlap,
+                   help=f"mirror margin and tile overlap in px (default {d.overlap})")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"tiles per forward pass (default {d.batch_size})")
     g.add_argument("--tta", action="store_true", help="average over the four flips (4x slower)")
 
 
@@ -155,9 +163,11 @@ def _add_predict(sub):
     p.add_argument("--model", required=True, help="run folder, .keras file or bundled model name")
     p.add_argument("--out", required=True, help="output folder")
     _add_tiling(p)
+    from .config import PredictConfig
+    d = PredictConfig()
     g = p.add_argument_group("output")
-    g.add_argument("--threshold", type=float, default=0.5)
-    g.add_argument("--prob-format", choices=["tif", "npy"], default="tif")
+    g.add_argument("--threshold", type=float, default=d.threshold, help=f"foreground probability (default {d.threshold})")
+    g.add_argument("--prob-format", choices=["tif", "npy"], default=d.prob_format)
     g.add_argument("--overwrite", action="store_true")
     g.add_argument("--quiet", action="store_true")
     _add_axes_blocks_batch(p)
@@ -181,14 +191,17 @@ def _add_count(sub):
     p.add_argument("inputs", nargs="+", help="image files and/or folders")
     p.add_argument("--model", required=True, help="run folder, .keras file or bundled model name (e.g. nuclei)")
     p.add_argument("--out", required=True, help="output folder")
+    from .config import InstanceConfig
+    d = InstanceConfig()
     g = p.add_argument_group("objects")
-    g.add_argument("--split", choices=["watershed", "components", "canny"], default="watershed",
-                   help="watershed splits touching objects (default); canny is the seeds' count")
-    g.add_argument("--threshold", type=float, default=0.5, help="foreground probability")
-    g.add_argument("--min-size", type=int, default=15, help="drop objects under this many px")
-    g.add_argument("--marker-threshold", type=float, default=0.3,
-                   help="interior probability that seeds an object (boundary-aware models)")
-    g.add_argument("--min-distance", type=int, default=4, help="px between seeds (binary models)")
+    g.add_argument("--split", choices=["watershed", "components", "canny"], default=d.split,
+                   help=f"watershed splits touching objects (default {d.split}); canny is the seeds' count")
+    g.add_argument("--threshold", type=float, default=d.threshold, help=f"foreground probability (default {d.threshold})")
+    g.add_argument("--min-size", type=int, default=d.min_size, help=f"drop objects under this many px ({d.min_size})")
+    g.add_argument("--marker-threshold", type=float, default=d.marker_threshold,
+                   help=f"interior probability that seeds an object, boundary-aware models ({d.marker_threshold})")
+    g.add_argument("--min-distance", type=int, default=d.min_distance,
+                   help=f"px between seeds, binary models ({d.min_distance})")
     g.add_argument("--pixel-size", type=float,
                    help="um per pixel: report areas in um^2 and lengths in um (default: from the file's metadata)")
     _add_tiling(p)
@@ -206,6 +219,8 @@ def _add_demo(sub):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="unetkit", description="U-Net segmentation for biomedical images.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the backend's start-up messages (hidden by default; warnings always show)")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_predict(sub)
@@ -214,6 +229,9 @@ def main(argv=None) -> int:
     _add_demo(sub)
     sub.add_parser("models", help="list the registered architectures and bundled models")
     args = parser.parse_args(argv)
+    if args.command != "evaluate" and not args.verbose:
+        from ._backend import import_backend_quietly
+        import_backend_quietly()
     try:
         return _run(args)
     except UnetkitError as exc:
@@ -236,7 +254,7 @@ def _run(args) -> int:
                 **_axes_blocks_batch(args))
     elif args.command == "count":
         from .counting import count
-        from .instances import InstanceConfig
+        from .config import InstanceConfig
         count(args.model, args.inputs, args.out, predict_cfg=_tiling_config(args),
               instance_cfg=InstanceConfig(split=args.split, threshold=args.threshold, min_size=args.min_size,
                                           min_distance=args.min_distance, marker_threshold=args.marker_threshold),

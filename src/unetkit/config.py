@@ -11,8 +11,30 @@ from pathlib import Path
 
 import yaml
 
-from .data.augment import SEED_AUGMENT, AugmentConfig
 from .errors import UnetkitError
+
+
+@dataclass
+class AugmentConfig:
+    rotation: float = 180.0      # degrees, uniform in [-r, r]
+    shear: float = 5.0           # degrees
+    zoom: float = 0.1            # scale in [1-z, 1+z]
+    hflip: bool = True
+    vflip: bool = True
+    elastic_prob: float = 0.5    # chance of the paper's elastic deformation per sample
+    elastic_sigma: float = 10.0  # px, std of the coarse-grid displacements (paper: 10)
+    elastic_grid: int = 3        # coarse grid points per side (paper: 3x3)
+    brightness: float = 0.1      # additive, in normalised units
+    contrast: float = 0.1        # multiplicative around the mean
+    gamma: float = 0.2           # exponent in [1-g, 1+g] on clipped intensities
+    noise: float = 0.02          # Gaussian noise std, normalised units
+    enabled: bool = True
+
+
+SEED_AUGMENT = dict(  # the seeds' ImageDataGenerator settings (degrees / fractions)
+    rotation=0.2, shear=0.05, zoom=0.05, hflip=True, vflip=False, elastic_prob=0.0,
+    brightness=0.0, contrast=0.0, gamma=0.0, noise=0.0,
+)
 
 
 @dataclass
@@ -60,6 +82,7 @@ class TrainConfig:
     time_limit: float | None = None  # minutes of wall-clock training
     early_stopping: int = 30       # epochs without improvement; 0 disables
     monitor: str = "val_mean_iou"
+    tensorboard: bool = False      # TensorBoard logs in RUN/tensorboard (tensorboard --logdir RUN/tensorboard)
     seed: int = 0
     class_balance: bool = True     # weighted_bce: w_c balances class frequencies (the paper's); off = border term only
     w0: float = 10.0               # border weight of the paper's weight map
@@ -77,12 +100,25 @@ class PredictConfig:
 
 
 @dataclass
+class InstanceConfig:
+    split: str = "watershed"
+    threshold: float = 0.5        # foreground probability
+    marker_threshold: float = 0.3  # interior probability for watershed seeds (boundary models; tuned on the DSB dev split)
+    min_distance: int = 4         # px between distance-transform peaks (binary models)
+    min_size: int = 15            # px; smaller objects are dropped
+    smooth: float = 0.0           # px, Gaussian sigma on the interior map before seeding (0 = off: no gain on DSB dev)
+    min_marker: int = 4           # px; smaller seeds are dropped (noise would split an object)
+    max_hole: int = 30            # px; smaller holes are filled
+
+
+@dataclass
 class BlockConfig:
     """Block-wise prediction of large or multi-plane images (``unetkit.blocks``)."""
     mode: str = "auto"             # auto (blocks above max_pixels, or any z-stack/time series) | always | never
     max_pixels: int = 4096 * 4096  # auto: larger planes go block by block (in-memory peak ~1.8 GB at this size)
     block_size: int = 4096         # px per block side; a multiple of chunk. Larger blocks re-predict fewer tiles
     chunk: int = 1024              # px per OME-Zarr chunk side
+    label_block: int = 2048        # px per block side when labelling (watershed and measuring need ~100 B/px)
     halo: int = 128                # px of probabilities around a block when labelling: objects up to this size
     scheduler: str | None = None   # dask.distributed scheduler address; None = local threads
     workers: int | None = None     # local threads (default min(cores, 4))
@@ -130,6 +166,47 @@ def merge(cfg: RunConfig, overrides: dict, source: str = "config") -> RunConfig:
     return cfg
 
 
+CHOICES = {
+    ("data", "mask_mode"): ("binary", "classes", "instances"),
+    ("data", "target"): ("classes", "boundary"),
+    ("data", "norm"): ("percentile", "scale", "none"),
+    ("data", "invert"): ("auto", "never"),
+    ("data", "sampling"): ("patch", "resize"),
+    ("data", "balance"): ("none", "appearance"),
+    ("model", "upsampling"): ("upsample", "transpose"),
+    ("model", "aux"): (None, "distance"),
+    ("train", "lr_schedule"): ("constant", "cosine"),
+    ("train", "precision"): ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+}
+POSITIVE = {("train", "learning_rate"), ("train", "epochs"), ("train", "steps_per_epoch"), ("train", "batch_size"),
+            ("data", "patch_size"), ("model", "base_filters"), ("model", "depth"), ("train", "w0"),
+            ("train", "sigma"), ("model", "aux_weight")}
+
+
+def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
+    """Refuse names that do not exist and values out of range, with the valid choices."""
+    for (section, key), choices in CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in choices:
+            raise UnetkitError(f"{source}: {section}.{key} = {value!r} is not one of "
+                               f"{', '.join(str(c) for c in choices)}")
+    for section, key in POSITIVE:
+        value = getattr(getattr(cfg, section), key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise UnetkitError(f"{source}: {section}.{key} = {value!r} must be a positive number")
+    if not 0 <= cfg.model.dropout < 1:
+        raise UnetkitError(f"{source}: model.dropout = {cfg.model.dropout} must be in [0, 1)")
+    from .losses import LOSSES
+    if cfg.train.loss not in LOSSES:
+        raise UnetkitError(f"{source}: unknown loss {cfg.train.loss!r}; choose one of {', '.join(LOSSES)}")
+    from .models import available
+    if cfg.model.name not in available():
+        raise UnetkitError(f"{source}: unknown model {cfg.model.name!r}; choose one of {', '.join(available())}")
+    if cfg.data.channels not in ("auto", 1, 3):
+        raise UnetkitError(f"{source}: data.channels = {cfg.data.channels!r} must be 1, 3 or auto")
+    return cfg
+
+
 def load_config(path=None, preset: str = "default") -> RunConfig:
     if preset not in PRESETS:
         raise UnetkitError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
@@ -143,6 +220,7 @@ def load_config(path=None, preset: str = "default") -> RunConfig:
         except yaml.YAMLError as exc:
             raise UnetkitError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
         cfg = merge(cfg, data, str(p))
+        validate(cfg, str(p))
     return cfg
 
 

@@ -9,8 +9,6 @@ Methods (``split``):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 from scipy import ndimage
@@ -19,21 +17,10 @@ from skimage.measure import regionprops
 from skimage.morphology import remove_small_holes
 from skimage.segmentation import watershed
 
+from .config import InstanceConfig  # noqa: F401  (settings live in config)
 from .errors import UnetkitError
 
 METHODS = ("watershed", "components", "canny")
-
-
-@dataclass
-class InstanceConfig:
-    split: str = "watershed"
-    threshold: float = 0.5        # foreground probability
-    marker_threshold: float = 0.3  # interior probability for watershed seeds (boundary models; tuned on the DSB dev split)
-    min_distance: int = 4         # px between distance-transform peaks (binary models)
-    min_size: int = 15            # px; smaller objects are dropped
-    smooth: float = 0.0           # px, Gaussian sigma on the interior map before seeding (0 = off: no gain on DSB dev)
-    min_marker: int = 4           # px; smaller seeds are dropped (noise would split an object)
-    max_hole: int = 30            # px; smaller holes are filled
 
 
 def foreground_and_interior(probs: np.ndarray, cfg: InstanceConfig) -> tuple[np.ndarray, np.ndarray | None]:

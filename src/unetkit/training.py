@@ -134,6 +134,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     """Train a model as ``cfg`` says and write the run folder ``out_dir``."""
     import keras
 
+    from .config import validate
+    validate(cfg, "settings")
     out = Path(out_dir)
     check_run_dir(out, resume, overwrite)
     if cfg.data.images is None or cfg.data.masks is None:
@@ -203,6 +205,14 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
                                       cfg.train.time_limit * 60 if cfg.train.time_limit else None, state["elapsed_s"]))
     elif cfg.train.lr_schedule != "constant":
         raise UnetkitError(f"unknown lr_schedule {cfg.train.lr_schedule!r}: use constant or cosine")
+    if cfg.train.tensorboard:
+        import importlib.util
+        if importlib.util.find_spec("tensorboard") is None:
+            raise UnetkitError("--tensorboard needs TensorBoard: pip install 'unetkit[tensorboard]'")
+        # scalars per epoch (loss, metrics, learning rate) beside history.csv; no graph or images: they cost time
+        callbacks_.append(keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"), write_graph=False,
+                                                      update_freq="epoch"))
+        log(f"TensorBoard: tensorboard --logdir {out / 'tensorboard'}")
     if cfg.train.early_stopping:
         callbacks_.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.train.early_stopping))
     if verbose is None:

@@ -191,7 +191,10 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
         job.outputs = {"prob": ZarrOutput.create(scratch / "prob.zarr", t=n_t, c=k, z=n_z, yx=sel.yx,
                                                  dtype=np.float32, chunk=bcfg.chunk)}
         run_blocks(job, sel, bcfg, verbose, f"{path.name}: probabilities")
-        regions = block_regions(sel.yx, bcfg.block_size)
+        if bcfg.label_block % bcfg.chunk:
+            from ..errors import UnetkitError
+            raise UnetkitError(f"label block {bcfg.label_block} must be a multiple of the chunk size {bcfg.chunk}")
+        regions = block_regions(sel.yx, bcfg.label_block)
         tasks = [LabelTask(job, str(scratch), t, z, i, r, bcfg.halo, icfg, pixel_size, path.name)
                  for t, z in sel.planes for i, r in enumerate(regions)]
         results = engine.run(label_block, tasks, scheduler=bcfg.scheduler, workers=bcfg.workers,

@@ -12,33 +12,10 @@ per-pixel field; OpenCV does the heavy lifting.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-
-@dataclass
-class AugmentConfig:
-    rotation: float = 180.0      # degrees, uniform in [-r, r]
-    shear: float = 5.0           # degrees
-    zoom: float = 0.1            # scale in [1-z, 1+z]
-    hflip: bool = True
-    vflip: bool = True
-    elastic_prob: float = 0.5    # chance of the paper's elastic deformation per sample
-    elastic_sigma: float = 10.0  # px, std of the coarse-grid displacements (paper: 10)
-    elastic_grid: int = 3        # coarse grid points per side (paper: 3x3)
-    brightness: float = 0.1      # additive, in normalised units
-    contrast: float = 0.1        # multiplicative around the mean
-    gamma: float = 0.2           # exponent in [1-g, 1+g] on clipped intensities
-    noise: float = 0.02          # Gaussian noise std, normalised units
-    enabled: bool = True
-
-
-SEED_AUGMENT = dict(  # the seeds' ImageDataGenerator settings (degrees / fractions)
-    rotation=0.2, shear=0.05, zoom=0.05, hflip=True, vflip=False, elastic_prob=0.0,
-    brightness=0.0, contrast=0.0, gamma=0.0, noise=0.0,
-)
+from ..config import SEED_AUGMENT, AugmentConfig  # noqa: F401  (settings live in config)
 
 
 def elastic_field(shape, sigma: float, grid: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
