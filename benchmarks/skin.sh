@@ -2,7 +2,7 @@
 # PH2 skin lesions (RGB): default config. A seeded 20% of the 90 shared images is the test set,
 # never seen in training; of the rest, 15% picks the checkpoint. MINUTES of CPU training, then
 # predict and evaluate the test set.
-# Usage: bash benchmarks/skin.sh [DATA_DIR] [OUT] [MINUTES]
+# Usage: bash benchmarks/skin.sh [DATA_DIR] [OUT] [MINUTES]   (EXTRA="--model resunet" adds train options)
 set -euo pipefail
 data=${1:-../shared/data/skin}
 out=${2:-runs/skin}
@@ -25,6 +25,6 @@ for s in stems:
 print(f"{len(stems) - len(test)} train, {len(test)} test")
 PY
 unetkit train --images "$out/train_images" --masks "$out/train_masks" --val-fraction 0.15 --seed 0 \
-  --time-limit "$minutes" --epochs 100000 --early-stopping 0 --out "$out/run"
+  --time-limit "$minutes" --epochs 100000 --early-stopping 0 --out "$out/run" ${EXTRA:-}
 unetkit predict "$out/test_images" --model "$out/run" --out "$out/pred" --quiet
 unetkit evaluate --pred "$out/pred" --truth "$out/test_masks"
