@@ -49,6 +49,10 @@ def _add_train(sub):
     g.add_argument("--loss", help="bce, dice, bce_dice or weighted_bce (the paper's border-weighted loss)")
     g.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
     g.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop cleanly after this many minutes")
+    g.add_argument("--devices", type=int, help="data parallel over N GPUs (TensorFlow/JAX); --batch-size is per "
+                                               "device. Across machines: set TF_CONFIG on each (see README)")
+    g.add_argument("--loader-workers", type=int, help="threads preparing batches ahead of the step (default: "
+                                                      "half the cores, 2..8)")
     g.add_argument("--early-stopping", type=int, metavar="EPOCHS", help="patience; 0 disables")
     g.add_argument("--seed", type=int)
     g.add_argument("--no-augment", action="store_true", help="switch augmentation off")
@@ -69,7 +73,7 @@ TRAIN_FIELDS = {
     "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling", "aux",
               "aux_weight"],
     "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "loss", "precision", "time_limit",
-              "early_stopping", "seed", "tensorboard"],
+              "early_stopping", "seed", "tensorboard", "devices", "loader_workers"],
 }
 
 
@@ -215,6 +219,8 @@ def _add_demo(sub):
     p.add_argument("--data", choices=["isbi", "synthetic"], default="isbi")
     p.add_argument("--minutes", type=float, default=7.0, help="training budget in minutes (default 7)")
     p.add_argument("--out", help="output folder (default: ./unetkit-demo-DATE)")
+    p.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"], default="auto",
+                   help="auto: bf16 where the CPU has bf16 units; float32 checks what a float32-only CPU gets")
 
 
 def main(argv=None) -> int:
@@ -269,7 +275,7 @@ def _run(args) -> int:
                          out_dir=args.out, images_dir=args.images, overwrite=args.overwrite)
     elif args.command == "demo":
         from .demo import run_demo
-        run_demo(args.out, kind=args.data, minutes=args.minutes)
+        run_demo(args.out, kind=args.data, minutes=args.minutes, precision=args.precision)
     elif args.command == "models":
         from .data.bundled import bundled_models, model_card
         from .models import available, get

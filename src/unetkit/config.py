@@ -82,6 +82,8 @@ class TrainConfig:
     time_limit: float | None = None  # minutes of wall-clock training
     early_stopping: int = 30       # epochs without improvement; 0 disables
     monitor: str = "val_mean_iou"
+    devices: int = 1               # data parallel: replicas (GPUs; see parallel.py); batch_size is per device
+    loader_workers: int = 0        # threads preparing batches ahead of the step; 0 = half the cores, 2..8
     tensorboard: bool = False      # TensorBoard logs in RUN/tensorboard (tensorboard --logdir RUN/tensorboard)
     seed: int = 0
     class_balance: bool = True     # weighted_bce: w_c balances class frequencies (the paper's); off = border term only
@@ -178,7 +180,7 @@ CHOICES = {
     ("train", "lr_schedule"): ("constant", "cosine"),
     ("train", "precision"): ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
 }
-POSITIVE = {("train", "learning_rate"), ("train", "epochs"), ("train", "steps_per_epoch"), ("train", "batch_size"),
+POSITIVE = {("train", "devices"), ("train", "learning_rate"), ("train", "epochs"), ("train", "steps_per_epoch"), ("train", "batch_size"),
             ("data", "patch_size"), ("model", "base_filters"), ("model", "depth"), ("train", "w0"),
             ("train", "sigma"), ("model", "aux_weight")}
 

@@ -17,15 +17,17 @@ from .data.pairs import pair_folders
 from .errors import UnetkitError
 
 
-def demo_config(images, masks, minutes: float) -> RunConfig:
+def demo_config(images, masks, minutes: float, precision: str = "auto") -> RunConfig:
     cfg = RunConfig()
+    cfg.train.precision = precision
     cfg.data.images, cfg.data.masks = str(images), str(masks)
     cfg.train.time_limit = minutes
     cfg.train.epochs = 1000  # the time limit ends the run
     return cfg
 
 
-def run_demo(out_dir=None, *, kind: str = "isbi", minutes: float = 7.0, verbose: bool = True) -> dict:
+def run_demo(out_dir=None, *, kind: str = "isbi", minutes: float = 7.0, verbose: bool = True,
+             precision: str = "auto") -> dict:
     from .evaluation import evaluate_folders
     from .prediction import predict
     from .training import train
@@ -43,7 +45,7 @@ def run_demo(out_dir=None, *, kind: str = "isbi", minutes: float = 7.0, verbose:
             for src, sub in ((p.image, "images"), (p.mask, "masks")):
                 (data / f"{part}{sub}").mkdir(parents=True, exist_ok=True)
                 shutil.copy(src, data / f"{part}{sub}" / src.name)
-        cfg = demo_config(data / "images", data / "masks", minutes)
+        cfg = demo_config(data / "images", data / "masks", minutes, precision)
         cfg.data.val_range = "22:25"
         test_images, test_masks = data / "test_images", data / "test_masks"
     elif kind == "synthetic":
@@ -51,7 +53,7 @@ def run_demo(out_dir=None, *, kind: str = "isbi", minutes: float = 7.0, verbose:
         data = out / "data"
         images, masks = write_dataset(data, n=24, size=256, seed=0)
         test_images, test_masks = write_dataset(data / "test", n=6, size=256, seed=1)
-        cfg = demo_config(images, masks, minutes)
+        cfg = demo_config(images, masks, minutes, precision)
         cfg.data.val_range = "20:24"
     else:
         raise UnetkitError(f"unknown demo {kind!r}: use isbi or synthetic")

@@ -25,9 +25,16 @@ def split_heads(y_true, y_pred):
     y_true = ops.convert_to_tensor(y_true, "float32")
     y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     if y_true.shape[-1] == 4:
-        aux = ops.mean(y_true[..., 3] * ops.square(y_pred[..., -1] - y_true[..., 2]))
+        aux = ops.mean(y_true[..., 3] * ops.square(y_pred[..., -1] - y_true[..., 2]), axis=(1, 2))
         return y_true[..., :2], y_pred[..., :-1], aux
     return y_true, y_pred, 0.0
+
+
+def per_sample(value, y_true):
+    """A batch-level loss as one value per sample. Keras reduces (B,) losses itself and scales
+    them for data-parallel replicas; a scalar it would pass through unscaled, and replicas'
+    gradients would add up instead of averaging."""
+    return value * ops.ones((ops.shape(y_true)[0],), "float32")
 
 
 def class_probs(y_pred):
@@ -46,7 +53,7 @@ def _cross_entropy(y_true, y_pred):
     probs = ops.clip(class_probs(ops.cast(ops.convert_to_tensor(y_pred), "float32")), EPS, 1.0 - EPS)
     onehot = one_hot(cls, probs.shape[-1])
     nll = -ops.sum(onehot * ops.log(probs), axis=-1)
-    return ops.mean(w * nll)
+    return ops.mean(w * nll, axis=(1, 2))  # per sample: Keras averages over the batch
 
 
 def _dice(y_true, y_pred):
@@ -70,12 +77,12 @@ def cross_entropy(y_true, y_pred):
 def dice_loss(y_true, y_pred):
     """1 - soft Dice averaged over the foreground classes (all classes but 0), per batch."""
     t, p, aux = split_heads(y_true, y_pred)
-    return _dice(t, p) + aux
+    return per_sample(_dice(t, p), t) + aux
 
 
 def ce_dice(y_true, y_pred):
     t, p, aux = split_heads(y_true, y_pred)
-    return _cross_entropy(t, p) + _dice(t, p) + aux
+    return _cross_entropy(t, p) + per_sample(_dice(t, p), t) + aux
 
 
 # name -> (loss function, needs the paper's weight map)

@@ -166,22 +166,29 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     meta = model_meta(cfg, channels)
     custom = {f.__name__: f for f in [loss_fn, *TRAINING_METRICS]}
 
+    from .parallel import loader_workers, replicas, strategy_scope
+    n_rep = replicas(cfg.train.devices)
+    lr = cfg.train.learning_rate * n_rep       # linear scaling with the global batch (parallel.py)
     state = {"epoch": 0, "best": None, "elapsed_s": 0.0}
-    if resume:
-        state = json.loads((out / "state.json").read_text())
-        model, _ = load_model(out / LAST, compile=True, custom_objects=custom)
-        log(f"resuming after epoch {state['epoch']} ({state['elapsed_s'] / 60:.1f} min trained)")
-    else:
-        arch, options = architecture(cfg)
-        model = arch.build(**{**options, "input_channels": channels, "num_classes": meta["num_classes"]})
-        model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=loss_fn,
-                      metrics=list(TRAINING_METRICS))
+    with strategy_scope(cfg.train.devices):  # variables live on every replica
+        if resume:
+            state = json.loads((out / "state.json").read_text())
+            model, _ = load_model(out / LAST, compile=True, custom_objects=custom)
+            log(f"resuming after epoch {state['epoch']} ({state['elapsed_s'] / 60:.1f} min trained)")
+        else:
+            arch, options = architecture(cfg)
+            model = arch.build(**{**options, "input_channels": channels, "num_classes": meta["num_classes"]})
+            model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_fn, metrics=list(TRAINING_METRICS))
+    if n_rep > 1:
+        log(f"data parallel: {n_rep} replicas, global batch {cfg.train.batch_size * n_rep}, learning rate {lr:g}")
     log(f"model: {cfg.model.name}, {model.count_params():,} parameters, precision {precision}")
 
     size = cfg.data.patch_size
     if size % meta["divisor"]:
         raise UnetkitError(f"patch_size {size} must be divisible by the network's size divisor {meta['divisor']}")
-    train_ds = PatchDataset(train_samples, size=size, batch_size=cfg.train.batch_size,
+    workers = loader_workers(cfg.train.loader_workers)
+    train_ds = PatchDataset(train_samples, size=size, batch_size=cfg.train.batch_size * n_rep,
+                            workers=workers, use_multiprocessing=False, max_queue_size=2 * workers,
                             steps=cfg.train.steps_per_epoch, augment=cfg.augment, mode=cfg.data.sampling,
                             seed=cfg.train.seed, balance=cfg.data.balance)
     if cfg.data.balance == "appearance":
@@ -200,7 +207,7 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     # the CSV logger runs first so the recorder can redraw the curves from this epoch's row
     callbacks_ = [keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume), rec]
     if cfg.train.lr_schedule == "cosine":
-        callbacks_.append(CosineDecay(cfg.train.learning_rate, cfg.train.epochs * cfg.train.steps_per_epoch,
+        callbacks_.append(CosineDecay(lr, cfg.train.epochs * cfg.train.steps_per_epoch,
                                       state["epoch"] * cfg.train.steps_per_epoch,
                                       cfg.train.time_limit * 60 if cfg.train.time_limit else None, state["elapsed_s"]))
     elif cfg.train.lr_schedule != "constant":
