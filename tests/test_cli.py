@@ -49,7 +49,8 @@ def test_predict_and_evaluate(trained, tmp_path, capsys):
         prob = read_array(out / f"{stem}_prob.tif")
         assert prob.dtype == np.float32 and 0 <= prob.min() and prob.max() <= 1
         assert read_array(out / f"{stem}_overlay.png").shape == (64, 64, 3)
-    assert main(["evaluate", "--pred", str(out), "--truth", str(masks), "--images", str(images)]) == 0
+    assert main(["evaluate", "--pred", str(out), "--truth", str(masks), "--images", str(images),
+                 "--task", "membranes"]) == 0
     assert (out / "grid.png").is_file()
     printed = capsys.readouterr().out
     assert "v_rand" in printed and "mean_iou" in printed

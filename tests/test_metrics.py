@@ -91,8 +91,27 @@ def test_isbi_protocol_picks_the_threshold_that_closes_a_faint_membrane(tmp_path
     pred, truth_dir = tmp_path / "pred", tmp_path / "truth"
     write_image(pred / "a_mask.png", (prob > 0.5).astype(np.uint8) * 255)
     write_image(truth_dir / "a.png", truth * 255)
-    without = evaluate_folders(pred, truth_dir, out_dir=tmp_path / "e1", verbose=False)
+    without = evaluate_folders(pred, truth_dir, out_dir=tmp_path / "e1", verbose=False, task="membranes")
     assert "v_rand_isbi" not in without  # the protocol needs the probability maps
     np.save(pred / "a_prob.npy", prob)
-    s = evaluate_folders(pred, truth_dir, out_dir=tmp_path / "e2", verbose=False)
+    s = evaluate_folders(pred, truth_dir, out_dir=tmp_path / "e2", verbose=False, task="membranes")
     assert s["v_rand"] < 0.8 and s["v_rand_isbi"] == pytest.approx(1.0) and s["isbi_threshold"] >= 0.7
+
+
+def test_region_masks_lead_with_foreground_iou_and_skip_v_rand(tmp_path, capsys):
+    from skimage.draw import ellipse
+    from unetkit.evaluation import evaluate_folders
+    from unetkit.io import write_image
+    for i, shift in enumerate((0, 30)):
+        truth = np.zeros((200, 240), np.uint8)
+        truth[ellipse(100, 120, 60, 80, shape=truth.shape)] = 255          # one lesion
+        pred = np.zeros_like(truth)
+        pred[ellipse(100, 120 + shift, 60, 80, shape=truth.shape)] = 255
+        write_image(tmp_path / "truth" / f"{i}.png", truth)
+        write_image(tmp_path / "pred" / f"{i}_mask.png", pred)
+    s = evaluate_folders(tmp_path / "pred", tmp_path / "truth")
+    assert s["task"] == "regions" and "v_rand" not in s
+    assert s["fg_iou"] < 1 and 0 < s["isic_jaccard"] <= s["fg_iou"]
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[1:4] == ["fg_iou", "fg_dice", "isic_jaccard"]
+    assert "regions: foreground IoU" in out

@@ -187,6 +187,9 @@ def _add_evaluate(sub):
                    help="object-level scores: --pred holds label images (NAME_labels.tif from 'unetkit count')")
     p.add_argument("--out", help="where to write evaluation.csv/json (default: the --pred folder)")
     p.add_argument("--images", help="folder of the input images: also draw grid.png (image / truth / prediction)")
+    p.add_argument("--task", choices=["auto", "membranes", "regions", "classes"], default="auto",
+                   help="what the masks segment (auto: from the first mask); sets which scores lead: ISBI V_rand "
+                        "for membranes, foreground IoU / Dice / ISIC Jaccard for regions (lesions, organs)")
     p.add_argument("--overwrite", action="store_true")
 
 
@@ -272,7 +275,7 @@ def _run(args) -> int:
     elif args.command == "evaluate":
         from .evaluation import evaluate_folders
         evaluate_folders(args.pred, args.truth, mask_mode=args.mask_mode, num_classes=args.num_classes,
-                         out_dir=args.out, images_dir=args.images, overwrite=args.overwrite)
+                         out_dir=args.out, images_dir=args.images, overwrite=args.overwrite, task=args.task)
     elif args.command == "demo":
         from .demo import run_demo
         run_demo(args.out, kind=args.data, minutes=args.minutes, precision=args.precision)

@@ -16,6 +16,20 @@ from .errors import UnetkitError
 from .metrics import ISBI_THRESHOLDS, evaluate_pair, v_rand_over_thresholds
 
 PRED_TAG = "_mask"
+TASKS = ("auto", "membranes", "regions", "classes")
+ISIC_JACCARD = 0.65   # ISIC 2018 task 1: an image's Jaccard below 0.65 scores 0
+
+
+def detect_task(truth: np.ndarray, num_classes: int) -> str:
+    """What a set of masks segments, from its first mask: more than two classes are ``classes``;
+    a binary mask whose foreground falls into many pieces (ISBI cells between membranes: hundreds)
+    is ``membranes``, scored with the ISBI 2012 V_rand; one or a few blobs (a lesion, an organ)
+    are ``regions``, scored by foreground IoU / Dice, where V_rand means nothing and costs minutes."""
+    if num_classes > 2:
+        return "classes"
+    from scipy import ndimage
+    _, pieces = ndimage.label(truth > 0)
+    return "membranes" if pieces > 10 else "regions"
 
 
 def pair_predictions(pred_dir, truth_dir) -> list[tuple[str, Path, Path]]:
@@ -38,7 +52,7 @@ def pair_predictions(pred_dir, truth_dir) -> list[tuple[str, Path, Path]]:
 
 def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_classes: int = 2,
                      out_dir=None, images_dir=None, grid_max: int = 6, overwrite: bool = False,
-                     verbose: bool = True) -> dict:
+                     verbose: bool = True, task: str = "auto") -> dict:
     """Score every prediction; write ``evaluation.csv`` and ``evaluation.json`` into ``out_dir``,
     and with ``images_dir`` a ``grid.png`` of image / ground truth / prediction (first ``grid_max``)."""
     out = Path(out_dir or pred_dir)
@@ -47,8 +61,12 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
         raise UnetkitError(f"{targets[0]}: an evaluation already exists here; pass --out DIR or --overwrite")
     rows, grid, sweeps = [], [], []
     images = {p.stem: p for p in list_images(images_dir, "image")} if images_dir else {}
+    if task not in TASKS:
+        raise UnetkitError(f"--task {task}: choose one of {', '.join(TASKS)}")
     for name, pred_path, truth_path in pair_predictions(pred_dir, truth_dir):
         truth = mask_to_labels(read_array(truth_path), mask_mode, truth_path, num_classes)
+        if task == "auto":
+            task = detect_task(truth, num_classes if mask_mode == "classes" else 2)
         pred = mask_to_labels(read_array(pred_path), mask_mode, pred_path, num_classes)
         if truth.shape != pred.shape:
             raise UnetkitError(f"{pred_path}: prediction is {pred.shape[0]}x{pred.shape[1]} but the mask is "
@@ -56,8 +74,12 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
         if mask_mode == "instances":
             truth, pred = (truth > 0).astype(np.uint8), (pred > 0).astype(np.uint8)
         n = 2 if mask_mode in ("binary", "instances") else num_classes
-        s = evaluate_pair(truth, pred, n, isbi=(n == 2))
-        row = {"file": name, "accuracy": s.accuracy, "pixel_error": s.pixel_error, "mean_iou": s.mean_iou}
+        s = evaluate_pair(truth, pred, n, isbi=(n == 2 and task == "membranes"))
+        row = {"file": name}
+        if task == "regions":  # what a dermatology or organ user reads first
+            row.update({"fg_iou": s.iou[1], "fg_dice": s.dice[1],
+                        "isic_jaccard": s.iou[1] if s.iou[1] >= ISIC_JACCARD else 0.0})
+        row.update({"accuracy": s.accuracy, "pixel_error": s.pixel_error, "mean_iou": s.mean_iou})
         for k in range(n):
             row[f"dice_{k}"] = s.dice[k]
             row[f"iou_{k}"] = s.iou[k]
@@ -73,6 +95,7 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
     keys = [k for k in rows[0] if k != "file"]
     summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
     summary["images"] = len(rows)
+    summary["task"] = task
     isbi = isbi_protocol(sweeps)
     if isbi:
         summary["v_rand_isbi"], summary["isbi_threshold"] = isbi["v_rand"], isbi["threshold"]
@@ -128,6 +151,12 @@ def format_table(rows: list[dict], summary: dict) -> str:
     lines = ["  ".join([f"{'file':<{width}}"] + [f"{k:>10}" for k in keys])]
     for r in rows + [{"file": "mean", **summary}]:
         lines.append("  ".join([f"{r['file']:<{width}}"] + [f"{r[k]:>10.4f}" for k in keys]))
+    if summary.get("task") == "regions":
+        below = sum(r["fg_iou"] < 0.5 for r in rows)
+        lines.append(f"regions: foreground IoU {summary['fg_iou']:.4f} (median "
+                     f"{float(np.median([r['fg_iou'] for r in rows])):.4f}), Dice {summary['fg_dice']:.4f}, "
+                     f"ISIC thresholded Jaccard {summary['isic_jaccard']:.4f}; {below} of {len(rows)} images "
+                     "below IoU 0.5")
     return "\n".join(lines)
 
 
