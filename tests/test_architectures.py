@@ -68,3 +68,26 @@ def test_a_new_architecture_needs_nothing_outside_models(synth, tmp_path):
         assert meta["architecture"] == "toy" and meta["divisor"] == 4     # depth 2 from the config
     finally:
         unregister("toy")
+
+
+def test_a_model_trained_on_resized_images_predicts_at_its_working_scale(synth, tmp_path):
+    """The seeds' recipe resizes whole images: prediction must work at that scale and map back."""
+    images, masks = synth
+    cfg = tiny_config(images, masks)
+    cfg.data.sampling = "resize"     # 64 px images resized to 32 px patches: scale 0.5
+    train(cfg, tmp_path / "run", verbose=0)
+    from unetkit.predictor import Predictor
+    p = Predictor.load(tmp_path / "run")
+    assert p.scale == 0.5
+    seen = []
+    inner = p.model
+
+    class Spy:
+        def predict_on_batch(self, x):
+            seen.append(x.shape)
+            return inner.predict_on_batch(x)
+
+    p.model = Spy()
+    predict(p, [images / "000.png"], tmp_path / "pred", verbose=False)
+    assert max(s[1] for s in seen) == 32 + 2 * 64   # the 32 px version plus the mirror margins (64 px: 192)
+    assert read_array(tmp_path / "pred" / "000_mask.png").shape == (64, 64)   # mapped back to full size

@@ -59,11 +59,29 @@ class Predictor:
         """Native image -> normalised model input, with the model's channels and polarity."""
         return prepare(native, self.channels, self.meta["norm"], self.meta.get("invert", "never"))
 
+    @property
+    def scale(self) -> float:
+        """The working scale the model was trained at (1 = full resolution; see training.working_scale)."""
+        return float(self.meta.get("scale", 1.0) or 1.0)
+
     def probabilities(self, x: np.ndarray, progress=None) -> np.ndarray:
-        """(H, W, K) probabilities of an image held in memory; K = 1 for a sigmoid model."""
+        """(H, W, K) probabilities of an image held in memory; K = 1 for a sigmoid model.
+
+        A model trained at a working scale s sees the image resized by s, and its
+        probabilities are resized back to (H, W)."""
+        import cv2
+
         from .tiling import predict_tiled
-        return predict_tiled(self.batch, x, tile=self.cfg.tile, overlap=self.cfg.overlap, multiple=self.multiple,
-                             batch_size=self.cfg.batch_size, tta=self.cfg.tta, progress=progress)
+        h, w = x.shape[:2]
+        if self.scale != 1.0:
+            size = (max(int(round(w * self.scale)), 1), max(int(round(h * self.scale)), 1))
+            self.check_size("image at the model's working scale", size[::-1])
+            x = cv2.resize(x, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+        probs = predict_tiled(self.batch, x, tile=self.cfg.tile, overlap=self.cfg.overlap, multiple=self.multiple,
+                              batch_size=self.cfg.batch_size, tta=self.cfg.tta, progress=progress)
+        if self.scale != 1.0:
+            probs = cv2.resize(probs, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+        return probs
 
     def classes(self, probs: np.ndarray) -> np.ndarray:
         if probs.shape[-1] == 1:

@@ -88,6 +88,16 @@ def model_meta(cfg: RunConfig, channels: int) -> dict:
     }
 
 
+def working_scale(cfg: RunConfig, samples) -> float:
+    """The scale the network sees images at: 1 for full-resolution patches; with ``resize``
+    sampling (the seeds' recipe) patch size / the training images' median side. Stored with the
+    model so prediction works at the same scale instead of a silent mismatch."""
+    if cfg.data.sampling != "resize" or not samples:
+        return 1.0
+    side = float(np.median([np.sqrt(s.labels.shape[0] * s.labels.shape[1]) for s in samples]))
+    return round(cfg.data.patch_size / side, 6)
+
+
 def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (out / LAST).is_file():
@@ -164,6 +174,9 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.yaml")
     meta = model_meta(cfg, channels)
+    meta["scale"] = working_scale(cfg, train_samples)
+    if meta["scale"] != 1.0:
+        log(f"working scale {meta['scale']:.3f}: predict and count shrink images by it and map results back")
     custom = {f.__name__: f for f in [loss_fn, *TRAINING_METRICS]}
 
     from .parallel import loader_workers, replicas, strategy_scope

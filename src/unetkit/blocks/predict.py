@@ -103,6 +103,10 @@ def prepare_job(predictor: Predictor, path: Path, choice: AxisChoice, bcfg: Bloc
     img = open_image(path, axes)
     sel = select(img, predictor.channels, choice)
     predictor.check_size(path, sel.yx)
+    if predictor.scale != 1.0:
+        raise UnetkitError(f"{path}: this model works at scale {predictor.scale:g} (trained on resized images), "
+                           "which block-wise prediction does not support yet; pass --blocks never, or train "
+                           "with full-resolution patches (--sampling patch)")
     meta = predictor.meta
     params = {(t, z): plane_params(sel.plane(t, z), predictor.channels, meta["norm"], meta.get("invert", "never"),
                                    choice.nan, block=bcfg.block_size) for t, z in sel.planes}
