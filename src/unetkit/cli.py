@@ -26,6 +26,7 @@ def _add_train(sub):
     g.add_argument("--balance", choices=["none", "appearance"],
                    help="appearance: draw rare modalities (colour/gray x bright/dark background) more often")
     g.add_argument("--patch-size", type=int)
+    g.add_argument("--scale", type=float, help="working scale: train (and later predict) on images resized by it")
     g.add_argument("--val-range", help="validation = positions START:STOP of the name-sorted pairs (e.g. 25:30)")
     g.add_argument("--val-files", help="validation = these comma-separated file stems")
     g.add_argument("--val-fraction", type=float, help="validation = a seeded random fraction (default 0.2)")
@@ -39,6 +40,8 @@ def _add_train(sub):
     g = p.add_argument_group("training")
     g.add_argument("--config", help="YAML file of settings (see a run's config.yaml)")
     g.add_argument("--preset", default="default", help="default, or seed (the seeds' exact recipe)")
+    g.add_argument("--plan", action="store_true",
+                   help="measure the data and apply the plan's settings (see 'unetkit plan'); explicit options win")
     g.add_argument("--epochs", type=int)
     g.add_argument("--steps-per-epoch", type=int)
     g.add_argument("--batch-size", type=int)
@@ -69,7 +72,7 @@ def _add_train(sub):
 
 TRAIN_FIELDS = {
     "data": ["images", "masks", "mask_mode", "num_classes", "target", "channels", "norm", "invert", "sampling",
-             "balance", "patch_size", "val_range", "val_files", "val_fraction"],
+             "balance", "patch_size", "scale", "val_range", "val_files", "val_fraction"],
     "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling", "aux",
               "aux_weight"],
     "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "loss", "precision", "time_limit",
@@ -88,6 +91,12 @@ def _train_config(args):
             raise UnetkitError(f"{saved}: nothing to resume; start a new run without --resume")
         return from_dict(yaml.safe_load(saved.read_text()))
     cfg = load_config(args.config, args.preset)
+    if args.plan:
+        from .plan import plan_for
+        plan = plan_for(args.images or cfg.data.images, args.masks or cfg.data.masks,
+                        args.mask_mode or cfg.data.mask_mode, args.num_classes or cfg.data.num_classes)
+        print(plan.describe(), flush=True)
+        plan.apply(cfg)
     for section, fields in TRAIN_FIELDS.items():
         part = getattr(cfg, section)
         for f in fields:
@@ -217,6 +226,15 @@ def _add_count(sub):
     p.add_argument("--quiet", action="store_true")
 
 
+def _add_plan(sub):
+    p = sub.add_parser("plan", help="measure a training set and print the settings its rules choose")
+    p.add_argument("--images", required=True)
+    p.add_argument("--masks", required=True)
+    p.add_argument("--mask-mode", choices=["binary", "classes", "instances"], default="binary")
+    p.add_argument("--num-classes", type=int, default=2)
+    p.add_argument("--out", help="also write the fingerprint and plan as YAML here")
+
+
 def _add_demo(sub):
     p = sub.add_parser("demo", help="train, predict and evaluate on bundled data (about 8 minutes)")
     p.add_argument("--data", choices=["isbi", "synthetic"], default="isbi")
@@ -236,9 +254,10 @@ def main(argv=None) -> int:
     _add_evaluate(sub)
     _add_count(sub)
     _add_demo(sub)
+    _add_plan(sub)
     sub.add_parser("models", help="list the registered architectures and bundled models")
     args = parser.parse_args(argv)
-    if args.command != "evaluate" and not args.verbose:
+    if args.command not in ("evaluate", "plan") and not args.verbose:
         from ._backend import import_backend_quietly
         import_backend_quietly()
     try:
@@ -279,6 +298,13 @@ def _run(args) -> int:
     elif args.command == "demo":
         from .demo import run_demo
         run_demo(args.out, kind=args.data, minutes=args.minutes, precision=args.precision)
+    elif args.command == "plan":
+        from .plan import plan_for, write_plan
+        plan = plan_for(args.images, args.masks, args.mask_mode, args.num_classes)
+        print(plan.describe())
+        if args.out:
+            from pathlib import Path
+            print(f"[unetkit] wrote {write_plan(plan, Path(args.out))}")
     elif args.command == "models":
         from .data.bundled import bundled_models, model_card
         from .models import available, get

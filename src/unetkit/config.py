@@ -49,6 +49,7 @@ class DataConfig:
     invert: str = "never"          # auto: flip bright-background images (gray input) so objects are bright
     sampling: str = "patch"        # patch (full-resolution crops) | resize (seeds' whole-image resize)
     patch_size: int = 256
+    scale: float = 1.0             # working scale: images (and masks) resized by it for training, predictions mapped back
     balance: str = "none"          # none | appearance (draw rare modalities more often: colour/gray x bright/dark)
     val_range: str | None = None   # "A:B" positions in the name-sorted list
     val_files: list[str] | None = None
@@ -181,7 +182,7 @@ CHOICES = {
     ("train", "precision"): ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
 }
 POSITIVE = {("train", "devices"), ("train", "learning_rate"), ("train", "epochs"), ("train", "steps_per_epoch"), ("train", "batch_size"),
-            ("data", "patch_size"), ("model", "base_filters"), ("model", "depth"), ("train", "w0"),
+            ("data", "patch_size"), ("data", "scale"), ("model", "base_filters"), ("model", "depth"), ("train", "w0"),
             ("train", "sigma"), ("model", "aux_weight")}
 
 

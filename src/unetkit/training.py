@@ -89,11 +89,12 @@ def model_meta(cfg: RunConfig, channels: int) -> dict:
 
 
 def working_scale(cfg: RunConfig, samples) -> float:
-    """The scale the network sees images at: 1 for full-resolution patches; with ``resize``
-    sampling (the seeds' recipe) patch size / the training images' median side. Stored with the
-    model so prediction works at the same scale instead of a silent mismatch."""
+    """The scale the network sees images at: ``data.scale`` for patches (1 = full resolution,
+    the images were resized by it at load); with ``resize`` sampling (the seeds' recipe) patch
+    size / the training images' median side. Stored with the model so prediction works at the
+    same scale instead of a silent mismatch."""
     if cfg.data.sampling != "resize" or not samples:
-        return 1.0
+        return float(cfg.data.scale)
     side = float(np.median([np.sqrt(s.labels.shape[0] * s.labels.shape[1]) for s in samples]))
     return round(cfg.data.patch_size / side, 6)
 
@@ -125,6 +126,13 @@ def read_pairs(pairs, cfg: RunConfig) -> list[tuple]:
 def to_samples(loaded, cfg: RunConfig, channels: int) -> list[Sample]:
     samples = []
     for p, image, labels in loaded:
+        if cfg.data.scale != 1.0:  # the plan's working scale: resize once at load, masks by nearest neighbour
+            import cv2
+            size = (max(int(round(labels.shape[1] * cfg.data.scale)), 1),
+                    max(int(round(labels.shape[0] * cfg.data.scale)), 1))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            labels = cv2.resize(labels.astype(np.int32 if labels.dtype != np.uint8 else np.uint8).astype(np.float32),
+                                size, interpolation=cv2.INTER_NEAREST).astype(labels.dtype)
         classes, objects = make_targets(labels, cfg.data)
         aux = distance_target(objects) if cfg.model.aux == "distance" else None
         samples.append(Sample(p.name, prepare(image, channels, cfg.data.norm, cfg.data.invert), classes, objects,

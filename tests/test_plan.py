@@ -1,0 +1,74 @@
+"""The data fingerprint on generated data of known statistics, and the plan's rules on edge cases."""
+import numpy as np
+import pytest
+from skimage.draw import disk
+
+from unetkit.io import write_image
+from unetkit.plan import Fingerprint, fingerprint, make_plan
+
+
+def write_set(root, n, size, radius, centres_per_image, colour=False, dtype=np.uint8):
+    for i in range(n):
+        img = np.zeros((size, size), dtype) + (10 if dtype == np.uint8 else 1000)
+        mask = np.zeros((size, size), np.uint8)
+        for k in range(centres_per_image):
+            c = (size // (centres_per_image + 1) * (k + 1), size // 2)
+            mask[disk(c, radius, shape=mask.shape)] = 255
+            img[disk(c, radius, shape=mask.shape)] = 200 if dtype == np.uint8 else 40000
+        write_image(root / "images" / f"{i:02d}.png", np.dstack([img, img // 2, img]) if colour else img)
+        write_image(root / "masks" / f"{i:02d}.png", mask)
+    return root / "images", root / "masks"
+
+
+def fp(**kw):
+    base = dict(images=10, median_shape=(512, 512), min_side=512, colour=False, dtype="uint8",
+                bright_background_share=0.0, foreground_share=0.3, foreground_cv=0.1, objects_per_image=50,
+                object_diameter=20.0, object_diameter_p90=30.0, task="regions")
+    return Fingerprint(**{**base, **kw})
+
+
+def test_fingerprint_measures_known_statistics(tmp_path):
+    images, masks = write_set(tmp_path, n=4, size=128, radius=10, centres_per_image=3)
+    f = fingerprint(images, masks)
+    assert f.images == 4 and f.median_shape == (128, 128) and not f.colour and f.dtype == "uint8"
+    assert f.objects_per_image == 3
+    assert f.object_diameter == pytest.approx(20, abs=1.5)                 # radius 10 disks
+    assert f.foreground_share == pytest.approx(3 * np.pi * 100 / 128 ** 2, rel=0.1)
+    assert f.foreground_cv == pytest.approx(0, abs=1e-6)
+
+
+def test_big_regions_get_a_working_scale_and_small_objects_do_not():
+    lesions = make_plan(fp(object_diameter=600, min_side=576, foreground_share=0.3, foreground_cv=0.7))
+    assert lesions.settings["data.scale"] == 0.25                           # 256 / (1.5 * 600) -> 1/8 steps
+    assert lesions.settings["train.loss"] == "bce_dice"                      # widely varying foreground
+    nuclei = make_plan(fp(object_diameter=15))
+    assert nuclei.settings["data.scale"] == 1.0 and nuclei.settings["data.patch_size"] == 256
+    assert nuclei.settings["train.loss"] == "bce"
+
+
+def test_tiny_huge_rgb_and_16_bit_edge_cases():
+    tiny = make_plan(fp(min_side=100, median_shape=(100, 120)))
+    assert tiny.settings["data.patch_size"] == 96 and tiny.settings["train.batch_size"] == 28
+    huge = make_plan(fp(min_side=40000, median_shape=(40000, 40000), object_diameter=5000))
+    assert huge.settings["data.scale"] == 0.125 and huge.settings["data.patch_size"] == 256
+    assert make_plan(fp(colour=True)).settings["data.channels"] == 3
+    mixed = make_plan(fp(dtype="uint16", bright_background_share=0.3))
+    assert mixed.settings["data.channels"] == 1 and mixed.settings["data.invert"] == "auto"
+    assert "data.invert" not in make_plan(fp(bright_background_share=0.97)).settings   # one modality
+
+
+def test_plan_command_and_train_with_plan(tmp_path, capsys):
+    from unetkit.cli import main
+    images, masks = write_set(tmp_path, n=6, size=256, radius=100, centres_per_image=1, colour=True)
+    assert main(["plan", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "plan.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "task: regions" in out and "data.scale" in out and (tmp_path / "plan.yaml").is_file()
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--plan", "--out", str(tmp_path / "run"),
+                 "--base-filters", "4", "--depth", "2", "--patch-size", "32", "--epochs", "1", "--steps-per-epoch",
+                 "2", "--precision", "float32", "--val-range", "4:6", "--quiet"]) == 0
+    from unetkit.checkpoint import load_model
+    _, meta = load_model(tmp_path / "run")
+    assert meta["scale"] < 1 and meta["channels"] == 3                     # planned scale, stored with the model
+    import yaml
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["data"]["patch_size"] == 32                                 # the explicit option won
