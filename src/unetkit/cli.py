@@ -218,6 +218,9 @@ def _add_count(sub):
                    help=f"interior probability that seeds an object, boundary-aware models ({d.marker_threshold})")
     g.add_argument("--min-distance", type=int, default=d.min_distance,
                    help=f"px between seeds, binary models ({d.min_distance})")
+    g.add_argument("--diameter", default=d.diameter,
+                   help="typical object diameter in px; auto (default) finds it and rescales images so objects have "
+                        "the size the model learned; off predicts at the model's own scale")
     g.add_argument("--pixel-size", type=float,
                    help="um per pixel: report areas in um^2 and lengths in um (default: from the file's metadata)")
     _add_tiling(p)
@@ -285,7 +288,8 @@ def _run(args) -> int:
         from .config import InstanceConfig
         count(args.model, args.inputs, args.out, predict_cfg=_tiling_config(args),
               instance_cfg=InstanceConfig(split=args.split, threshold=args.threshold, min_size=args.min_size,
-                                          min_distance=args.min_distance, marker_threshold=args.marker_threshold),
+                                          min_distance=args.min_distance, marker_threshold=args.marker_threshold,
+                                          diameter=args.diameter),
               pixel_size=args.pixel_size, overwrite=args.overwrite, verbose=not args.quiet,
               **_axes_blocks_batch(args))
     elif args.command == "evaluate" and args.instances:

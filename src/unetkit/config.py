@@ -112,6 +112,8 @@ class InstanceConfig:
     smooth: float = 0.0           # px, Gaussian sigma on the interior map before seeding (0 = off: no gain on DSB dev)
     min_marker: int = 4           # px; smaller seeds are dropped (noise would split an object)
     max_hole: int = 30            # px; smaller holes are filled
+    diameter: str | float = "auto"  # typical object diameter in px: "auto" estimates it (models that know their
+                                    # training diameter), a number fixes it, "off" predicts at the model's own scale
 
 
 @dataclass

@@ -71,10 +71,10 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
                      f"in {time.time() - t0:.2f} s")
             return rows
         native, x, bad = load_plane(predictor, sel, f, choice.nan)
-        probs = predictor.probabilities(x)
+        from .diameter import count_labels
+        labels, size_info = count_labels(predictor, x, icfg)
         if bad is not None:
-            probs[bad] = 0.0
-        labels = instances_from_probs(probs, icfg)
+            labels[bad] = 0
         if labels.max() > np.iinfo(np.uint16).max:
             raise UnetkitError(f"{f}: more than 65535 objects; pass --blocks always (32-bit label ids)")
         write_image(out / f"{stem}_labels.tif", labels.astype(np.uint16))
@@ -82,7 +82,9 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
                    for r in measure(labels, np.nan_to_num(native), size)]
         write_text(table, _csv(objects, TABLE_COLUMNS))
         write_image(out / f"{stem}_count.png", count_overlay(display_image(np.nan_to_num(native)), labels))
-        bar.step(f"{f.name}: {labels.max()} objects in {time.time() - t0:.2f} s")
+        found = f", diameter {size_info['diameter']:.0f} px at scale {size_info['scale']:.2f}" \
+            if size_info["diameter"] else ""
+        bar.step(f"{f.name}: {labels.max()} objects{found} in {time.time() - t0:.2f} s")
         return [{"file": f.name, "t": 0, "count": int(labels.max())}]
 
     results, failures = run_batch(files, one, on_error=on_error)

@@ -64,22 +64,26 @@ class Predictor:
         """The working scale the model was trained at (1 = full resolution; see training.working_scale)."""
         return float(self.meta.get("scale", 1.0) or 1.0)
 
-    def probabilities(self, x: np.ndarray, progress=None) -> np.ndarray:
+    def probabilities(self, x: np.ndarray, progress=None, scale: float | None = None,
+                      map_back: bool = True) -> np.ndarray:
         """(H, W, K) probabilities of an image held in memory; K = 1 for a sigmoid model.
 
-        A model trained at a working scale s sees the image resized by s, and its
-        probabilities are resized back to (H, W)."""
+        A model trained at a working scale s sees the image resized by s (or by ``scale``,
+        e.g. from an object-size estimate), and its probabilities are resized back to
+        (H, W) unless ``map_back`` is False."""
         import cv2
 
         from .tiling import predict_tiled
+        scale = self.scale if scale is None else float(scale)
         h, w = x.shape[:2]
-        if self.scale != 1.0:
-            size = (max(int(round(w * self.scale)), 1), max(int(round(h * self.scale)), 1))
-            self.check_size("image at the model's working scale", size[::-1])
-            x = cv2.resize(x, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+        if scale != 1.0:
+            size = (max(int(round(w * scale)), 1), max(int(round(h * scale)), 1))
+            self.check_size(f"image at scale {scale:g}", size[::-1])
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            x = cv2.resize(x, size, interpolation=interp).reshape(size[1], size[0], -1)
         probs = predict_tiled(self.batch, x, tile=self.cfg.tile, overlap=self.cfg.overlap, multiple=self.multiple,
                               batch_size=self.cfg.batch_size, tta=self.cfg.tta, progress=progress)
-        if self.scale != 1.0:
+        if scale != 1.0 and map_back:
             probs = cv2.resize(probs, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
         return probs
 

@@ -183,6 +183,10 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     cfg.save(out / "config.yaml")
     meta = model_meta(cfg, channels)
     meta["scale"] = working_scale(cfg, train_samples)
+    if cfg.data.mask_mode == "instances":  # lets count rescale images to the object size it learned
+        from .diameter import median_diameter
+        sizes = [d for d in (median_diameter(s.objects)[0] for s in train_samples) if d]
+        meta["diameter"] = round(float(np.median(sizes)), 2) if sizes else None
     if meta["scale"] != 1.0:
         log(f"working scale {meta['scale']:.3f}: predict and count shrink images by it and map results back")
     custom = {f.__name__: f for f in [loss_fn, *TRAINING_METRICS]}
