@@ -238,6 +238,20 @@ def _add_plan(sub):
     p.add_argument("--out", help="also write the fingerprint and plan as YAML here")
 
 
+def _add_tune(sub):
+    p = sub.add_parser("tune", help="search learning rate, depth, width, loss and architecture with Optuna")
+    p.add_argument("--images", required=True)
+    p.add_argument("--masks", required=True)
+    p.add_argument("--out", required=True, help="study folder (study.db, trials/, best.yaml, trials.png)")
+    p.add_argument("--config", help="base settings (YAML); the search changes only the searched ones")
+    p.add_argument("--val-range", help="validation = positions START:STOP of the name-sorted pairs")
+    p.add_argument("--plan", action="store_true", help="start from the data's plan")
+    p.add_argument("--time-limit", type=float, default=20.0, metavar="MINUTES", help="whole search (default 20)")
+    p.add_argument("--trials", type=int, default=20, help="trials in the study, resumed ones included")
+    p.add_argument("--trial-minutes", type=float, default=2.0, help="training budget of one trial (default 2)")
+    p.add_argument("--seed", type=int, default=0)
+
+
 def _add_demo(sub):
     p = sub.add_parser("demo", help="train, predict and evaluate on bundled data (about 8 minutes)")
     p.add_argument("--data", choices=["isbi", "synthetic"], default="isbi")
@@ -258,6 +272,7 @@ def main(argv=None) -> int:
     _add_count(sub)
     _add_demo(sub)
     _add_plan(sub)
+    _add_tune(sub)
     sub.add_parser("models", help="list the registered architectures and bundled models")
     args = parser.parse_args(argv)
     if args.command not in ("evaluate", "plan") and not args.verbose:
@@ -302,6 +317,17 @@ def _run(args) -> int:
     elif args.command == "demo":
         from .demo import run_demo
         run_demo(args.out, kind=args.data, minutes=args.minutes, precision=args.precision)
+    elif args.command == "tune":
+        from .config import load_config
+        from .tune import tune
+        cfg = load_config(args.config)
+        cfg.data.images, cfg.data.masks, cfg.train.seed = args.images, args.masks, args.seed
+        if args.val_range:
+            cfg.data.val_range = args.val_range
+        if args.plan:
+            from .plan import plan_for
+            plan_for(args.images, args.masks, cfg.data.mask_mode, cfg.data.num_classes).apply(cfg)
+        tune(cfg, args.out, time_limit=args.time_limit, trials=args.trials, trial_minutes=args.trial_minutes)
     elif args.command == "plan":
         from .plan import plan_for, write_plan
         plan = plan_for(args.images, args.masks, args.mask_mode, args.num_classes)

@@ -148,8 +148,11 @@ def add_weight_maps(train_samples, val_samples, cfg: RunConfig) -> None:
         s.weights = border_weight_map(s.labels, s.objects, w_c, cfg.train.w0, cfg.train.sigma)
 
 
-def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = False, verbose: int | None = None) -> TrainResult:
-    """Train a model as ``cfg`` says and write the run folder ``out_dir``."""
+def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = False, verbose: int | None = None,
+          callbacks: list | None = None) -> TrainResult:
+    """Train a model as ``cfg`` says and write the run folder ``out_dir``.
+
+    ``callbacks``: extra Keras callbacks (``unetkit tune`` reports each epoch's score through one)."""
     import keras
 
     from .config import validate
@@ -247,6 +250,7 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         log(f"TensorBoard: tensorboard --logdir {out / 'tensorboard'}")
     if cfg.train.early_stopping:
         callbacks_.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.train.early_stopping))
+    callbacks_ += list(callbacks or [])
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     t0 = time.time()

@@ -1,0 +1,160 @@
+"""``unetkit tune``: Optuna search over the settings that matter, within a time budget.
+
+Each trial is a short training (``--trial-minutes``) scored by its best validation mean
+IoU; trials that fall behind the median of earlier ones at the same epoch are pruned.
+The study lives in SQLite (``OUT/study.db``), so a killed search resumes where it
+stopped; the best trial's full config is written as ``OUT/best.yaml`` for
+``unetkit train --config``, and ``OUT/trials.png`` shows the score of every trial over
+time and the parameters' importances. Optuna is the optional extra ``unetkit[tune]``.
+
+Searched: learning rate (1e-4..3e-3, log), dropout (0..0.5), depth (3..5), base filters
+(8, 16, 32), loss (bce, bce_dice, dice), architecture (unet, resunet, attention_unet).
+Everything else comes from the given config (or the data's plan with ``--plan``).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import UnetkitError
+
+SPACE = {
+    "train.learning_rate": ("log", 1e-4, 3e-3),
+    "model.dropout": ("float", 0.0, 0.5),
+    "model.depth": ("int", 3, 5),
+    "model.base_filters": ("cat", [8, 16, 32]),
+    "train.loss": ("cat", ["bce", "bce_dice", "dice"]),
+    "model.name": ("cat", ["unet", "resunet", "attention_unet"]),
+}
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise UnetkitError("unetkit tune needs Optuna: pip install 'unetkit[tune]'") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def suggest(trial, cfg: RunConfig) -> RunConfig:
+    cfg = copy.deepcopy(cfg)
+    for key, (kind, *args) in SPACE.items():
+        section, name = key.split(".")
+        if kind == "log":
+            value = trial.suggest_float(key, args[0], args[1], log=True)
+        elif kind == "float":
+            value = trial.suggest_float(key, args[0], args[1])
+        elif kind == "int":
+            value = trial.suggest_int(key, args[0], args[1])
+        else:
+            value = trial.suggest_categorical(key, args[0])
+        setattr(getattr(cfg, section), name, value)
+    return cfg
+
+
+def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20, trial_minutes: float = 2.0,
+         verbose: bool = True) -> dict:
+    """Run (or resume) the study in ``out_dir`` until ``trials`` trials are done or ``time_limit``
+    minutes have passed; returns the best trial's value and settings."""
+    import keras
+
+    from .training import train
+    optuna = _optuna()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.data.images is None or cfg.data.masks is None:
+        raise UnetkitError("no training data: pass --images DIR and --masks DIR")
+    storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    study = optuna.create_study(study_name="unetkit", storage=storage, direction="maximize", load_if_exists=True,
+                                sampler=optuna.samplers.TPESampler(seed=cfg.train.seed),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
+    done = len([t for t in study.trials if t.state.is_finished()])
+    if verbose and done:
+        print(f"[unetkit] resuming the study in {out}: {done} trials done")
+
+    class Report(keras.callbacks.Callback):
+        def __init__(self, trial, monitor):
+            super().__init__()
+            self.trial, self.monitor = trial, monitor
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(self.monitor)
+            if value is None:
+                return
+            self.trial.report(float(value), epoch)
+            if self.trial.should_prune():
+                self.model.stop_training = True
+                self.trial.set_user_attr("pruned_at_epoch", epoch)
+
+    def objective(trial):
+        tcfg = suggest(trial, cfg)
+        tcfg.train.time_limit = trial_minutes
+        tcfg.train.epochs = max(tcfg.train.epochs, 1000)
+        run = out / "trials" / f"{trial.number:03d}"
+        t0 = time.time()
+        result = train(tcfg, run, overwrite=True, verbose=0, callbacks=[Report(trial, cfg.train.monitor)])
+        trial.set_user_attr("seconds", round(time.time() - t0, 1))
+        trial.set_user_attr("config", str(run / "config.yaml"))
+        if "pruned_at_epoch" in trial.user_attrs:
+            raise optuna.TrialPruned()
+        if result.best_score is None:
+            raise UnetkitError(f"trial {trial.number}: no validation score; give the data a validation split")
+        if verbose:
+            print(f"[unetkit] trial {trial.number}: {cfg.train.monitor} {result.best_score:.4f} "
+                  f"({tcfg.model.name}, lr {tcfg.train.learning_rate:.2g}, depth {tcfg.model.depth}, "
+                  f"{tcfg.model.base_filters} filters, {tcfg.train.loss})", flush=True)
+        return result.best_score
+
+    remaining = max(trials - done, 0)
+    if remaining:
+        study.optimize(objective, n_trials=remaining, timeout=time_limit * 60, catch=(UnetkitError,))
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise UnetkitError(f"{out}: no trial completed; give tune more time (--time-limit, --trial-minutes)")
+    best = study.best_trial
+    best_cfg = suggest(optuna.trial.FixedTrial(best.params), cfg)
+    best_cfg.train.time_limit = cfg.train.time_limit
+    best_cfg.save(out / "best.yaml")
+    _plot(study, out / "trials.png")
+    summary = {"best_value": best.value, "best_trial": best.number, "params": best.params,
+               "trials": len(study.trials), "complete": len(complete)}
+    if verbose:
+        print(f"[unetkit] best trial {best.number}: {cfg.train.monitor} {best.value:.4f}; config {out / 'best.yaml'} "
+              f"(unetkit train --config {out / 'best.yaml'} ...); plot {out / 'trials.png'}")
+    return summary
+
+
+def _plot(study, path: Path) -> None:
+    """Score of every trial against its end time, and the parameters' importances."""
+    import numpy as np
+
+    from .viz import _plt, _savefig
+    optuna = _optuna()
+    plt = _plt()
+    done = [t for t in study.trials if t.datetime_complete is not None]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    if done:
+        start = min(t.datetime_start for t in done)
+        for state, colour in ((optuna.trial.TrialState.COMPLETE, "#4a90d9"), (optuna.trial.TrialState.PRUNED, "#bbbbbb")):
+            pts = [((t.datetime_complete - start).total_seconds() / 60,
+                    t.value if t.value is not None else (max(t.intermediate_values.values())
+                                                         if t.intermediate_values else np.nan))
+                   for t in done if t.state == state]
+            if pts:
+                a.scatter(*zip(*pts), color=colour, label=state.name.lower())
+        a.legend()
+    a.set_xlabel("minutes since the study began")
+    a.set_ylabel("validation score")
+    a.set_title("trials")
+    try:
+        imp = optuna.importance.get_param_importances(study)
+    except (ValueError, RuntimeError):
+        imp = {}
+    if imp:
+        b.barh(list(imp)[::-1], list(imp.values())[::-1], color="#4a90d9")
+    b.set_title("parameter importance" if imp else "importance needs more complete trials")
+    fig.tight_layout()
+    _savefig(fig, path)
