@@ -60,6 +60,10 @@ def test_three_channel_ome_tiff_with_pixel_size(tmp_path):
     assert float(objs[0]["area"]) == pytest.approx(area_px * 0.25)   # um^2 from the file's metadata
     assert float(objs[0]["pixel_size_um"]) == 0.5
     assert (tmp_path / "out" / "cells_labels.tif").is_file()       # a small 2D plane keeps today's files
+    predict(threshold_model(), [tmp_path / "cells.ome.tif"], tmp_path / "pred", verbose=False,
+            choice=AxisChoice(channel=["1"]))                        # by index this time
+    from unetkit.io import read_array
+    assert read_array(tmp_path / "pred" / "cells_mask.png").shape == nuclei.shape
 
 
 def test_ome_zarr_in_and_out(tmp_path):
@@ -78,6 +82,11 @@ def test_ome_zarr_in_and_out(tmp_path):
     got = count(threshold_model(), [tmp_path / "plate.ome.zarr"], tmp_path / "out", verbose=False)
     assert got[0]["count"] == 3 and got[0]["file"] == "plate.ome.zarr"
     assert (tmp_path / "out" / "plate_labels.tif").is_file()
+    from unetkit.config import BlockConfig
+    predict(threshold_model(), [tmp_path / "plate.ome.zarr"], tmp_path / "pred", verbose=False,
+            blocks=BlockConfig(mode="always", block_size=64, chunk=64))
+    out = open_image(tmp_path / "pred" / "plate_prob.ome.zarr")       # OME-Zarr in, OME-Zarr out
+    assert out.axes == "YX" and out.pixel_size == (0.25, 0.25) and out.shape["Y"] == img.shape[0]
 
 
 def test_z_stack_needs_an_option_then_links_objects_across_slices(tmp_path, capsys):
