@@ -108,7 +108,7 @@ def main() -> None:
     runs = []
     if args.nuclei_size:
         runs += [("nuclei", "predict", args.nuclei_size, "never"), ("nuclei", "predict", args.nuclei_size, "always")]
-    for side in [int(s) for s in args.sizes.split(",")]:
+    for side in [int(s) for s in args.sizes.split(",") if s.strip()]:
         for cmd in ("predict", "count"):
             if side <= args.in_memory_max:
                 runs.append(("tiny", cmd, side, "never"))
