@@ -126,14 +126,14 @@ def _add_tiling(p):
 
 
 def _add_axes_blocks_batch(p, count: bool = False):
-    from .config import BlockConfig
-    d = BlockConfig()
+    from .config import AxisChoice, BlockConfig
+    d, axes = BlockConfig(), AxisChoice()
     g = p.add_argument_group("input axes (microscope files: OME-TIFF, OME-Zarr, z-stacks, time series)")
     g.add_argument("--channel", help="channel(s) to use by name or index, comma-separated (e.g. DAPI or 0,1,2)")
     g.add_argument("--z", choices=["slices", "max"],
                    help="z-stacks: each slice (objects linked across z) or the maximum projection")
     g.add_argument("--axes", help="name the axes of files that do not (e.g. ZYX, CYX, TYX for a plain TIFF stack)")
-    g.add_argument("--nan", choices=["refuse", "mask"], default="refuse",
+    g.add_argument("--nan", choices=["refuse", "mask"], default=axes.nan,
                    help="NaN/inf pixels: refuse the file (default) or predict them as background")
     g = p.add_argument_group("large images (block-wise, OME-Zarr outputs, Dask)")
     g.add_argument("--blocks", choices=["auto", "always", "never"], default=d.mode,

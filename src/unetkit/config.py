@@ -117,6 +117,14 @@ class InstanceConfig:
 
 
 @dataclass
+class AxisChoice:
+    """The user's answer to 'which planes': channel names/indices, z handling, axes override."""
+    channel: list | None = None     # names or indices; None = the image must have one channel (or RGB colour)
+    z: str | None = None            # None (a z-stack is refused) | slices | max
+    nan: str = "refuse"             # refuse | mask (NaN/inf pixels predicted as background)
+
+
+@dataclass
 class BlockConfig:
     """Block-wise prediction of large or multi-plane images (``unetkit.blocks``)."""
     mode: str = "auto"             # auto (blocks above max_pixels, or any z-stack/time series) | always | never

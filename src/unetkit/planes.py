@@ -19,19 +19,12 @@ import numpy as np
 
 from .data.prepare import NormParams, apply_norm, norm_params, params_from_stats, percentiles_from_histogram, \
     to_channels, PERCENTILES
+from .config import AxisChoice  # noqa: F401  (settings live in config)
 from .errors import UnetkitError
 from .io import LazyImage
 
 Z_MODES = ("slices", "max")
 NAN_POLICIES = ("refuse", "mask")
-
-
-@dataclass
-class AxisChoice:
-    """The user's answer to 'which planes': channel names/indices, z handling, axes override."""
-    channel: list | None = None     # names or indices; None = the image must have one channel (or RGB colour)
-    z: str | None = None            # None (a z-stack is refused) | slices | max
-    nan: str = "refuse"             # refuse | mask (NaN/inf pixels predicted as background)
 
 
 @dataclass
@@ -144,13 +137,16 @@ def plane_params(plane: Plane, channels: int, norm: str, invert: str, nan: str, 
     float ones. Non-finite pixels are refused here, before anything is written."""
     h, w = plane.selection.yx
     if h * w <= in_memory_pixels:
-        native = plane.whole()
-        bad = check_finite(plane.path, native, nan)
-        x = to_channels(native, channels)
-        if bad is not None:
-            x = x[~bad]
-        return norm_params(x, norm, invert)
+        return native_params(plane.path, plane.whole(), channels, norm, invert, nan)[0]
     return _streamed_params(plane, channels, norm, invert, nan, block)
+
+
+def native_params(path, native: np.ndarray, channels: int, norm: str, invert: str,
+                  nan: str) -> tuple[NormParams, np.ndarray | None]:
+    """(normalisation, non-finite mask) of a plane already in memory: the in-memory path's statistics."""
+    bad = check_finite(path, native, nan)
+    x = to_channels(native, channels)
+    return norm_params(x[~bad] if bad is not None else x, norm, invert), bad
 
 
 def _streamed_params(plane: Plane, channels, norm, invert, nan, block) -> NormParams:

@@ -19,7 +19,7 @@ from .batch import collect_inputs, image_stem, raise_failures, run_batch
 from .config import BlockConfig, PredictConfig
 from .errors import UnetkitError
 from .io import open_image, write_image
-from .planes import AxisChoice, check_finite, model_input, plane_params, select
+from .planes import AxisChoice, model_input, native_params, select
 from .predictor import Predictor
 from .progress import Progress
 
@@ -59,9 +59,7 @@ def load_plane(predictor: Predictor, sel, path, nan: str = "refuse") -> tuple[np
     native = plane.whole()
     predictor.check_size(path, native.shape)
     meta = predictor.meta
-    params = plane_params(plane, predictor.channels, meta["norm"], meta.get("invert", "never"), nan,
-                          in_memory_pixels=native.shape[0] * native.shape[1])
-    bad = check_finite(path, native, nan)
+    params, bad = native_params(path, native, predictor.channels, meta["norm"], meta.get("invert", "never"), nan)
     return native, model_input(native, predictor.channels, params, bad), bad
 
 

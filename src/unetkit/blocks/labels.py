@@ -177,9 +177,6 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
     from ..io import write_image
     from ..viz import count_overlay
     job, sel = prepare_job(predictor, path, choice, bcfg, axes)
-    if pixel_size is None and sel.image.pixel_size:
-        sy, sx = sel.image.pixel_size
-        pixel_size = float(np.sqrt(sy * sx))  # lengths and areas in um; square pixels in practice
     k = predictor.outputs()
     n_t, n_z = sel.data.shape[0], sel.data.shape[1]
     scratch = atomic_folder(out / f"{stem}.scratch")
