@@ -56,5 +56,11 @@ def evaluate_instances(pred_dir, truth_dir, **kwargs):
     return _evaluate_instances(pred_dir, truth_dir, **kwargs)
 
 
+def calibrate(model, images_dir, masks_dir, **kwargs):
+    """Choose count's thresholds on annotated images (held out from training): a ``Calibration``."""
+    from .calibrate import calibrate as _calibrate
+    return _calibrate(model, images_dir, masks_dir, **kwargs)
+
+
 __all__ = ["UnetkitError", "build_model", "load_model", "train", "predict", "count", "evaluate",
-           "evaluate_instances", "__version__"]
+           "evaluate_instances", "calibrate", "__version__"]

@@ -48,6 +48,24 @@ def save_model(model, path, meta: dict, *, with_optimizer: bool = True) -> Path:
     return path
 
 
+def rewrite_meta(src, dst, meta: dict) -> Path:
+    """A copy of the model file ``src`` at ``dst`` with ``meta`` as its metadata (atomic)."""
+    from .io import atomic_target
+    dst = Path(dst)
+    tmp = atomic_target(dst)
+    try:
+        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(tmp, "w") as zout:
+            for item in zin.infolist():
+                if item.filename != META_NAME:
+                    zout.writestr(item, zin.read(item.filename))
+            zout.writestr(META_NAME, json.dumps(meta, indent=1))
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return dst
+
+
 def resolve_model_path(spec: str | os.PathLike) -> Path:
     """A run folder (its best.keras), a .keras file, or a bundled model's name."""
     from .data.bundled import bundled_model

@@ -39,7 +39,10 @@ def _add_train(sub):
     g.add_argument("--upsampling", choices=["upsample", "transpose"])
     g = p.add_argument_group("training")
     g.add_argument("--config", help="YAML file of settings (see a run's config.yaml)")
-    g.add_argument("--preset", default="default", help="default, or seed (the seeds' exact recipe)")
+    g.add_argument("--preset", help="default, seed (the seeds' exact recipe) or finetune (the default with --init)")
+    g.add_argument("--init", metavar="MODEL",
+                   help="fine-tune: start from a model's weights (bundled name such as nuclei, run folder or .keras); "
+                        "takes its channels, normalisation and target, and a short schedule (10 min, rate 3e-4)")
     g.add_argument("--plan", action="store_true",
                    help="measure the data and apply the plan's settings (see 'unetkit plan'); explicit options win")
     g.add_argument("--epochs", type=int)
@@ -90,7 +93,10 @@ def _train_config(args):
         if not saved.is_file():
             raise UnetkitError(f"{saved}: nothing to resume; start a new run without --resume")
         return from_dict(yaml.safe_load(saved.read_text()))
-    cfg = load_config(args.config, args.preset)
+    cfg = load_config(args.config, args.preset or ("finetune" if args.init else "default"))
+    if args.init:
+        from .training import adopt_init
+        adopt_init(cfg, args.init)
     if args.plan:
         from .plan import plan_for
         plan = plan_for(args.images or cfg.data.images, args.masks or cfg.data.masks,
@@ -181,6 +187,9 @@ def _add_predict(sub):
     g = p.add_argument_group("output")
     g.add_argument("--threshold", type=float, default=d.threshold, help=f"foreground probability (default {d.threshold})")
     g.add_argument("--prob-format", choices=["tif", "npy"], default=d.prob_format)
+    g.add_argument("--keep", choices=["auto", "all", "largest"], default=d.keep,
+                   help="largest: keep only the largest region, holes filled; auto (default): what the model was "
+                        "trained for (the plan picks largest for data with one region per image, e.g. a skin lesion)")
     g.add_argument("--overwrite", action="store_true")
     g.add_argument("--quiet", action="store_true")
     _add_axes_blocks_batch(p)
@@ -212,12 +221,17 @@ def _add_count(sub):
     g = p.add_argument_group("objects")
     g.add_argument("--split", choices=["watershed", "components", "canny"], default=d.split,
                    help=f"watershed splits touching objects (default {d.split}); canny is the seeds' count")
-    g.add_argument("--threshold", type=float, default=d.threshold, help=f"foreground probability (default {d.threshold})")
-    g.add_argument("--min-size", type=int, default=d.min_size, help=f"drop objects under this many px ({d.min_size})")
-    g.add_argument("--marker-threshold", type=float, default=d.marker_threshold,
+    # thresholds default to the model's calibrated values ('unetkit calibrate'), else to these
+    g.add_argument("--threshold", type=float, help=f"foreground probability (default {d.threshold})")
+    g.add_argument("--min-size", type=int, help=f"drop objects under this many px ({d.min_size})")
+    g.add_argument("--marker-threshold", type=float,
                    help=f"interior probability that seeds an object, boundary-aware models ({d.marker_threshold})")
-    g.add_argument("--min-distance", type=int, default=d.min_distance,
-                   help=f"px between seeds, binary models ({d.min_distance})")
+    g.add_argument("--min-distance", type=int, help=f"px between seeds, binary models ({d.min_distance})")
+    g.add_argument("--seeds", choices=["auto", "interior", "distance"],
+                   help="watershed seeds: the model's distance head (object centres) or its interior probability; "
+                        "auto (default): the distance head where the model has one")
+    g.add_argument("--distance-threshold", type=float,
+                   help=f"predicted distance to the border (1 = centre) that seeds an object ({d.distance_threshold})")
     g.add_argument("--diameter", default=d.diameter,
                    help="typical object diameter in px; auto (default) finds it and rescales images so objects have "
                         "the size the model learned; off predicts at the model's own scale")
@@ -252,6 +266,16 @@ def _add_tune(sub):
     p.add_argument("--seed", type=int, default=0)
 
 
+def _add_calibrate(sub):
+    p = sub.add_parser("calibrate", help="choose count's thresholds on annotated images; write a model that uses them")
+    p.add_argument("--model", required=True, help="run folder, .keras file or bundled model name")
+    p.add_argument("--images", required=True, help="folder of images (not the training images: held-out ones)")
+    p.add_argument("--masks", required=True, help="folder of instance label masks, paired by file stem")
+    p.add_argument("--out", required=True, help="the calibrated model to write, NAME.keras (plus NAME.calibration.json)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+
+
 def _add_demo(sub):
     p = sub.add_parser("demo", help="train, predict and evaluate on bundled data (about 8 minutes)")
     p.add_argument("--data", choices=["isbi", "synthetic"], default="isbi")
@@ -272,6 +296,7 @@ def main(argv=None) -> int:
     _add_count(sub)
     _add_demo(sub)
     _add_plan(sub)
+    _add_calibrate(sub)
     _add_tune(sub)
     sub.add_parser("models", help="list the registered architectures and bundled models")
     args = parser.parse_args(argv)
@@ -295,17 +320,18 @@ def _run(args) -> int:
               verbose=0 if args.quiet else None)
     elif args.command == "predict":
         from .prediction import predict
-        cfg = _tiling_config(args, threshold=args.threshold, prob_format=args.prob_format)
+        cfg = _tiling_config(args, threshold=args.threshold, prob_format=args.prob_format, keep=args.keep)
         predict(args.model, args.inputs, args.out, cfg, overwrite=args.overwrite, verbose=not args.quiet,
                 **_axes_blocks_batch(args))
     elif args.command == "count":
         from .counting import count
-        from .config import InstanceConfig
-        count(args.model, args.inputs, args.out, predict_cfg=_tiling_config(args),
-              instance_cfg=InstanceConfig(split=args.split, threshold=args.threshold, min_size=args.min_size,
-                                          min_distance=args.min_distance, marker_threshold=args.marker_threshold,
-                                          diameter=args.diameter),
-              pixel_size=args.pixel_size, overwrite=args.overwrite, verbose=not args.quiet,
+        from .instances import instance_settings
+        from .predictor import Predictor
+        predictor = Predictor.load(args.model, _tiling_config(args))
+        icfg = instance_settings(predictor.meta, split=args.split, threshold=args.threshold, min_size=args.min_size,
+                                 min_distance=args.min_distance, marker_threshold=args.marker_threshold,
+                                 seeds=args.seeds, distance_threshold=args.distance_threshold, diameter=args.diameter)
+        count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size, overwrite=args.overwrite, verbose=not args.quiet,
               **_axes_blocks_batch(args))
     elif args.command == "evaluate" and args.instances:
         from .evaluation import evaluate_instances
@@ -328,6 +354,19 @@ def _run(args) -> int:
             from .plan import plan_for
             plan_for(args.images, args.masks, cfg.data.mask_mode, cfg.data.num_classes).apply(cfg)
         tune(cfg, args.out, time_limit=args.time_limit, trials=args.trials, trial_minutes=args.trial_minutes)
+    elif args.command == "calibrate":
+        import json
+        from pathlib import Path
+        from .calibrate import as_dict, calibrate, write_calibrated
+        from .io import write_text
+        out = Path(args.out)
+        report = out.with_suffix(".calibration.json")
+        if not args.overwrite and (out.exists() or report.exists()):
+            raise UnetkitError(f"{out}: already exists; choose another --out or pass --overwrite")
+        result = calibrate(args.model, args.images, args.masks, verbose=not args.quiet)
+        write_calibrated(args.model, result, out)
+        write_text(report, json.dumps(as_dict(result), indent=1))
+        print(f"[unetkit] wrote {out} (count uses {result.settings}) and {report}")
     elif args.command == "plan":
         from .plan import plan_for, write_plan
         plan = plan_for(args.images, args.masks, args.mask_mode, args.num_classes)

@@ -86,6 +86,7 @@ class TrainConfig:
     devices: int = 1               # data parallel: replicas (GPUs; see parallel.py); batch_size is per device
     loader_workers: int = 0        # threads preparing batches ahead of the step; 0 = half the cores, 2..8
     tensorboard: bool = False      # TensorBoard logs in RUN/tensorboard (tensorboard --logdir RUN/tensorboard)
+    init: str | None = None        # fine-tune: start from this model's weights (run folder, .keras, bundled name)
     seed: int = 0
     class_balance: bool = True     # weighted_bce: w_c balances class frequencies (the paper's); off = border term only
     w0: float = 10.0               # border weight of the paper's weight map
@@ -100,6 +101,8 @@ class PredictConfig:
     tta: bool = False
     threshold: float = 0.5
     prob_format: str = "tif"       # tif | npy
+    keep: str = "auto"             # all | largest: keep the largest foreground region, holes filled (one lesion or
+                                   # organ per image; the plan chooses it, the model stores it) | auto: the model's
 
 
 @dataclass
@@ -111,6 +114,9 @@ class InstanceConfig:
     min_size: int = 15            # px; smaller objects are dropped
     smooth: float = 0.0           # px, Gaussian sigma on the interior map before seeding (0 = off: no gain on DSB dev)
     min_marker: int = 4           # px; smaller seeds are dropped (noise would split an object)
+    seeds: str = "auto"           # watershed seeds: interior (probability), distance (the model's distance head),
+                                  # auto = distance where the model has that head, else interior
+    distance_threshold: float = 0.5  # predicted distance to the border (1 = centre) above which a pixel seeds
     max_hole: int = 30            # px; smaller holes are filled
     diameter: str | float = "auto"  # typical object diameter in px: "auto" estimates it (models that know their
                                     # training diameter), a number fixes it, "off" predicts at the model's own scale
@@ -162,6 +168,12 @@ PRESETS: dict[str, dict] = {
                   "steps_per_epoch": 300, "epochs": 5, "monitor": "val_loss", "early_stopping": 0},
         "augment": dict(SEED_AUGMENT),
     },
+    # fine-tuning a model on a few images of one's own (train --init): a short schedule at a lower rate,
+    # so the pretrained features are adjusted, not overwritten (benchmarks/README.md, nuclei fine-tuning)
+    "finetune": {
+        "train": {"learning_rate": 3e-4, "lr_schedule": "cosine", "time_limit": 10.0, "steps_per_epoch": 25,
+                  "epochs": 1000, "early_stopping": 0},
+    },
 }
 
 
@@ -187,6 +199,7 @@ CHOICES = {
     ("data", "sampling"): ("patch", "resize"),
     ("data", "balance"): ("none", "appearance"),
     ("model", "upsampling"): ("upsample", "transpose"),
+    ("predict", "keep"): ("auto", "all", "largest"),
     ("model", "aux"): (None, "distance"),
     ("train", "lr_schedule"): ("constant", "cosine"),
     ("train", "precision"): ("auto", "float32", "mixed_bfloat16", "mixed_float16"),

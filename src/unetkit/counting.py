@@ -12,6 +12,7 @@ Physical units come from ``--pixel-size`` or else the file's metadata.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 from .batch import collect_inputs, image_stem, raise_failures, run_batch
 from .config import BlockConfig, PredictConfig
 from .errors import UnetkitError
-from .instances import OBJECT_COLUMNS, InstanceConfig, instances_from_probs, measure, TABLE_COLUMNS
+from .instances import OBJECT_COLUMNS, TABLE_COLUMNS, InstanceConfig, distance_seeds, instance_settings, measure
 from .io import open_image, write_image, write_text
 from .planes import AxisChoice, select
 from .prediction import check_out_dir, load_plane, use_blocks
@@ -40,7 +41,9 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
     """Count objects in every input; returns the rows of counts.csv (file, t, count)."""
     from .viz import count_overlay, display_image, size_histogram
     predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg)
-    icfg, choice, bcfg = instance_cfg or InstanceConfig(), choice or AxisChoice(), blocks or BlockConfig()
+    icfg, choice, bcfg = instance_cfg or instance_settings(predictor.meta), choice or AxisChoice(), blocks or BlockConfig()
+    if distance_seeds(predictor.meta, icfg):  # the distance head comes along as the last channel
+        predictor = dataclasses.replace(predictor, heads="all")
     files = collect_inputs(inputs)
     out = Path(out_dir)
     check_out_dir(out, files, overwrite, COUNT_SUFFIXES, skip_existing)

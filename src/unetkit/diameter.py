@@ -19,7 +19,7 @@ import numpy as np
 
 from .config import InstanceConfig
 from .errors import UnetkitError
-from .instances import instances_from_probs, relabel
+from .instances import instances_from_probs, relabel, split_distance
 
 DOWN = (0.71, 0.5, 0.35, 0.25, 0.18, 0.125)   # cheap: each costs a fraction of the first look
 UP = (1.41, 2.0, 2.83)
@@ -38,15 +38,20 @@ def median_diameter(labels: np.ndarray) -> tuple[float | None, int]:
     return float(np.median(np.sqrt(4 * areas / np.pi))), len(areas)
 
 
-def labels_at_scale(predictor, x: np.ndarray, scale: float, icfg: InstanceConfig) -> tuple[np.ndarray, float | None]:
-    """(labels of ``x`` predicted and split at ``scale``, resized back to the image's pixels by
-    nearest neighbour; the median diameter of the foreground components, in image pixels)."""
+def predict_at(predictor, x: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """(probabilities, distance head or None) of ``x`` at ``scale``, in the scaled image's pixels."""
+    return split_distance(predictor.probabilities(x, scale=scale, map_back=False), predictor.heads == "all")
+
+
+def labels_from(probs: np.ndarray, distance: np.ndarray | None, shape: tuple[int, int], scale: float,
+                icfg: InstanceConfig) -> tuple[np.ndarray, float | None]:
+    """(labels split from a prediction at ``scale``, resized back to ``shape`` by nearest
+    neighbour; the median diameter of the foreground components, in image pixels)."""
     from scipy import ndimage
 
     from .instances import foreground_and_interior
-    h, w = x.shape[:2]
-    probs = predictor.probabilities(x, scale=scale, map_back=False)
-    labels = instances_from_probs(probs, icfg)
+    h, w = shape
+    labels = instances_from_probs(probs, icfg, distance)
     mask, _ = foreground_and_interior(probs, icfg)
     comps = relabel(ndimage.label(mask)[0], icfg.min_size)
     found, _ = median_diameter(comps)
@@ -55,6 +60,12 @@ def labels_at_scale(predictor, x: np.ndarray, scale: float, icfg: InstanceConfig
         labels = cv2.resize(labels.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int32)
         labels = relabel(labels, 1)  # objects smaller than a pixel of the image vanish: renumber 1..N
     return labels, found
+
+
+def labels_at_scale(predictor, x: np.ndarray, scale: float, icfg: InstanceConfig) -> tuple[np.ndarray, float | None]:
+    """``labels_from`` a prediction of ``x`` at ``scale``."""
+    probs, distance = predict_at(predictor, x, scale)
+    return labels_from(probs, distance, x.shape[:2], scale, icfg)
 
 
 def count_labels(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.ndarray, dict]:

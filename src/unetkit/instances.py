@@ -1,9 +1,13 @@
 """From predicted probabilities to objects: label, split touching ones, filter, measure.
 
 Methods (``split``):
-  ``watershed``  seeded watershed. With a boundary-aware model (background / interior /
-                 boundary) the markers are the confident interiors; with a binary model
-                 they are the peaks of the distance transform. Splits touching objects.
+  ``watershed``  seeded watershed. With a model that has a distance head (``--aux distance``)
+                 the markers are the object centres it predicts (distance to the border above
+                 ``distance_threshold``) and the relief is that distance: a textured nucleus has
+                 one centre even where its interior probability is patchy. With a boundary-aware
+                 model (background / interior / boundary) the markers are the confident
+                 interiors; with a binary model they are the peaks of the distance transform.
+                 Splits touching objects.
   ``components`` connected components of the foreground (merges touching objects).
   ``canny``      the seeds' count: Canny edges of the mask, then OpenCV findContours.
 """
@@ -21,6 +25,37 @@ from .config import InstanceConfig  # noqa: F401  (settings live in config)
 from .errors import UnetkitError
 
 METHODS = ("watershed", "components", "canny")
+SEEDS = ("auto", "interior", "distance")
+
+
+def distance_seeds(meta: dict, cfg: InstanceConfig) -> bool:
+    """Whether the watershed seeds on the model's distance head (see ``InstanceConfig.seeds``)."""
+    if cfg.seeds not in SEEDS:
+        raise UnetkitError(f"--seeds {cfg.seeds}: choose one of {', '.join(SEEDS)}")
+    has_head = meta.get("aux") == "distance"
+    if cfg.seeds == "distance" and not has_head:
+        raise UnetkitError("--seeds distance needs a model trained with a distance head (train --aux distance); "
+                           "use --seeds interior")
+    return has_head and cfg.seeds != "interior" and cfg.split == "watershed"
+
+
+CALIBRATED = ("threshold", "marker_threshold", "distance_threshold", "min_distance")  # 'unetkit calibrate' sets these
+
+
+def instance_settings(meta: dict, **overrides) -> InstanceConfig:
+    """The model's count settings (calibrated ones stored in it, else the defaults), then
+    ``overrides`` (options the user gave; None means not given)."""
+    stored = {k: v for k, v in (meta.get("instances") or {}).items() if k in CALIBRATED}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return InstanceConfig(**{**stored, **given})
+
+
+def split_distance(probs: np.ndarray, with_distance: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(the task's probabilities, the distance head or None) of a prediction whose last
+    channel is the distance head when ``with_distance``."""
+    if not with_distance:
+        return probs, None
+    return probs[..., :-1], probs[..., -1]
 
 
 def foreground_and_interior(probs: np.ndarray, cfg: InstanceConfig) -> tuple[np.ndarray, np.ndarray | None]:
@@ -54,9 +89,15 @@ def distance_markers(mask: np.ndarray, min_distance: int) -> np.ndarray:
     return markers
 
 
-def watershed_split(mask: np.ndarray, interior: np.ndarray | None, cfg: InstanceConfig) -> np.ndarray:
+def watershed_split(mask: np.ndarray, interior: np.ndarray | None, cfg: InstanceConfig,
+                    distance: np.ndarray | None = None) -> np.ndarray:
     """Seeded watershed inside ``mask``; every foreground component keeps at least one object."""
-    if interior is not None:
+    if distance is not None:
+        if cfg.smooth > 0:
+            distance = ndimage.gaussian_filter(distance, cfg.smooth)
+        markers = relabel(components((distance >= cfg.distance_threshold) & mask), cfg.min_marker)
+        relief = -distance
+    elif interior is not None:
         if cfg.smooth > 0:
             interior = ndimage.gaussian_filter(interior, cfg.smooth)
         markers = relabel(components(interior >= cfg.marker_threshold), cfg.min_marker)
@@ -96,8 +137,10 @@ def relabel(labels: np.ndarray, min_size: int) -> np.ndarray:
     return lut[labels]
 
 
-def instances_from_probs(probs: np.ndarray, cfg: InstanceConfig | None = None) -> np.ndarray:
-    """Label image (int32, 0 = background, 1..N objects) from a probability map."""
+def instances_from_probs(probs: np.ndarray, cfg: InstanceConfig | None = None,
+                         distance: np.ndarray | None = None) -> np.ndarray:
+    """Label image (int32, 0 = background, 1..N objects) from a probability map and, for
+    models with a distance head, its predicted distance to the border (seeds the watershed)."""
     cfg = cfg or InstanceConfig()
     if cfg.split not in METHODS:
         raise UnetkitError(f"unknown split method {cfg.split!r}: choose one of {', '.join(METHODS)}")
@@ -108,7 +151,7 @@ def instances_from_probs(probs: np.ndarray, cfg: InstanceConfig | None = None) -
     elif cfg.split == "canny":
         labels = canny_contours(mask)
     else:
-        labels = watershed_split(mask, interior, cfg)
+        labels = watershed_split(mask, interior, cfg, distance)
     return relabel(labels, cfg.min_size)
 
 

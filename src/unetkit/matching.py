@@ -76,7 +76,7 @@ def scores(thresh: float, n_true: int, n_pred: int, matched_ious: np.ndarray) ->
                     _ratio(sum_iou, tp + fp / 2 + fn / 2))
 
 
-def _matched(y_true: np.ndarray, y_pred: np.ndarray, thresholds):
+def matched_ious(y_true: np.ndarray, y_pred: np.ndarray, thresholds):
     """(n_true, n_pred, [matched IoUs per threshold]) of one image."""
     if y_true.shape != y_pred.shape:
         raise ValueError(f"label images differ in shape: {y_true.shape} vs {y_pred.shape}")
@@ -86,13 +86,13 @@ def _matched(y_true: np.ndarray, y_pred: np.ndarray, thresholds):
 
 def matching(y_true: np.ndarray, y_pred: np.ndarray, thresholds=THRESHOLDS) -> list[Matching]:
     """Scores of one image at each IoU threshold."""
-    n_true, n_pred, matched = _matched(y_true, y_pred, thresholds)
+    n_true, n_pred, matched = matched_ious(y_true, y_pred, thresholds)
     return [scores(float(t), n_true, n_pred, m) for t, m in zip(thresholds, matched)]
 
 
 def matching_dataset(pairs, thresholds=THRESHOLDS) -> list[Matching]:
     """Pooled over images: objects and matches of all images counted together before the ratios."""
-    per = [_matched(t, p, thresholds) for t, p in pairs]
+    per = [matched_ious(t, p, thresholds) for t, p in pairs]
     n_true = sum(n for n, _, _ in per)
     n_pred = sum(n for _, n, _ in per)
     return [scores(float(t), n_true, n_pred, np.concatenate([m[k] for _, _, m in per] or [np.zeros(0)]))

@@ -7,16 +7,21 @@ applies it (explicit options on the command line still win).
 
 Rules
   scale     A patch must show an object (a lesion, a cell) with its surroundings. When the median
-            object is wider than patch / 1.5, work at scale = patch / (1.5 x median diameter)
-            (in 1/8 steps, at least 1/8). Measured on PH2 lesions (~600 px, 256 px patches):
-            shrinking ~3x raised the test lesion IoU from 0.663 to 0.730 (issue 11). ISBI cells and
-            DSB nuclei are far smaller than the patch: scale stays 1.
+            object is wider than patch / 2, work at scale = patch / (2 x median diameter)
+            (in 1/8 steps, at least 1/8). Measured on PH2 lesions (~360 px median, 256 px patches):
+            shrinking ~3x raised the test lesion IoU from 0.663 to 0.730 (issue 11); at 1/4 the steps
+            are also cheap enough for a 10-minute CPU budget (benchmarks/README.md, section 12).
+            ISBI cells and DSB nuclei are far smaller than the patch: scale stays 1.
   patch     At most 256 px (CPU-first default; measured in benchmarks), at most the smallest image
             side at the working scale, a multiple of 16.
-  batch     4 patches of 256 px; smaller patches get a larger batch (same pixels per step).
+  batch     4 patches of 256 px; smaller patches get a larger batch (same pixels per step), at most 8:
+            more, cheaper steps in a time budget.
   channels  3 when any image has colour, else 1.
   invert    gray sets that mix dark- and bright-background images (fluorescence and brightfield, each
             at least 10 % of the images): invert automatically, so objects are always bright (DSB 2018: the bundled model's recipe).
+  keep      one region per image (at least 80 % of the masks have a single connected foreground
+            region: a lesion, an organ): prediction keeps the largest region and fills its holes, so
+            stray specks of skin or hair never count as lesion.
   loss      BCE by default (best V_rand on ISBI, benchmarks section 7); BCE + Dice when the foreground
             is rare (< 10 % of pixels in the median image) or its share varies widely (coefficient of
             variation > 0.5: PH2 lesions cover 4-94 % of an image), where Dice keeps small foregrounds
@@ -31,7 +36,7 @@ import numpy as np
 
 from .errors import UnetkitError
 
-CONTEXT = 1.5        # patch side / object diameter at which an object still shows its surroundings
+CONTEXT = 2.0        # patch side / object diameter at which an object still shows its surroundings
 MAX_PATCH = 256
 
 
@@ -46,6 +51,7 @@ class Fingerprint:
     foreground_share: float             # median over images
     foreground_cv: float                # coefficient of variation of the foreground share
     objects_per_image: float            # median connected foreground objects (or instances)
+    single_object_share: float          # share of masks with exactly one connected foreground region
     object_diameter: float              # median equivalent diameter, px
     object_diameter_p90: float
     task: str                           # membranes | regions | instances | classes
@@ -101,6 +107,7 @@ def fingerprint(images_dir, masks_dir, mask_mode: str = "binary", num_classes: i
         min_side=int(min(min(s) for s in shapes)), colour=colour, dtype="/".join(sorted(dtypes)),
         bright_background_share=bright / len(shapes), foreground_share=float(np.median(shares_a)),
         foreground_cv=float(shares_a.std() / max(shares_a.mean(), 1e-9)), objects_per_image=med_objects,
+        single_object_share=float(np.mean(np.array(counts) == 1)),
         object_diameter=float(np.median(d)), object_diameter_p90=float(np.percentile(d, 90)), task=task)
 
 
@@ -142,12 +149,15 @@ def make_plan(fp: Fingerprint, patch_size: int = MAX_PATCH) -> Plan:
     side = int(fp.min_side * scale) // 16 * 16
     patch = max(min(patch_size, side), 16)
     plan.set("data.patch_size", patch, "at most 256 px and the smallest image side at the working scale")
-    plan.set("train.batch_size", int(round(4 * (256 / patch) ** 2)),
-             "4 patches of 256 px, or as many pixels per step with smaller patches")
+    plan.set("train.batch_size", int(min(round(4 * (256 / patch) ** 2), 8)),
+             "4 patches of 256 px, or as many pixels per step with smaller patches (at most 8)")
     plan.set("data.channels", 3 if fp.colour else 1, "colour images" if fp.colour else "gray images")
     if not fp.colour and 0.1 <= fp.bright_background_share <= 0.9:
         plan.set("data.invert", "auto", f"{100 * fp.bright_background_share:.0f} % of the gray images have a bright "
                  "background: flip those so objects are always bright")
+    if fp.task == "regions" and fp.single_object_share >= 0.8:
+        plan.set("predict.keep", "largest", f"{100 * fp.single_object_share:.0f} % of the masks hold one region: "
+                 "predictions keep the largest region, holes filled")
     if fp.task == "instances":
         plan.set("data.target", "boundary", "instance labels: background / interior / boundary, so touching "
                  "objects can be split")

@@ -24,6 +24,7 @@ class Predictor:
     meta: dict
     cfg: PredictConfig
     spec: str | None = None        # where the model came from (run folder, .keras, bundled name): lets workers load it
+    heads: str = "main"            # main: the task's probabilities; all: the auxiliary head too, as the last channel
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
@@ -43,7 +44,9 @@ class Predictor:
     def batch(self, x: np.ndarray) -> np.ndarray:
         with self.lock:  # one call at a time: the backend already uses every core for one
             out = np.asarray(self.model.predict_on_batch(x))
-        return out[..., :-1] if self.meta.get("aux") else out  # the main head; the auxiliary one trains it
+        if self.meta.get("aux") and self.heads == "main":
+            return out[..., :-1]  # the main head; the auxiliary one trains it (and seeds instances: heads="all")
+        return out
 
     def outputs(self) -> int:
         """Number of output channels K (1 for a sigmoid model), from one tiny forward pass."""
@@ -87,7 +90,23 @@ class Predictor:
             probs = cv2.resize(probs, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
         return probs
 
+    @property
+    def keep(self) -> str:
+        """all, or largest: one region per image (the model's training data said so; see plan.py)."""
+        return self.cfg.keep if self.cfg.keep != "auto" else self.meta.get("keep") or "all"
+
     def classes(self, probs: np.ndarray) -> np.ndarray:
         if probs.shape[-1] == 1:
-            return (probs[..., 0] >= self.cfg.threshold).astype(np.uint8)
+            mask = probs[..., 0] >= self.cfg.threshold
+            return (largest_region(mask) if self.keep == "largest" else mask).astype(np.uint8)
         return probs.argmax(-1).astype(np.uint8)
+
+
+def largest_region(mask: np.ndarray) -> np.ndarray:
+    """The largest 4-connected foreground region of a 2D mask, its holes filled."""
+    from scipy import ndimage
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return mask
+    biggest = 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
+    return ndimage.binary_fill_holes(labels == biggest)

@@ -84,8 +84,35 @@ def model_meta(cfg: RunConfig, channels: int) -> dict:
         "num_classes": output_classes(cfg), "target": cfg.data.target, "depth": cfg.model.depth,
         "mask_mode": cfg.data.mask_mode, "patch_size": cfg.data.patch_size, "sampling": cfg.data.sampling,
         "architecture": cfg.model.name, "divisor": arch.divisor(**options), "halo": arch.halo(**options),
-        "aux": options.get("aux"),
+        "aux": options.get("aux"), "keep": "all" if cfg.predict.keep == "auto" else cfg.predict.keep,
     }
+
+
+def adopt_init(cfg: RunConfig, spec: str) -> RunConfig:
+    """Fine-tuning: take from the model ``spec`` what its weights depend on (input channels,
+    normalisation, polarity, target, architecture, auxiliary head), so the user's images
+    reach the network as its training images did."""
+    from .checkpoint import read_meta, resolve_model_path
+    meta = read_meta(resolve_model_path(spec))
+    cfg.train.init = str(spec)
+    cfg.data.channels, cfg.data.norm = int(meta["channels"]), meta["norm"]
+    cfg.data.invert, cfg.data.target = meta.get("invert", "never"), meta.get("target", "classes")
+    cfg.data.mask_mode = meta.get("mask_mode", cfg.data.mask_mode)
+    cfg.model.name, cfg.model.depth, cfg.model.aux = meta.get("architecture", "unet"), int(meta["depth"]), meta.get("aux")
+    if float(meta.get("scale", 1.0) or 1.0) != 1.0:
+        cfg.data.scale = float(meta["scale"])
+    return cfg
+
+
+def init_model(cfg: RunConfig, channels: int, meta: dict):
+    """The model to fine-tune, checked against this run's data (a mismatch is named, not trained)."""
+    from .checkpoint import load_model as _load
+    model, init_meta = _load(cfg.train.init)
+    for key, mine in (("channels", channels), ("num_classes", meta["num_classes"]), ("aux", meta.get("aux"))):
+        if init_meta.get(key) != mine:
+            raise UnetkitError(f"--init {cfg.train.init}: the model has {key} = {init_meta.get(key)!r}, this run "
+                               f"{mine!r}; leave those settings to the model (train --init sets them)")
+    return model, init_meta
 
 
 def working_scale(cfg: RunConfig, samples) -> float:
@@ -204,8 +231,13 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
             model, _ = load_model(out / LAST, compile=True, custom_objects=custom)
             log(f"resuming after epoch {state['epoch']} ({state['elapsed_s'] / 60:.1f} min trained)")
         else:
-            arch, options = architecture(cfg)
-            model = arch.build(**{**options, "input_channels": channels, "num_classes": meta["num_classes"]})
+            if cfg.train.init:
+                model, init_meta = init_model(cfg, channels, meta)
+                meta.update({k: init_meta[k] for k in ("divisor", "halo") if k in init_meta}, init=cfg.train.init)
+                log(f"fine-tuning {cfg.train.init} (its weights; learning rate {lr:g})")
+            else:
+                arch, options = architecture(cfg)
+                model = arch.build(**{**options, "input_channels": channels, "num_classes": meta["num_classes"]})
             model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_fn, metrics=list(TRAINING_METRICS))
     if n_rep > 1:
         log(f"data parallel: {n_rep} replicas, global batch {cfg.train.batch_size * n_rep}, learning rate {lr:g}")

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..config import BlockConfig
-from ..instances import OBJECT_COLUMNS, InstanceConfig, instances_from_probs, measure, TABLE_COLUMNS
+from ..instances import OBJECT_COLUMNS, InstanceConfig, instances_from_probs, measure, split_distance, TABLE_COLUMNS
 from ..io.write import atomic_folder, atomic_target
 from ..planes import AxisChoice
 from ..predictor import Predictor
@@ -48,6 +48,7 @@ class LabelTask:
     icfg: InstanceConfig
     pixel_size: float | None
     file: str
+    distance: bool = False       # the probabilities' last channel is the model's distance head (seeds)
 
 
 def _crop_path(task_or_scratch, t, z, index) -> Path:
@@ -62,7 +63,8 @@ def label_block(task: LabelTask) -> dict:
     y0, y1, x0, x1 = task.region
     Y0, Y1, X0, X1 = max(y0 - task.halo, 0), min(y1 + task.halo, h), max(x0 - task.halo, 0), min(x1 + task.halo, w)
     probs = job.outputs["prob"].read(task.t, task.z, Y0, Y1, X0, X1)
-    labels = instances_from_probs(probs if probs.ndim == 3 else probs[..., None], task.icfg)
+    probs, distance = split_distance(probs if probs.ndim == 3 else probs[..., None], task.distance)
+    labels = instances_from_probs(probs, task.icfg, distance)
     keep = np.zeros(int(labels.max()) + 1, bool)
     cut = 0
     for i, box in enumerate(ndimage.find_objects(labels), start=1):
@@ -192,7 +194,8 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             from ..errors import UnetkitError
             raise UnetkitError(f"label block {bcfg.label_block} must be a multiple of the chunk size {bcfg.chunk}")
         regions = block_regions(sel.yx, bcfg.label_block)
-        tasks = [LabelTask(job, str(scratch), t, z, i, r, bcfg.halo, icfg, pixel_size, path.name)
+        tasks = [LabelTask(job, str(scratch), t, z, i, r, bcfg.halo, icfg, pixel_size, path.name,
+                           distance=predictor.heads == "all")
                  for t, z in sel.planes for i, r in enumerate(regions)]
         results = engine.run(label_block, tasks, scheduler=bcfg.scheduler, workers=bcfg.workers,
                              label=f"{path.name}: objects", verbose=verbose)

@@ -154,6 +154,10 @@ def predict_image(predictor: Predictor, path: Path, out: Path, stem: str, choice
     """``NAME_prob.ome.zarr``, ``NAME_mask.ome.zarr`` and a preview ``NAME_overlay.png``; returns the mask path."""
     from ..io import write_image
     from ..viz import overlay
+    if predictor.keep != "all":
+        from ..errors import UnetkitError
+        raise UnetkitError(f"{path}: --keep {predictor.keep} (the largest region of an image) needs the whole plane "
+                           "in memory; predict it with --keep all, or --blocks never if it fits in memory")
     job, sel = prepare_job(predictor, path, choice, bcfg, axes)
     k = predictor.outputs()
     where = output_axes(sel)

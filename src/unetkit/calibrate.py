@@ -1,0 +1,130 @@
+"""Instance settings chosen on annotated images (StarDist's ``optimize_thresholds``).
+
+``calibrate(model, images, masks)`` predicts every image once, at the scale ``count``
+would use (diameter estimation included), then labels the same predictions with every
+setting of a small grid: the foreground threshold and the seed threshold of the model's
+watershed (the distance head's for models that have one, the interior probability's for
+boundary models, the peak distance for binary ones). A setting is scored by F1 pooled over
+the images, averaged at IoU 0.5 and 0.75 (finding objects and outlining them both count);
+ties keep the default. ``write_calibrated`` stores the winner in a copy of the model, where
+``count`` takes it as its defaults (options given on the command line still win).
+
+Memory: one image's probabilities at a time, plus the grid's label images of that image.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .config import InstanceConfig
+from .errors import UnetkitError
+
+GRID = {
+    "threshold": (0.3, 0.4, 0.5, 0.6),
+    "marker_threshold": (0.2, 0.3, 0.4, 0.5, 0.6),     # boundary models: interior probability of a seed
+    "distance_threshold": (0.3, 0.4, 0.5, 0.6, 0.7),   # distance-head models: predicted distance of a seed
+    "min_distance": (2, 4, 6, 8),                      # binary models: px between distance-transform peaks
+}
+IOUS = (0.5, 0.75)
+
+
+@dataclass
+class Calibration:
+    settings: dict          # the chosen values of the grid's keys
+    score: float            # mean pooled F1 at IoU 0.5 and 0.75 with them
+    default_score: float    # the same with the model's settings before calibration
+    f1: dict                # {"0.5": .., "0.75": ..} with the chosen settings
+    images: int
+    table: list             # every setting tried: {**setting, "score": ..}
+
+
+def grid_for(predictor, icfg: InstanceConfig) -> dict:
+    """The grid's axes for this model: the foreground threshold and its kind of seed."""
+    from .instances import distance_seeds
+    if distance_seeds(predictor.meta, icfg):
+        seed = "distance_threshold"
+    elif int(predictor.meta.get("num_classes", 1)) == 3:
+        seed = "marker_threshold"
+    else:
+        seed = "min_distance"
+    return {"threshold": GRID["threshold"], seed: GRID[seed]}
+
+
+def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = None, verbose: bool = True) -> Calibration:
+    """Search the grid on annotated images (instance label masks, paired by file stem)."""
+    from .data.pairs import load_pair, pair_folders
+    from .diameter import count_labels, labels_from, predict_at
+    from .instances import distance_seeds, instance_settings
+    from .io import open_image
+    from .matching import matched_ious
+    from .planes import AxisChoice, select
+    from .prediction import load_plane
+    from .predictor import Predictor
+    from .progress import Progress
+
+    predictor = model if isinstance(model, Predictor) else Predictor.load(model)
+    icfg = base or instance_settings(predictor.meta)
+    if distance_seeds(predictor.meta, icfg):
+        predictor = replace(predictor, heads="all")
+    if icfg.split != "watershed":
+        raise UnetkitError(f"calibration tunes the watershed; --split {icfg.split} has nothing to tune")
+    pairs = pair_folders(images_dir, masks_dir)
+    grid = grid_for(predictor, icfg)
+    keys = list(grid)
+    settings = [dict(zip(keys, values)) for values in itertools.product(*grid.values())]
+    default = {k: getattr(icfg, k) for k in keys}
+    if default not in settings:
+        settings.append(default)
+    matched: list[list] = [[] for _ in settings]
+    bar = Progress(len(pairs), "images", enabled=verbose)
+    for p in pairs:
+        _, truth = load_pair(p, "instances")
+        sel = select(open_image(p.image), predictor.channels, AxisChoice())
+        _, x, _ = load_plane(predictor, sel, p.image)
+        _, info = count_labels(predictor, x, icfg)   # the scale count would choose for this image
+        probs, distance = predict_at(predictor, x, info["scale"])
+        for i, s in enumerate(settings):  # scored at once: only this image's label images are held
+            labels, _ = labels_from(probs, distance, x.shape[:2], info["scale"], replace(icfg, **s))
+            matched[i].append(matched_ious(truth, labels, IOUS))
+        bar.step(f"{p.image.name}: {len(settings)} settings at scale {info['scale']:.2f}")
+    table = []
+    for s, parts in zip(settings, matched):
+        f1 = _pooled_f1(parts)
+        table.append({**s, "f1_0.5": f1[0.5], "f1_0.75": f1[0.75], "score": float(np.mean(list(f1.values())))})
+    best = max(table, key=lambda r: (r["score"], all(r[k] == default[k] for k in keys)))
+    default_row = next(r for r in table if all(r[k] == default[k] for k in keys))
+    bar.close(f"best {', '.join(f'{k} {best[k]}' for k in keys)}: F1 {best['f1_0.5']:.3f} at IoU 0.5, "
+              f"{best['f1_0.75']:.3f} at 0.75 (default {default_row['f1_0.5']:.3f} / {default_row['f1_0.75']:.3f})")
+    return Calibration({k: best[k] for k in keys}, best["score"], default_row["score"],
+                       {"0.5": best["f1_0.5"], "0.75": best["f1_0.75"]}, len(pairs), table)
+
+
+def _pooled_f1(parts) -> dict:
+    out = {}
+    for k, t in enumerate(IOUS):
+        tp = sum(len(m[k]) for _, _, m in parts)
+        n_true, n_pred = sum(p[0] for p in parts), sum(p[1] for p in parts)
+        out[t] = 2 * tp / (n_true + n_pred) if n_true + n_pred else 0.0
+    return out
+
+
+def write_calibrated(model, calibration: Calibration, out_path) -> Path:
+    """A copy of ``model`` (spec or path) whose count defaults are the calibrated settings."""
+    from .checkpoint import read_meta, resolve_model_path, rewrite_meta
+    src = resolve_model_path(model)
+    out = Path(out_path)
+    if out.suffix != ".keras":
+        raise UnetkitError(f"{out}: the calibrated model is a .keras file; name it NAME.keras")
+    if out.resolve() == src.resolve():
+        raise UnetkitError(f"{out}: would overwrite the model being calibrated; write the copy elsewhere")
+    meta = read_meta(src)
+    meta["instances"] = {**(meta.get("instances") or {}), **calibration.settings,
+                         "calibrated_on": calibration.images, "score": round(calibration.score, 4)}
+    return rewrite_meta(src, out, meta)
+
+
+def as_dict(c: Calibration) -> dict:
+    return asdict(c)

@@ -1,0 +1,126 @@
+"""The nuclei tools around the model: distance-head seeds, threshold calibration, fine-tuning."""
+import json
+
+import numpy as np
+import pytest
+from skimage.draw import disk
+
+from unetkit.checkpoint import read_meta
+from unetkit.cli import main
+from unetkit.config import InstanceConfig
+from unetkit.data.synthetic import write_dataset
+from unetkit.data.targets import distance_target
+from unetkit.errors import UnetkitError
+from unetkit.instances import distance_seeds, instance_settings, instances_from_probs
+from unetkit.io import write_image
+
+from test_cli import TINY
+
+
+def two_touching_disks():
+    lab = np.zeros((64, 96), np.int32)
+    lab[disk((32, 34), 16, shape=lab.shape)] = 1
+    lab[disk((32, 62), 16, shape=lab.shape)] = 2
+    return lab
+
+
+def test_distance_seeds_split_what_a_patchy_interior_merges():
+    lab = two_touching_disks()
+    fg = (lab > 0).astype(np.float32)
+    # a 3-class output whose interior is confident across the neck: interior seeds make one object
+    probs = np.stack([1 - fg, fg * 0.9, fg * 0.1], -1)
+    assert instances_from_probs(probs, InstanceConfig()).max() == 1
+    # the distance head peaks once per nucleus: two seeds, two objects, each close to its truth
+    out = instances_from_probs(probs, InstanceConfig(), distance=distance_target(lab))
+    assert out.max() == 2
+    for k in (1, 2):
+        overlap = np.bincount(out[lab == k], minlength=3)[1:]
+        assert overlap.max() / (lab == k).sum() > 0.9
+
+
+def test_distance_seeds_follow_the_model():
+    assert distance_seeds({"aux": "distance"}, InstanceConfig())
+    assert not distance_seeds({"aux": "distance"}, InstanceConfig(seeds="interior"))
+    assert not distance_seeds({"aux": None}, InstanceConfig())
+    with pytest.raises(UnetkitError, match="distance head"):
+        distance_seeds({"aux": None}, InstanceConfig(seeds="distance"))
+
+
+def test_instance_settings_stored_in_a_model_are_defaults_that_options_override():
+    meta = {"instances": {"threshold": 0.4, "marker_threshold": 0.5, "calibrated_on": 10}}
+    cfg = instance_settings(meta)
+    assert (cfg.threshold, cfg.marker_threshold) == (0.4, 0.5)
+    cfg = instance_settings(meta, threshold=0.6, marker_threshold=None)
+    assert (cfg.threshold, cfg.marker_threshold) == (0.6, 0.5)
+    assert instance_settings({}).threshold == InstanceConfig().threshold
+
+
+def synthetic_nuclei(root, n=3, size=96, d=18, seed=0):
+    """Gray images of touching and lone bright nuclei (~the bundled model's size) with instance labels."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        lab = np.zeros((size, size), np.uint16)
+        k = 0
+        for _ in range(12):
+            c = rng.integers(d // 2, size - d // 2, 2)
+            rr, cc = disk(tuple(c), d / 2 * rng.uniform(0.8, 1.2), shape=lab.shape)
+            free = lab[rr, cc] == 0
+            k += 1
+            lab[rr[free], cc[free]] = k
+        img = rng.normal(20, 5, lab.shape) + np.where(lab > 0, 140, 0) + rng.normal(0, 10, lab.shape) * (lab > 0)
+        write_image(root / "images" / f"n{i}.png", np.clip(img, 0, 255).astype(np.uint8))
+        write_image(root / "masks" / f"n{i}.png", lab)
+    return root / "images", root / "masks"
+
+
+def test_calibrate_writes_a_model_whose_count_uses_the_chosen_thresholds(tmp_path, capsys):
+    images, masks = synthetic_nuclei(tmp_path / "data")
+    out = tmp_path / "nuclei_cal.keras"
+    assert main(["calibrate", "--model", "nuclei", "--images", str(images), "--masks", str(masks),
+                 "--out", str(out), "--quiet"]) == 0
+    report = json.loads(out.with_suffix(".calibration.json").read_text())
+    assert report["score"] >= report["default_score"]
+    assert set(report["settings"]) == {"threshold", "marker_threshold"}
+    assert len(report["table"]) == 4 * 5
+    stored = read_meta(out)["instances"]
+    assert {k: stored[k] for k in report["settings"]} == report["settings"] and stored["calibrated_on"] == 3
+    # the copy counts with the stored settings: same objects as the bundled model given them explicitly
+    s = report["settings"]
+    assert main(["count", str(images), "--model", str(out), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert main(["count", str(images), "--model", "nuclei", "--out", str(tmp_path / "b"), "--quiet",
+                 "--threshold", str(s["threshold"]), "--marker-threshold", str(s["marker_threshold"])]) == 0
+    assert (tmp_path / "a" / "counts.csv").read_text() == (tmp_path / "b" / "counts.csv").read_text()
+    # never over an earlier result
+    assert main(["calibrate", "--model", "nuclei", "--images", str(images), "--masks", str(masks),
+                 "--out", str(out), "--quiet"]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_train_init_fine_tunes_a_model_and_takes_its_input_settings(tmp_path, capsys):
+    images, masks = write_dataset(tmp_path / "data", n=6, size=64, seed=1)
+    base = tmp_path / "base"
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(base), *TINY,
+                 "--norm", "scale"]) == 0
+    tuned = tmp_path / "tuned"
+    assert main(["train", "--init", str(base), "--images", str(images), "--masks", str(masks), "--out", str(tuned),
+                 "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2", "--patch-size", "32",
+                 "--val-range", "4:6", "--precision", "float32", "--quiet"]) == 0
+    import yaml
+    cfg = yaml.safe_load((tuned / "config.yaml").read_text())
+    assert cfg["train"]["init"] == str(base) and cfg["train"]["learning_rate"] == 3e-4
+    assert cfg["data"]["norm"] == "scale"            # taken from the model, not the default percentile
+    assert read_meta(tuned / "best.keras")["init"] == str(base)
+    # the weights start from the model's: before any step the fine-tuned network is the base one
+    from unetkit.config import from_dict
+    from unetkit.training import init_model
+    run_cfg = from_dict(cfg)
+    model, _ = init_model(run_cfg, 1, {"num_classes": 1, "aux": None})
+    from unetkit.checkpoint import load_model
+    base_model, _ = load_model(base)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), base_model.get_weights()))
+    # a run that contradicts the model is refused with what differs
+    assert main(["train", "--init", str(base), "--images", str(images), "--masks", str(masks),
+                 "--out", str(tmp_path / "bad"), "--channels", "3", "--epochs", "1", "--quiet"]) == 2
+    assert "channels" in capsys.readouterr().err
