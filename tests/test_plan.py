@@ -23,7 +23,7 @@ def write_set(root, n, size, radius, centres_per_image, colour=False, dtype=np.u
 def fp(**kw):
     base = dict(images=10, median_shape=(512, 512), min_side=512, colour=False, dtype="uint8",
                 bright_background_share=0.0, foreground_share=0.3, foreground_cv=0.1, objects_per_image=50,
-                object_diameter=20.0, object_diameter_p90=30.0, task="regions")
+                single_object_share=0.0, object_diameter=20.0, object_diameter_p90=30.0, task="regions")
     return Fingerprint(**{**base, **kw})
 
 
@@ -39,16 +39,39 @@ def test_fingerprint_measures_known_statistics(tmp_path):
 
 def test_big_regions_get_a_working_scale_and_small_objects_do_not():
     lesions = make_plan(fp(object_diameter=600, min_side=576, foreground_share=0.3, foreground_cv=0.7))
-    assert lesions.settings["data.scale"] == 0.25                           # 256 / (1.5 * 600) -> 1/8 steps
+    assert lesions.settings["data.scale"] == 0.125                          # 256 / (2 * 600) -> 1/8 steps
+    assert lesions.settings["data.patch_size"] == 64                        # 576 / 8, a multiple of 16
+    assert lesions.settings["train.batch_size"] == 8                        # capped: cheaper steps, more of them
     assert lesions.settings["train.loss"] == "bce_dice"                      # widely varying foreground
     nuclei = make_plan(fp(object_diameter=15))
     assert nuclei.settings["data.scale"] == 1.0 and nuclei.settings["data.patch_size"] == 256
     assert nuclei.settings["train.loss"] == "bce"
 
 
+def test_one_region_per_image_keeps_the_largest_region():
+    one = make_plan(fp(object_diameter=300, objects_per_image=1, single_object_share=0.9))
+    assert one.settings["predict.keep"] == "largest"
+    assert "predict.keep" not in make_plan(fp(objects_per_image=1, single_object_share=0.5)).settings
+    assert "predict.keep" not in make_plan(fp(single_object_share=1.0, task="instances")).settings
+
+
+def test_keep_largest_removes_specks_and_fills_the_region():
+    from unetkit.config import PredictConfig
+    from unetkit.predictor import Predictor
+    probs = np.zeros((40, 40, 1), np.float32)
+    probs[5:30, 5:30] = 0.9
+    probs[12:15, 12:15] = 0.1      # a hole in the lesion
+    probs[35:38, 35:38] = 0.9      # a speck elsewhere
+    kept = Predictor(None, {"keep": "largest"}, PredictConfig()).classes(probs)
+    assert kept.sum() == 25 * 25 and kept[13, 13] == 1 and kept[36, 36] == 0
+    every = Predictor(None, {"keep": "largest"}, PredictConfig(keep="all")).classes(probs)   # the user's choice wins
+    assert every.sum() == 25 * 25 - 9 + 9                                   # the hole stays open, the speck stays
+    assert Predictor(None, {}, PredictConfig()).keep == "all"                 # models from before the rule
+
+
 def test_tiny_huge_rgb_and_16_bit_edge_cases():
     tiny = make_plan(fp(min_side=100, median_shape=(100, 120)))
-    assert tiny.settings["data.patch_size"] == 96 and tiny.settings["train.batch_size"] == 28
+    assert tiny.settings["data.patch_size"] == 96 and tiny.settings["train.batch_size"] == 8
     huge = make_plan(fp(min_side=40000, median_shape=(40000, 40000), object_diameter=5000))
     assert huge.settings["data.scale"] == 0.125 and huge.settings["data.patch_size"] == 256
     assert make_plan(fp(colour=True)).settings["data.channels"] == 3
@@ -69,6 +92,7 @@ def test_plan_command_and_train_with_plan(tmp_path, capsys):
     from unetkit.checkpoint import load_model
     _, meta = load_model(tmp_path / "run")
     assert meta["scale"] < 1 and meta["channels"] == 3                     # planned scale, stored with the model
+    assert meta["keep"] == "largest"                                         # one disk per mask: one region
     import yaml
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["data"]["patch_size"] == 32                                 # the explicit option won

@@ -1,0 +1,78 @@
+"""Fine-tuning the bundled nuclei model on a few images of one appearance (a lab's own microscope).
+
+The dev split's images of one appearance group (default colour-bright: H&E and other stains)
+are split, seeded, into N images to fine-tune on and the rest to score. ``unetkit train
+--init nuclei`` runs its default short schedule (10 minutes) on the N images (a quarter of
+them pick the checkpoint); the bundled and the fine-tuned model then count the rest with
+``count``'s defaults, and both are scored the same way.
+
+Usage: python benchmarks/nuclei/finetune.py [DSB_DIR] [OUT] [--group colour-bright] [--n 8] [--minutes 10]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def run(*args):
+    print("$", " ".join(args), flush=True)
+    subprocess.run(args, check=True)
+
+
+def scores(count_dir, truth_dir):
+    from unetkit.evaluation import evaluate_instances
+    r = evaluate_instances(count_dir, truth_dir, thresholds=(0.5, 0.75), verbose=False)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data", nargs="?", default=str(HERE.parents[2] / "shared" / "data" / "dsb2018"))
+    ap.add_argument("out", nargs="?", default="runs/finetune")
+    ap.add_argument("--group", default="colour-bright")
+    ap.add_argument("--n", type=int, default=8)
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    from unetkit.data.sampling import appearance
+    from unetkit.io import read_array
+    data, out = Path(a.data), Path(a.out)
+    dev = json.loads((HERE / "split.json").read_text())["dev"]
+    group = [s for s in dev if appearance(read_array(data / "images" / f"{s}.png")) == a.group]
+    order = np.random.default_rng(a.seed).permutation(len(group))
+    tune, test = sorted(group[i] for i in order[: a.n]), sorted(group[i] for i in order[a.n:])
+    print(f"{a.group}: {len(group)} dev images, {len(tune)} to fine-tune on, {len(test)} to score", flush=True)
+    for part, stems in (("tune", tune), ("test", test)):
+        for kind in ("images", "masks"):
+            d = out / f"{part}_{kind}"
+            d.mkdir(parents=True, exist_ok=True)
+            for s in stems:
+                if not (d / f"{s}.png").exists():
+                    os.symlink((data / kind / f"{s}.png").resolve(), d / f"{s}.png")
+    t0 = time.time()
+    run("unetkit", "train", "--init", "nuclei", "--images", str(out / "tune_images"), "--masks", str(out / "tune_masks"),
+        "--val-fraction", "0.25", "--time-limit", str(a.minutes), "--seed", str(a.seed), "--out", str(out / "run"),
+        "--quiet")
+    minutes = (time.time() - t0) / 60
+    rows = {}
+    for name, model in (("bundled nuclei", "nuclei"), (f"fine-tuned on {len(tune)}", str(out / "run"))):
+        cdir = out / ("count_" + name.split()[0])
+        run("unetkit", "count", str(out / "test_images"), "--model", model, "--out", str(cdir), "--quiet",
+            "--overwrite")
+        rows[name] = scores(cdir, out / "test_masks")
+    print(f"\n{a.group}, {len(test)} held-out dev images; fine-tuning took {minutes:.1f} min (wall, incl. loading)")
+    print(f"{'model':<20} {'F1@0.5':>7} {'F1@0.75':>8} {'median count err':>17}")
+    for name, r in rows.items():
+        f1 = {round(m["thresh"], 2): m["f1"] for m in r["pooled"]}
+        print(f"{name:<20} {f1[0.5]:>7.3f} {f1[0.75]:>8.3f} {100 * r['count']['median_rel_error']:>16.1f}%")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
