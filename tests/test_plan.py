@@ -96,3 +96,14 @@ def test_plan_command_and_train_with_plan(tmp_path, capsys):
     import yaml
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["data"]["patch_size"] == 32                                 # the explicit option won
+
+
+def test_keep_largest_is_refused_block_wise_with_what_to_do(tmp_path):
+    from unetkit.blocks.predict import predict_image
+    from unetkit.config import BlockConfig, PredictConfig
+    from unetkit.errors import UnetkitError
+    from unetkit.planes import AxisChoice
+    from unetkit.predictor import Predictor
+    model = Predictor(None, {"keep": "largest"}, PredictConfig())
+    with pytest.raises(UnetkitError, match="--keep all"):
+        predict_image(model, tmp_path / "slide.ome.zarr", tmp_path, "slide", AxisChoice(), BlockConfig())

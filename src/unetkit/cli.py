@@ -331,8 +331,8 @@ def _run(args) -> int:
         icfg = instance_settings(predictor.meta, split=args.split, threshold=args.threshold, min_size=args.min_size,
                                  min_distance=args.min_distance, marker_threshold=args.marker_threshold,
                                  seeds=args.seeds, distance_threshold=args.distance_threshold, diameter=args.diameter)
-        count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size, overwrite=args.overwrite, verbose=not args.quiet,
-              **_axes_blocks_batch(args))
+        count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size,
+              overwrite=args.overwrite, verbose=not args.quiet, **_axes_blocks_batch(args))
     elif args.command == "evaluate" and args.instances:
         from .evaluation import evaluate_instances
         evaluate_instances(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)
