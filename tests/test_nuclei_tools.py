@@ -124,3 +124,22 @@ def test_train_init_fine_tunes_a_model_and_takes_its_input_settings(tmp_path, ca
     assert main(["train", "--init", str(base), "--images", str(images), "--masks", str(masks),
                  "--out", str(tmp_path / "bad"), "--channels", "3", "--epochs", "1", "--quiet"]) == 2
     assert "channels" in capsys.readouterr().err
+
+
+def test_a_model_saved_in_mixed_bfloat16_runs_in_the_current_policy(tmp_path):
+    """The bundled model was trained in bfloat16; on a CPU without bf16 units it must run float32
+    (emulated bfloat16 made fine-tuning about 4x slower), with the same weights."""
+    import keras
+    from unetkit.checkpoint import load_model, save_model
+    from unetkit.models import build
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build("unet", base_filters=4, depth=2, input_channels=1, num_classes=1)
+        save_model(model, tmp_path / "m.keras", {"channels": 1, "depth": 2}, with_optimizer=False)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    loaded, _ = load_model(tmp_path / "m.keras")
+    assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), model.get_weights()))
+    x = np.random.default_rng(0).random((1, 32, 32, 1), np.float32)
+    assert np.allclose(np.asarray(loaded(x)), np.asarray(model(x), np.float32), atol=0.05)

@@ -92,8 +92,43 @@ def read_meta(path: Path) -> dict:
                            "pass a model written by 'unetkit train'") from None
 
 
+def _policy_names(config, name: str | None = None) -> set:
+    """The mixed-precision policies named in a model config; with ``name``, set them to it in place."""
+    found = set()
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and isinstance(config.get("config"), dict):
+            if config["config"].get("name", "").startswith("mixed_"):
+                found.add(config["config"]["name"])
+                if name:
+                    config["config"]["name"] = name
+        for v in config.values():
+            found |= _policy_names(v, name)
+    elif isinstance(config, list):
+        for v in config:
+            found |= _policy_names(v, name)
+    return found
+
+
+def with_current_policy(model):
+    """``model`` computing in the current global precision policy instead of the mixed one it was
+    saved with: a model trained in bfloat16 on a CPU with bf16 units would otherwise run emulated
+    bfloat16, many times slower, on a CPU without them. The float32 output head stays float32."""
+    import keras
+    current = keras.mixed_precision.global_policy().name
+    config = model.get_config()
+    saved = _policy_names(config)
+    if not saved or saved == {current}:
+        return model
+    _policy_names(config, current)
+    copy = keras.Model.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def load_model(spec, compile: bool = False, custom_objects: dict | None = None):
-    """Return (keras model, metadata dict)."""
+    """Return (keras model, metadata dict). Without ``compile`` (prediction, fine-tuning) the
+    model runs in the current precision policy (``with_current_policy``); compiled (resuming)
+    it keeps the one it was saved with."""
     import keras
     path = resolve_model_path(spec)
     meta = read_meta(path)
@@ -101,4 +136,4 @@ def load_model(spec, compile: bool = False, custom_objects: dict | None = None):
         model = keras.saving.load_model(path, compile=compile, custom_objects=custom_objects)
     except Exception as exc:
         raise UnetkitError(f"{path}: cannot load the model ({str(exc).splitlines()[0][:200]})") from None
-    return model, meta
+    return (model if compile else with_current_policy(model)), meta
