@@ -236,8 +236,13 @@ def test_cli_defaults_come_from_the_config_dataclasses():
     args = parser.parse_args(["count", "x.png", "--model", "m", "--out", "o"])
     p, i = PredictConfig(), InstanceConfig()
     assert (args.tile, args.overlap, args.batch_size) == (p.tile, p.overlap, p.batch_size)
-    assert (args.split, args.threshold, args.min_size, args.marker_threshold, args.min_distance) == \
-        (i.split, i.threshold, i.min_size, i.marker_threshold, i.min_distance)
+    assert args.split == i.split
+    # thresholds are left unset so a model's calibrated values apply; without any, the dataclass defaults do
+    from unetkit.instances import instance_settings
+    given = dict(threshold=args.threshold, min_size=args.min_size, marker_threshold=args.marker_threshold,
+                 min_distance=args.min_distance, seeds=args.seeds, distance_threshold=args.distance_threshold)
+    assert instance_settings({}, **given) == i
+    assert instance_settings({"instances": {"threshold": 0.4}}, **given).threshold == 0.4
 
 
 def test_tensorboard_logs_on_request(synth, tmp_path):
