@@ -98,6 +98,18 @@ def test_calibrate_writes_a_model_whose_count_uses_the_chosen_thresholds(tmp_pat
     assert "already exists" in capsys.readouterr().err
 
 
+def test_calibrate_refuses_what_it_cannot_do(tmp_path):
+    from unetkit.calibrate import Calibration, calibrate, write_calibrated
+    from unetkit.checkpoint import resolve_model_path
+    result = Calibration({"threshold": 0.4}, 0.5, 0.4, {}, 1, [])
+    with pytest.raises(UnetkitError, match="NAME.keras"):
+        write_calibrated("nuclei", result, tmp_path / "out.h5")
+    with pytest.raises(UnetkitError, match="would overwrite"):
+        write_calibrated("nuclei", result, resolve_model_path("nuclei"))
+    with pytest.raises(UnetkitError, match="watershed"):
+        calibrate("nuclei", tmp_path, tmp_path, base=InstanceConfig(split="components"), verbose=False)
+
+
 def test_train_init_fine_tunes_a_model_and_takes_its_input_settings(tmp_path, capsys):
     images, masks = write_dataset(tmp_path / "data", n=6, size=64, seed=1)
     base = tmp_path / "base"

@@ -26,12 +26,6 @@ def run(*args):
     subprocess.run(args, check=True)
 
 
-def scores(count_dir, truth_dir):
-    from unetkit.evaluation import evaluate_instances
-    r = evaluate_instances(count_dir, truth_dir, thresholds=(0.5, 0.75), verbose=False)
-    return r
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data", nargs="?", default=str(HERE.parents[2] / "shared" / "data" / "dsb2018"))
@@ -42,6 +36,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     from unetkit.data.sampling import appearance
+    from unetkit.evaluation import evaluate_instances
     from unetkit.io import read_array
     data, out = Path(a.data), Path(a.out)
     dev = json.loads((HERE / "split.json").read_text())["dev"]
@@ -66,7 +61,7 @@ def main():
         cdir = out / ("count_" + name.split()[0])
         run("unetkit", "count", str(out / "test_images"), "--model", model, "--out", str(cdir), "--quiet",
             "--overwrite")
-        rows[name] = scores(cdir, out / "test_masks")
+        rows[name] = evaluate_instances(cdir, out / "test_masks", thresholds=(0.5, 0.75), verbose=False)
     print(f"\n{a.group}, {len(test)} held-out dev images; fine-tuning took {minutes:.1f} min (wall, incl. loading)")
     print(f"{'model':<20} {'F1@0.5':>7} {'F1@0.75':>8} {'median count err':>17}")
     for name, r in rows.items():

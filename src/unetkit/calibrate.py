@@ -14,7 +14,7 @@ Memory: one image's probabilities at a time, plus the grid's label images of tha
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,7 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
     from .diameter import count_labels, labels_from, predict_at
     from .instances import distance_seeds, instance_settings
     from .io import open_image
-    from .matching import matched_ious
+    from .matching import matched_ious, pooled
     from .planes import AxisChoice, select
     from .prediction import load_plane
     from .predictor import Predictor
@@ -92,23 +92,14 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
         bar.step(f"{p.image.name}: {len(settings)} settings at scale {info['scale']:.2f}")
     table = []
     for s, parts in zip(settings, matched):
-        f1 = _pooled_f1(parts)
-        table.append({**s, "f1_0.5": f1[0.5], "f1_0.75": f1[0.75], "score": float(np.mean(list(f1.values())))})
+        f1 = [float(np.nan_to_num(m.f1)) for m in pooled(parts, IOUS)]   # no objects at all: F1 0
+        table.append({**s, "f1_0.5": f1[0], "f1_0.75": f1[1], "score": float(np.mean(f1))})
     best = max(table, key=lambda r: (r["score"], all(r[k] == default[k] for k in keys)))
     default_row = next(r for r in table if all(r[k] == default[k] for k in keys))
     bar.close(f"best {', '.join(f'{k} {best[k]}' for k in keys)}: F1 {best['f1_0.5']:.3f} at IoU 0.5, "
               f"{best['f1_0.75']:.3f} at 0.75 (default {default_row['f1_0.5']:.3f} / {default_row['f1_0.75']:.3f})")
     return Calibration({k: best[k] for k in keys}, best["score"], default_row["score"],
                        {"0.5": best["f1_0.5"], "0.75": best["f1_0.75"]}, len(pairs), table)
-
-
-def _pooled_f1(parts) -> dict:
-    out = {}
-    for k, t in enumerate(IOUS):
-        tp = sum(len(m[k]) for _, _, m in parts)
-        n_true, n_pred = sum(p[0] for p in parts), sum(p[1] for p in parts)
-        out[t] = 2 * tp / (n_true + n_pred) if n_true + n_pred else 0.0
-    return out
 
 
 def write_calibrated(model, calibration: Calibration, out_path) -> Path:
@@ -125,6 +116,3 @@ def write_calibrated(model, calibration: Calibration, out_path) -> Path:
                          "calibrated_on": calibration.images, "score": round(calibration.score, 4)}
     return rewrite_meta(src, out, meta)
 
-
-def as_dict(c: Calibration) -> dict:
-    return asdict(c)

@@ -12,6 +12,7 @@ from .errors import UnetkitError
 
 
 def _add_train(sub):
+    from .config import PRESETS
     p = sub.add_parser("train", help="train a U-Net on folders of images and masks")
     g = p.add_argument_group("data")
     g.add_argument("--images", help="folder of training images")
@@ -42,7 +43,9 @@ def _add_train(sub):
     g.add_argument("--preset", help="default, seed (the seeds' exact recipe) or finetune (the default with --init)")
     g.add_argument("--init", metavar="MODEL",
                    help="fine-tune: start from a model's weights (bundled name such as nuclei, run folder or .keras); "
-                        "takes its channels, normalisation and target, and a short schedule (10 min, rate 3e-4)")
+                        "takes its channels, normalisation and target, and the finetune preset's short schedule "
+                        f"({PRESETS['finetune']['train']['time_limit']:g} min, rate "
+                        f"{PRESETS['finetune']['train']['learning_rate']:g})")
     g.add_argument("--plan", action="store_true",
                    help="measure the data and apply the plan's settings (see 'unetkit plan'); explicit options win")
     g.add_argument("--epochs", type=int)
@@ -357,7 +360,8 @@ def _run(args) -> int:
     elif args.command == "calibrate":
         import json
         from pathlib import Path
-        from .calibrate import as_dict, calibrate, write_calibrated
+        from dataclasses import asdict
+        from .calibrate import calibrate, write_calibrated
         from .io import write_text
         out = Path(args.out)
         report = out.with_suffix(".calibration.json")
@@ -365,7 +369,7 @@ def _run(args) -> int:
             raise UnetkitError(f"{out}: already exists; choose another --out or pass --overwrite")
         result = calibrate(args.model, args.images, args.masks, verbose=not args.quiet)
         write_calibrated(args.model, result, out)
-        write_text(report, json.dumps(as_dict(result), indent=1))
+        write_text(report, json.dumps(asdict(result), indent=1))
         print(f"[unetkit] wrote {out} (count uses {result.settings}) and {report}")
     elif args.command == "plan":
         from .plan import plan_for, write_plan

@@ -92,7 +92,11 @@ def matching(y_true: np.ndarray, y_pred: np.ndarray, thresholds=THRESHOLDS) -> l
 
 def matching_dataset(pairs, thresholds=THRESHOLDS) -> list[Matching]:
     """Pooled over images: objects and matches of all images counted together before the ratios."""
-    per = [matched_ious(t, p, thresholds) for t, p in pairs]
+    return pooled([matched_ious(t, p, thresholds) for t, p in pairs], thresholds)
+
+
+def pooled(per, thresholds=THRESHOLDS) -> list[Matching]:
+    """``matching_dataset`` from each image's ``matched_ious`` (computed once, scored many ways)."""
     n_true = sum(n for n, _, _ in per)
     n_pred = sum(n for _, n, _ in per)
     return [scores(float(t), n_true, n_pred, np.concatenate([m[k] for _, _, m in per] or [np.zeros(0)]))
