@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PH2 skin lesions (RGB): default config. A seeded 20% of the 90 shared images is the test set,
+# PH2 skin lesions (RGB): `unetkit train` with no options beyond the split (planned; EXTRA="--no-plan" for the plain defaults). A seeded 20% of the 90 shared images is the test set,
 # never seen in training; of the rest, 15% picks the checkpoint. MINUTES of CPU training, then
 # predict and evaluate the test set.
 # Usage: bash benchmarks/skin.sh [DATA_DIR] [OUT] [MINUTES]   (EXTRA="--model resunet" adds train options)

@@ -80,13 +80,13 @@ def test_tiny_huge_rgb_and_16_bit_edge_cases():
     assert "data.invert" not in make_plan(fp(bright_background_share=0.97)).settings   # one modality
 
 
-def test_plan_command_and_train_with_plan(tmp_path, capsys):
+def test_plan_command_and_train_planned_by_default(tmp_path, capsys):
     from unetkit.cli import main
     images, masks = write_set(tmp_path, n=6, size=256, radius=100, centres_per_image=1, colour=True)
     assert main(["plan", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "plan.yaml")]) == 0
     out = capsys.readouterr().out
     assert "task: regions" in out and "data.scale" in out and (tmp_path / "plan.yaml").is_file()
-    assert main(["train", "--images", str(images), "--masks", str(masks), "--plan", "--out", str(tmp_path / "run"),
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "run"),
                  "--base-filters", "4", "--depth", "2", "--patch-size", "32", "--epochs", "1", "--steps-per-epoch",
                  "2", "--precision", "float32", "--val-range", "4:6", "--quiet"]) == 0
     from unetkit.checkpoint import load_model
@@ -96,6 +96,46 @@ def test_plan_command_and_train_with_plan(tmp_path, capsys):
     import yaml
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["data"]["patch_size"] == 32                                 # the explicit option won
+    plan = yaml.safe_load((tmp_path / "run" / "plan.yaml").read_text())     # the plan beside the config, with reasons
+    assert plan["fingerprint"]["task"] == "regions" and "data.scale" in plan["reasons"]
+    assert saved["train"]["choose_threshold"] is True                       # regions: threshold chosen on validation
+    summary = yaml.safe_load((tmp_path / "run" / "summary.json").read_text())
+    assert meta["threshold"] == summary["threshold"] and 0.2 <= meta["threshold"] <= 0.7
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--no-plan", "--out", str(tmp_path / "off"),
+                 "--base-filters", "4", "--depth", "2", "--patch-size", "32", "--epochs", "1", "--steps-per-epoch",
+                 "1", "--precision", "float32", "--val-range", "4:6", "--quiet"]) == 0
+    assert not (tmp_path / "off" / "plan.yaml").exists()
+    assert "threshold" not in load_model(tmp_path / "off")[1]
+
+
+def test_threshold_is_chosen_where_the_model_is_uncalibrated():
+    from unetkit.thresholds import choose_threshold
+    rng = np.random.default_rng(0)
+    truths, low, calibrated = [], [], []
+    for _ in range(4):
+        truth = np.zeros((64, 64), bool)
+        truth[16:48, 10:54] = True
+        noise = rng.uniform(0, 0.05, truth.shape)
+        truths.append(truth)
+        low.append(np.where(truth, 0.35, 0.1) + noise)          # an under-confident network: lesion at 0.35-0.4
+        calibrated.append(np.where(truth, 0.9, 0.1) + noise)
+    under = choose_threshold(low, truths)
+    assert under.threshold <= 0.35 and under.scores[under.threshold] == pytest.approx(1.0)
+    assert under.scores[0.5] == pytest.approx(0.0)
+    assert choose_threshold(calibrated, truths).threshold == 0.5            # no gain over 0.5: 0.5 stays
+    with pytest.raises(ValueError):
+        choose_threshold(low, truths[:2])
+
+
+def test_threshold_of_a_prediction_the_users_then_the_models_then_half():
+    from unetkit.config import PredictConfig
+    from unetkit.predictor import Predictor
+    assert Predictor(None, {"threshold": 0.35}, PredictConfig()).threshold == 0.35
+    assert Predictor(None, {"threshold": 0.35}, PredictConfig(threshold=0.6)).threshold == 0.6
+    assert Predictor(None, {}, PredictConfig()).threshold == 0.5
+    probs = np.full((4, 4, 1), 0.4, np.float32)
+    assert Predictor(None, {"threshold": 0.35}, PredictConfig()).classes(probs).all()
+    assert not Predictor(None, {}, PredictConfig()).classes(probs).any()
 
 
 def test_keep_largest_is_refused_block_wise_with_what_to_do(tmp_path):

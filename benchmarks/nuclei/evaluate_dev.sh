@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Count the dev split with a model and score it: watershed (default), connected components, and the
 # seeds' Canny/findContours count, all on the same predictions' model.
-# Usage: bash benchmarks/nuclei/evaluate_dev.sh MODEL [DATA_DIR] [OUT]
+# Usage: bash benchmarks/nuclei/evaluate_dev.sh MODEL [DATA_DIR] [OUT]   (SPLITS=watershed: that row only)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 model=$1
@@ -12,7 +12,7 @@ for s in $(python -c "import json; print(' '.join(json.load(open('$here/split.js
   ln -s "$(realpath "$data/images/$s.png")" "$out/dev_images/$s.png"
   ln -s "$(realpath "$data/masks/$s.png")" "$out/dev_truth/$s.png"
 done
-for split in watershed components canny; do
+for split in ${SPLITS:-watershed components canny}; do
   rm -rf "$out/count_$split"
   unetkit count "$out/dev_images" --model "$model" --out "$out/count_$split" --split "$split" --quiet
   echo "== $split"

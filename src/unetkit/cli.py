@@ -46,8 +46,9 @@ def _add_train(sub):
                         "takes its channels, normalisation and target, and the finetune preset's short schedule "
                         f"({PRESETS['finetune']['train']['time_limit']:g} min, rate "
                         f"{PRESETS['finetune']['train']['learning_rate']:g})")
-    g.add_argument("--plan", action="store_true",
-                   help="measure the data and apply the plan's settings (see 'unetkit plan'); explicit options win")
+    g.add_argument("--plan", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure the data and apply the plan's settings (see 'unetkit plan'; written to RUN/plan.yaml); "
+                        "on by default, off with --config, --preset or --init; explicit options always win")
     g.add_argument("--epochs", type=int)
     g.add_argument("--steps-per-epoch", type=int)
     g.add_argument("--batch-size", type=int)
@@ -87,7 +88,10 @@ TRAIN_FIELDS = {
 
 
 def _train_config(args):
+    """(the run's config, the data's plan or None): defaults, preset or --config, then --init's model,
+    then the plan, then the options given on the command line."""
     from .config import load_config
+    plan = None
     if args.resume:
         from pathlib import Path
         from .config import from_dict
@@ -95,12 +99,13 @@ def _train_config(args):
         saved = Path(args.out) / "config.yaml"
         if not saved.is_file():
             raise UnetkitError(f"{saved}: nothing to resume; start a new run without --resume")
-        return from_dict(yaml.safe_load(saved.read_text()))
+        return from_dict(yaml.safe_load(saved.read_text())), None
     cfg = load_config(args.config, args.preset or ("finetune" if args.init else "default"))
     if args.init:
         from .training import adopt_init
         adopt_init(cfg, args.init)
-    if args.plan:
+    have_data = (args.images or cfg.data.images) and (args.masks or cfg.data.masks)
+    if args.plan or (args.plan is None and have_data and not (args.config or args.preset or args.init)):
         from .plan import plan_for
         plan = plan_for(args.images or cfg.data.images, args.masks or cfg.data.masks,
                         args.mask_mode or cfg.data.mask_mode, args.num_classes or cfg.data.num_classes)
@@ -120,7 +125,7 @@ def _train_config(args):
             setattr(part, key, value)
     if args.no_augment:
         cfg.augment.enabled = False
-    return cfg
+    return cfg, plan
 
 
 def _add_tiling(p):
@@ -188,7 +193,9 @@ def _add_predict(sub):
     from .config import PredictConfig
     d = PredictConfig()
     g = p.add_argument_group("output")
-    g.add_argument("--threshold", type=float, default=d.threshold, help=f"foreground probability (default {d.threshold})")
+    g.add_argument("--threshold", type=float, default=d.threshold,
+                   help="foreground probability (default: the model's, chosen on its validation images when its plan "
+                        "asked for it, else 0.5)")
     g.add_argument("--prob-format", choices=["tif", "npy"], default=d.prob_format)
     g.add_argument("--keep", choices=["auto", "all", "largest"], default=d.keep,
                    help="largest: keep only the largest region, holes filled; auto (default): what the model was "
@@ -319,8 +326,9 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     if args.command == "train":
         from .training import train
-        train(_train_config(args), args.out, resume=args.resume, overwrite=args.overwrite,
-              verbose=0 if args.quiet else None)
+        cfg, plan = _train_config(args)
+        train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, verbose=0 if args.quiet else None,
+              plan=plan)
     elif args.command == "predict":
         from .prediction import predict
         cfg = _tiling_config(args, threshold=args.threshold, prob_format=args.prob_format, keep=args.keep)

@@ -87,6 +87,8 @@ class TrainConfig:
     loader_workers: int = 0        # threads preparing batches ahead of the step; 0 = half the cores, 2..8
     tensorboard: bool = False      # TensorBoard logs in RUN/tensorboard (tensorboard --logdir RUN/tensorboard)
     init: str | None = None        # fine-tune: start from this model's weights (run folder, .keras, bundled name)
+    choose_threshold: bool = False  # after training, choose the foreground threshold on the validation images and
+                                    # store it with the model (one-channel models; the plan sets it for regions)
     seed: int = 0
     class_balance: bool = True     # weighted_bce: w_c balances class frequencies (the paper's); off = border term only
     w0: float = 10.0               # border weight of the paper's weight map
@@ -99,7 +101,8 @@ class PredictConfig:
     overlap: int = 64
     batch_size: int = 2
     tta: bool = False
-    threshold: float = 0.5
+    threshold: float | None = None  # foreground probability; None: the model's (chosen on its validation images,
+                                    # see thresholds.py), else 0.5
     prob_format: str = "tif"       # tif | npy
     keep: str = "auto"             # all | largest: keep the largest foreground region, holes filled (one lesion or
                                    # organ per image; the plan chooses it, the model stores it) | auto: the model's

@@ -95,9 +95,16 @@ class Predictor:
         """all, or largest: one region per image (the model's training data said so; see plan.py)."""
         return self.cfg.keep if self.cfg.keep != "auto" else self.meta.get("keep") or "all"
 
+    @property
+    def threshold(self) -> float:
+        """Foreground probability: the user's, else the model's (thresholds.py), else 0.5."""
+        if self.cfg.threshold is not None:
+            return float(self.cfg.threshold)
+        return float(self.meta.get("threshold") or 0.5)
+
     def classes(self, probs: np.ndarray) -> np.ndarray:
         if probs.shape[-1] == 1:
-            mask = probs[..., 0] >= self.cfg.threshold
+            mask = probs[..., 0] >= self.threshold
             return (largest_region(mask) if self.keep == "largest" else mask).astype(np.uint8)
         return probs.argmax(-1).astype(np.uint8)
 

@@ -2,6 +2,7 @@
 
 Run folder layout:
     config.yaml      the full config of this run (reproducible with --config)
+    plan.yaml        the data's fingerprint and the settings the plan chose, with reasons (when planned)
     best.keras       best checkpoint by the monitored metric (written atomically)
     last.keras       last epoch, with optimizer state, for --resume
     state.json       epoch, best score, elapsed seconds (for --resume and --time-limit)
@@ -176,10 +177,11 @@ def add_weight_maps(train_samples, val_samples, cfg: RunConfig) -> None:
 
 
 def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = False, verbose: int | None = None,
-          callbacks: list | None = None) -> TrainResult:
+          callbacks: list | None = None, plan=None) -> TrainResult:
     """Train a model as ``cfg`` says and write the run folder ``out_dir``.
 
-    ``callbacks``: extra Keras callbacks (``unetkit tune`` reports each epoch's score through one)."""
+    ``callbacks``: extra Keras callbacks (``unetkit tune`` reports each epoch's score through one).
+    ``plan``: the data's plan (plan.py) that chose some of ``cfg``, written beside it as plan.yaml."""
     import keras
 
     from .config import validate
@@ -211,6 +213,9 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     keras.mixed_precision.set_global_policy(precision)
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.yaml")
+    if plan is not None:
+        from .plan import write_plan
+        write_plan(plan, out / "plan.yaml")
     meta = model_meta(cfg, channels)
     meta["scale"] = working_scale(cfg, train_samples)
     if cfg.data.mask_mode == "instances":  # lets count rescale images to the object size it learned
@@ -292,9 +297,11 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         rec.stopped_by = "early stopping"
     if not (out / BEST).exists():  # e.g. stopped before the first epoch ended
         save_model(model, out / BEST, meta, with_optimizer=False)
+    threshold = choose_run_threshold(out, cfg, val_samples, log)
     from .viz import plot_history
     plot_history(out / "history.csv", out / "curves.png")
     summary = {
+        **({"threshold": threshold.threshold, "threshold_scores": threshold.scores} if threshold else {}),
         "epochs": rec.state["epoch"], "seconds": round(rec.state["elapsed_s"], 1), "monitor": monitor,
         "best": rec.state["best"], "stopped_by": rec.stopped_by, "precision": precision, "channels": channels,
         "train": [p.name for p in train_pairs], "val": [p.name for p in val_pairs],
@@ -304,6 +311,31 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     log(f"done: {summary['epochs']} epochs in {summary['seconds'] / 60:.1f} min ({rec.stopped_by}); "
         f"best {monitor} = {summary['best']}; run folder {out}")
     return TrainResult(out, out / BEST, rec.state["epoch"], rec.state["elapsed_s"], rec.state["best"], rec.stopped_by)
+
+
+def choose_run_threshold(out: Path, cfg: RunConfig, val_samples, log):
+    """``train.choose_threshold``: the best checkpoint's foreground threshold on the validation
+    images (thresholds.py), stored in its metadata so predict uses it. None when not asked."""
+    if not cfg.train.choose_threshold:
+        return None
+    from .checkpoint import read_meta, rewrite_meta
+    from .predictor import Predictor
+    from .thresholds import DEFAULT, validation_threshold
+    predictor = Predictor.load(out / BEST)
+    why = None
+    if not val_samples:
+        why = "no validation images"
+    elif cfg.data.sampling != "patch":
+        why = "--sampling resize validates on resized images, not at the working scale"
+    elif predictor.outputs() != 1:
+        why = f"the model has {predictor.outputs()} output channels, not one"
+    if why:  # said, not hidden: the plan asks for it on every region task, a run may not allow it
+        log(f"choose_threshold: {why}; the foreground threshold stays {DEFAULT:g}")
+        return None
+    choice = validation_threshold(predictor.batch, val_samples, multiple=predictor.multiple, keep=predictor.keep)
+    rewrite_meta(out / BEST, out / BEST, {**read_meta(out / BEST), "threshold": choice.threshold})
+    log(choice.describe() + ": stored with the model")
+    return choice
 
 
 def _printer(verbose):

@@ -116,7 +116,7 @@ def prepare_job(predictor: Predictor, path: Path, choice: AxisChoice, bcfg: Bloc
     engine.put(("model", key), predictor)          # threads of this process use the object itself
     engine.put(("image", str(path), axes, repr(choice)), sel)
     job = ImageJob(str(path), choice, axes, predictor.spec, key, plan, params, predictor.channels,
-                   cfg.batch_size, cfg.tta, cfg.threshold)
+                   cfg.batch_size, cfg.tta, predictor.threshold)
     return job, sel
 
 

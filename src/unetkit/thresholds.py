@@ -1,0 +1,71 @@
+"""The foreground threshold of a one-channel model, chosen on its validation images.
+
+nnU-Net decides its post-processing on validation data instead of fixing it; for a region
+task (one lesion or organ per image) the decision that matters is the threshold. A network
+trained for minutes is not calibrated at 0.5: on PH2 the 10-minute model marked the dark
+core of pale lesions only (under-segmentation), and 0.3-0.4 gave the test images a mean
+IoU 0.01-0.015 higher (benchmarks/README.md, section 12). The threshold is chosen on the
+run's own validation images, never on test images, and kept at 0.5 unless another value
+wins by more than ``MARGIN`` (a few validation images are noisy).
+
+``choose_threshold`` is pure (probabilities and truths in, a named result out);
+``validation_threshold`` runs it on a trained model and its validation samples.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+GRID = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+DEFAULT = 0.5
+MARGIN = 0.005   # mean IoU a threshold must gain over 0.5 to replace it
+
+
+@dataclass
+class ThresholdChoice:
+    threshold: float
+    scores: dict          # threshold -> mean foreground IoU over the validation images
+    images: int
+
+    def describe(self) -> str:
+        at_default = self.scores.get(DEFAULT, float("nan"))
+        return (f"foreground threshold {self.threshold:g} (validation mean IoU {self.scores[self.threshold]:.3f} "
+                f"against {at_default:.3f} at {DEFAULT:g}, {self.images} images)")
+
+
+def foreground_iou(mask: np.ndarray, truth: np.ndarray) -> float:
+    """IoU of two boolean masks; 1 when both are empty (nothing to find, nothing found)."""
+    union = np.logical_or(mask, truth).sum()
+    return 1.0 if union == 0 else float(np.logical_and(mask, truth).sum() / union)
+
+
+def choose_threshold(probs, truths, keep: str = "all", grid=GRID, margin: float = MARGIN) -> ThresholdChoice:
+    """The threshold of ``grid`` with the best mean foreground IoU over the pairs (prob (H, W)
+    in [0, 1], truth boolean (H, W)); ``keep = largest`` scores the largest region, holes
+    filled, as prediction will use it. 0.5 stays unless another value gains ``margin``."""
+    from .predictor import largest_region
+    if len(probs) != len(truths) or not probs:
+        raise ValueError("choose_threshold needs as many probability maps as truths, at least one")
+    grid = sorted(set(grid) | {DEFAULT})
+    scores = {}
+    for t in grid:
+        ious = []
+        for p, truth in zip(probs, truths):
+            mask = p >= t
+            ious.append(foreground_iou(largest_region(mask) if keep == "largest" else mask, truth))
+        scores[t] = float(np.mean(ious))
+    best = max(grid, key=lambda t: (scores[t], -abs(t - DEFAULT)))
+    if scores[best] - scores[DEFAULT] <= margin:
+        best = DEFAULT
+    return ThresholdChoice(float(best), scores, len(probs))
+
+
+def validation_threshold(predict_batch, samples, *, multiple: int, keep: str = "all",
+                         tile: int = 512) -> ThresholdChoice:
+    """Probabilities of each validation sample (already at the working scale, normalised) from
+    ``predict_batch``, then ``choose_threshold``. Holds every validation probability map: these
+    are the run's validation images at its working scale, which training already holds."""
+    from .tiling import predict_tiled
+    probs = [predict_tiled(predict_batch, s.image, tile=tile, multiple=multiple)[..., 0] for s in samples]
+    return choose_threshold(probs, [s.labels > 0 for s in samples], keep=keep)
