@@ -147,3 +147,40 @@ def test_keep_largest_is_refused_block_wise_with_what_to_do(tmp_path):
     model = Predictor(None, {"keep": "largest"}, PredictConfig())
     with pytest.raises(UnetkitError, match="--keep all"):
         predict_image(model, tmp_path / "slide.ome.zarr", tmp_path, "slide", AxisChoice(), BlockConfig())
+
+
+def test_scale_goes_on_halving_while_the_masks_survive():
+    ph2 = dict(object_diameter=375.0, min_side=576, median_shape=(576, 767), objects_per_image=1)
+    keep = {0.5: 1.0, 0.25: 0.997, 0.125: 0.992}
+    assert make_plan(fp(**ph2, mask_fidelity=keep)).settings["data.scale"] == 0.125
+    assert make_plan(fp(**ph2, mask_fidelity={**keep, 0.125: 0.95})).settings["data.scale"] == 0.25   # masks lost
+    assert make_plan(fp(**{**ph2, "min_side": 400}, mask_fidelity=keep)).settings["data.scale"] == 0.25  # < 64 px
+    small = make_plan(fp(mask_fidelity=keep))         # objects fit the patch: fidelity alone never shrinks
+    assert small.settings["data.scale"] == 1.0
+
+
+def test_mask_fidelity_tells_blobs_from_thin_lines():
+    from unetkit.plan import mask_fidelity
+    blob = np.zeros((512, 512), bool)
+    blob[disk((256, 256), 150)] = True
+    lines = np.zeros((512, 512), bool)
+    lines[::24] = True                                 # one-pixel membranes 24 px apart
+    assert mask_fidelity(blob, 0.125) > 0.97
+    assert mask_fidelity(lines, 0.5) < 0.5
+    assert mask_fidelity(blob, 1.0) == 1.0
+
+
+def test_colour_regions_get_channel_jitter_and_nothing_else_does():
+    assert make_plan(fp(colour=True)).settings["augment.channel_jitter"] == 0.15
+    assert "augment.channel_jitter" not in make_plan(fp(colour=True, task="instances")).settings
+    assert "augment.channel_jitter" not in make_plan(fp(colour=False)).settings
+
+
+def test_channel_jitter_changes_colour_channels_apart_and_leaves_gray_alone():
+    from unetkit.config import AugmentConfig
+    from unetkit.data.augment import intensity
+    only = AugmentConfig(channel_jitter=0.2, contrast=0, brightness=0, gamma=0, noise=0)
+    rgb = intensity(np.full((8, 8, 3), 0.5, np.float32), only, np.random.default_rng(0))
+    assert len(set(np.round(rgb[0, 0], 4))) == 3 and np.all(np.abs(rgb - 0.5) <= 0.5 * 0.2 + 0.1)
+    gray = intensity(np.full((8, 8, 1), 0.5, np.float32), only, np.random.default_rng(0))
+    assert np.all(gray == 0.5)

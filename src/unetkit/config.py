@@ -28,6 +28,8 @@ class AugmentConfig:
     contrast: float = 0.1        # multiplicative around the mean
     gamma: float = 0.2           # exponent in [1-g, 1+g] on clipped intensities
     noise: float = 0.02          # Gaussian noise std, normalised units
+    channel_jitter: float = 0.0  # colour images: per-channel gain in [1-j, 1+j] and shift in [-j/2, j/2] (white
+                                 # balance and skin tone differ between images; the plan sets it for colour regions)
     enabled: bool = True
 
 

@@ -70,7 +70,7 @@ def remap(arr: np.ndarray, map_x, map_y, nearest: bool) -> np.ndarray:
 
 
 def intensity(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Image-only changes: contrast, brightness, gamma and noise."""
+    """Image-only changes: contrast, brightness, per-channel colour jitter, gamma and noise."""
     if not cfg.enabled:
         return img
     out = img
@@ -79,6 +79,9 @@ def intensity(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> 
         out = (out - mean) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast) + mean
     if cfg.brightness:
         out = out + rng.uniform(-cfg.brightness, cfg.brightness)
+    if cfg.channel_jitter and out.ndim == 3 and out.shape[-1] > 1:
+        c, j = out.shape[-1], cfg.channel_jitter
+        out = out * rng.uniform(1 - j, 1 + j, c).astype(np.float32) + rng.uniform(-j / 2, j / 2, c).astype(np.float32)
     if cfg.gamma:
         g = rng.uniform(1 - cfg.gamma, 1 + cfg.gamma)
         out = np.power(np.clip(out, 0, None), g)
