@@ -184,3 +184,26 @@ def test_channel_jitter_changes_colour_channels_apart_and_leaves_gray_alone():
     assert len(set(np.round(rgb[0, 0], 4))) == 3 and np.all(np.abs(rgb - 0.5) <= 0.5 * 0.2 + 0.1)
     gray = intensity(np.full((8, 8, 1), 0.5, np.float32), only, np.random.default_rng(0))
     assert np.all(gray == 0.5)
+
+
+def test_channel_norm_stretches_each_colour_channel_and_is_planned_for_colour_regions(tmp_path):
+    from unetkit.data.prepare import prepare
+    ramp = np.linspace(0, 1, 64 * 64).reshape(64, 64)
+    cast = np.dstack([ramp * 200, ramp * 50, np.full((64, 64), 7.0)]).astype(np.uint8)   # a strong colour cast
+    x = prepare(cast, 3, "channel")
+    lo, hi = np.percentile(x.reshape(-1, 3), [1, 99.8], axis=0)
+    assert np.allclose(lo[:2], 0, atol=0.02) and np.allclose(hi[:2], 1, atol=0.02)   # both ramps fill [0, 1]
+    assert np.all(x[..., 2] == 0)                                                     # a flat channel stays flat
+    assert prepare(cast, 3, "percentile")[..., 1].max() < 0.3                        # one stretch keeps the cast
+    assert make_plan(fp(colour=True)).settings["data.norm"] == "channel"
+    assert "data.norm" not in make_plan(fp(colour=True, task="instances")).settings
+
+
+def test_channel_norm_is_refused_for_planes_streamed_block_wise(tmp_path):
+    from types import SimpleNamespace
+
+    from unetkit.errors import UnetkitError
+    from unetkit.planes import plane_params
+    plane = SimpleNamespace(path=tmp_path / "slide.ome.tif", selection=SimpleNamespace(yx=(50000, 50000)))
+    with pytest.raises(UnetkitError, match="--blocks never"):
+        plane_params(plane, 3, "channel", "never", "refuse")

@@ -47,7 +47,7 @@ class DataConfig:
     num_classes: int = 2           # classes incl. background (binary: 2 -> one sigmoid output)
     target: str = "classes"        # classes | boundary (background/interior/boundary from instances)
     channels: int | str = "auto"   # 1, 3 or auto (3 if any training image has colour)
-    norm: str = "percentile"       # percentile | scale | none
+    norm: str = "percentile"       # percentile | channel (percentiles per colour channel) | scale | none
     invert: str = "never"          # auto: flip bright-background images (gray input) so objects are bright
     sampling: str = "patch"        # patch (full-resolution crops) | resize (seeds' whole-image resize)
     patch_size: int = 256
@@ -199,7 +199,7 @@ def merge(cfg: RunConfig, overrides: dict, source: str = "config") -> RunConfig:
 CHOICES = {
     ("data", "mask_mode"): ("binary", "classes", "instances"),
     ("data", "target"): ("classes", "boundary"),
-    ("data", "norm"): ("percentile", "scale", "none"),
+    ("data", "norm"): ("percentile", "channel", "scale", "none"),
     ("data", "invert"): ("auto", "never"),
     ("data", "sampling"): ("patch", "resize"),
     ("data", "balance"): ("none", "appearance"),

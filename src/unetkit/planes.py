@@ -151,6 +151,10 @@ def native_params(path, native: np.ndarray, channels: int, norm: str, invert: st
 
 def _streamed_params(plane: Plane, channels, norm, invert, nan, block) -> NormParams:
     h, w = plane.selection.yx
+    if norm == "channel":
+        raise UnetkitError(f"{plane.path}: per-channel normalisation (norm 'channel', the plan's choice for colour "
+                           f"regions) is computed in memory only, and this plane has {h}x{w} px; predict it with "
+                           "--blocks never if it fits in memory")
     blocks = [(y, min(y + block, h), x, min(x + block, w)) for y in range(0, h, block) for x in range(0, w, block)]
     dtype = None
     counts: dict = {}
@@ -193,5 +197,5 @@ def model_input(native: np.ndarray, channels: int, params: NormParams, bad: np.n
     """Native block -> float32 (h, w, channels) model input with the plane's normalisation."""
     x = to_channels(native, channels)
     if bad is not None:  # masked non-finite pixels read as the plane's low percentile (background)
-        x = np.where(bad[..., None], np.float32(params.offset), x)
+        x = np.where(bad[..., None], np.asarray(params.offset, np.float32), x)
     return apply_norm(x, params)

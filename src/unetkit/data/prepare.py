@@ -41,8 +41,8 @@ class NormParams:
     """How to map one image's intensities to the model's range: ``(x - offset) / denom``,
     clipped to [0, 1] when ``clip``, all zero when ``zero``, then ``1 - x`` when ``invert``."""
     mode: str
-    offset: float = 0.0
-    denom: float = 1.0
+    offset: float | tuple = 0.0     # a tuple of one value per channel in ``channel`` mode
+    denom: float | tuple = 1.0
     clip: bool = False
     zero: bool = False
     invert: bool = False
@@ -72,7 +72,7 @@ def params_from_stats(mode: str, dtype, lo: float = 0.0, hi: float = 1.0, median
     elif mode == "none":
         p = NormParams(mode)
     else:
-        raise UnetkitError(f"unknown normalisation {mode!r}: use percentile, scale or none")
+        raise UnetkitError(f"unknown normalisation {mode!r}: use percentile, channel, scale or none")
     if invert == "auto":
         m = float(apply_norm(np.array([median], np.float32), p)[0])
         p = NormParams(p.mode, p.offset, p.denom, p.clip, p.zero, invert=m > 0.5)
@@ -81,6 +81,8 @@ def params_from_stats(mode: str, dtype, lo: float = 0.0, hi: float = 1.0, median
 
 def norm_params(x: np.ndarray, mode: str = "percentile", invert: str = "never") -> NormParams:
     """Parameters from a whole image held in memory (after channel conversion)."""
+    if mode == "channel":
+        return channel_params(x, invert)
     if mode != "percentile":
         median = float(np.median(x)) if invert == "auto" else 0.0
         return params_from_stats(mode, x.dtype, median=median, invert=invert)
@@ -89,12 +91,25 @@ def norm_params(x: np.ndarray, mode: str = "percentile", invert: str = "never") 
     return params_from_stats(mode, x.dtype, float(lo), float(hi), median, invert)
 
 
+def channel_params(x: np.ndarray, invert: str = "never") -> NormParams:
+    """``channel``: the percentile normalisation of each colour channel on its own, so a colour
+    cast (white balance, skin tone, stain) is taken out as Shades-of-Gray colour constancy does
+    for dermoscopy; a flat channel keeps its offset and a unit range. ``x``: (..., C)."""
+    if invert not in ("auto", "never"):
+        raise UnetkitError(f"unknown invert mode {invert!r}: use auto or never")
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float32)
+    lo, hi = np.percentile(flat, PERCENTILES, axis=0)
+    denom = np.where(hi - lo > 1e-6, hi - lo, 1.0)
+    flip = invert == "auto" and float(np.median(((flat - lo) / denom).mean(axis=1))) > 0.5
+    return NormParams("channel", tuple(float(v) for v in lo), tuple(float(v) for v in denom), invert=flip)
+
+
 def apply_norm(x: np.ndarray, p: NormParams) -> np.ndarray:
     x = x.astype(np.float32)
     if p.zero:
         x = np.zeros_like(x)
     elif p.mode != "none":
-        x = (x - np.float32(p.offset)) / np.float32(p.denom)
+        x = (x - np.asarray(p.offset, np.float32)) / np.asarray(p.denom, np.float32)
         if p.clip:
             x = np.clip(x, 0, 1)
     if p.invert:
