@@ -56,7 +56,7 @@ def grid_for(predictor, icfg: InstanceConfig) -> dict:
 def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = None, verbose: bool = True) -> Calibration:
     """Search the grid on annotated images (instance label masks, paired by file stem)."""
     from .data.pairs import load_pair, pair_folders
-    from .diameter import count_labels, labels_from, predict_at
+    from .diameter import choose_scale, labels_from
     from .instances import distance_seeds, instance_settings
     from .io import open_image
     from .matching import matched_ious, pooled
@@ -84,8 +84,7 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
         _, truth = load_pair(p, "instances")
         sel = select(open_image(p.image), predictor.channels, AxisChoice())
         _, x, _ = load_plane(predictor, sel, p.image)
-        _, info = count_labels(predictor, x, icfg)   # the scale count would choose for this image
-        probs, distance = predict_at(predictor, x, info["scale"])
+        _, info, (probs, distance) = choose_scale(predictor, x, icfg)   # count's scale and its prediction
         for i, s in enumerate(settings):  # scored at once: only this image's label images are held
             labels, _ = labels_from(probs, distance, x.shape[:2], info["scale"], replace(icfg, **s))
             matched[i].append(matched_ious(truth, labels, IOUS))

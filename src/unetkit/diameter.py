@@ -62,19 +62,29 @@ def labels_from(probs: np.ndarray, distance: np.ndarray | None, shape: tuple[int
     return labels, found
 
 
-def labels_at_scale(predictor, x: np.ndarray, scale: float, icfg: InstanceConfig) -> tuple[np.ndarray, float | None]:
-    """``labels_from`` a prediction of ``x`` at ``scale``."""
-    probs, distance = predict_at(predictor, x, scale)
-    return labels_from(probs, distance, x.shape[:2], scale, icfg)
+def labels_at_scale(predictor, x: np.ndarray, scale: float, icfg: InstanceConfig):
+    """(labels, diameter found, the prediction (probabilities, distance or None)) of ``x`` at ``scale``."""
+    pred = predict_at(predictor, x, scale)
+    return (*labels_from(*pred, x.shape[:2], scale, icfg), pred)
 
 
 def count_labels(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.ndarray, dict]:
     """Labels of an image at the right object size, and how the size was found."""
+    labels, info, _ = choose_scale(predictor, x, icfg)
+    return labels, info
+
+
+def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.ndarray, dict, tuple]:
+    """(labels, how the size was found, the prediction at the chosen scale): ``count_labels``
+    plus the probabilities it labelled, so a caller that labels them again with other settings
+    (``calibrate``) does not predict twice. Holds at most three predictions of the image: the first
+    look, the best candidate so far and the current one."""
     trained = predictor.meta.get("diameter")
     base = predictor.scale
     setting = icfg.diameter
     if setting in (None, "off") or (setting == "auto" and not trained):
-        return labels_at_scale(predictor, x, base, icfg)[0], {"scale": base, "diameter": None, "passes": 1}
+        labels, _, pred = labels_at_scale(predictor, x, base, icfg)
+        return labels, {"scale": base, "diameter": None, "passes": 1}, pred
     if setting != "auto":
         try:
             given = float(setting)
@@ -86,11 +96,12 @@ def count_labels(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
             raise UnetkitError("--diameter needs a model that records its training object diameter "
                                "(bundled models, or runs trained on instance labels)")
         scale = float(np.clip(trained / given, *SCALE_RANGE))
-        return labels_at_scale(predictor, x, scale, icfg)[0], {"scale": scale, "diameter": given, "passes": 1}
-    labels, found = labels_at_scale(predictor, x, base, icfg)
+        labels, _, pred = labels_at_scale(predictor, x, scale, icfg)
+        return labels, {"scale": scale, "diameter": given, "passes": 1}, pred
+    labels, found, pred = labels_at_scale(predictor, x, base, icfg)
     info = {"scale": base, "diameter": found, "passes": 1}
     if found is None or in_band(found * base, trained):
-        return labels, info  # no estimate, or objects already at a size the model handles
+        return labels, info, pred  # no estimate, or objects already at a size the model handles
     # Off the model's size range its own size estimate is biased, even in direction (a big nucleus comes
     # out as small fragments), so try scales on a geometric ladder, down first (cheap), then up, and keep
     # the one at which the objects found are of the training size (self-consistent), closest to it.
@@ -101,19 +112,19 @@ def count_labels(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
         scale = base * factor
         if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1] or min(x.shape[:2]) * scale < predictor.multiple:
             continue
-        lab, size = labels_at_scale(predictor, x, scale, icfg)
+        lab, size, candidate = labels_at_scale(predictor, x, scale, icfg)
         info["passes"] += 1
         if size is None or not in_band(size * scale, trained):
             continue
         err = abs(np.log(size * scale / trained))
         if best is None or err < best[0]:
-            best = (err, lab, {"scale": scale, "diameter": size, "passes": info["passes"]})
+            best = (err, lab, {"scale": scale, "diameter": size, "passes": info["passes"]}, candidate)
         if err < np.log(1 + SETTLED):
             break
     if best is None:
-        return labels, info
+        return labels, info, pred
     best[2]["passes"] = info["passes"]
-    return best[1], best[2]
+    return best[1], best[2], best[3]
 
 
 def in_band(working_diameter: float, trained: float) -> bool:
