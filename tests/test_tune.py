@@ -13,9 +13,28 @@ def test_tune_runs_resumes_and_writes_a_usable_config(synth, tmp_path):
     # a second call (as after a kill) continues the same study instead of starting over
     second = tune(cfg, tmp_path / "study", trials=2, trial_minutes=0.05, time_limit=5, verbose=False)
     assert second["trials"] == 2
+    import optuna
+    study = optuna.load_study(study_name="unetkit", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
+    assert study.trials[0].params != study.trials[1].params   # the resumed sampler does not replay its first draw
     assert (tmp_path / "study" / "study.db").is_file() and (tmp_path / "study" / "trials.png").is_file()
     best = yaml.safe_load((tmp_path / "study" / "best.yaml").read_text())
     assert best["model"]["name"] in ("unet", "resunet", "attention_unet")
     assert best["train"]["learning_rate"] == second["params"]["train.learning_rate"]
     from unetkit.config import load_config
     load_config(tmp_path / "study" / "best.yaml")  # valid for unetkit train --config
+
+
+def test_the_given_settings_are_the_first_trial_when_they_lie_in_the_space(synth, tmp_path):
+    import optuna
+
+    from unetkit.tune import baseline
+    images, masks = synth
+    cfg = tiny_config(images, masks, epochs=1, steps_per_epoch=1)
+    assert baseline(cfg) is None                      # 4 filters, depth 2: outside the searched space
+    cfg.model.base_filters, cfg.model.depth = 8, 3
+    tune(cfg, tmp_path / "study", trials=1, trial_minutes=0.05, time_limit=5, verbose=False)
+    study = optuna.load_study(study_name="unetkit", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
+    assert study.trials[0].params == baseline(cfg)
+    tune(cfg, tmp_path / "study", trials=2, trial_minutes=0.05, time_limit=5, verbose=False)   # resumed:
+    study = optuna.load_study(study_name="unetkit", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
+    assert sum(t.params == baseline(cfg) for t in study.trials) == 1                      # not queued again

@@ -9,7 +9,9 @@ time and the parameters' importances. Optuna is the optional extra ``unetkit[tun
 
 Searched: learning rate (1e-4..3e-3, log), dropout (0..0.5), depth (3..5), base filters
 (8, 16, 32), loss (bce, bce_dice, dice), architecture (unet, resunet, attention_unet).
-Everything else comes from the given config (or the data's plan with ``--plan``).
+Everything else comes from the given config (or the data's plan with ``--plan``). The given
+settings themselves are the first trial (when they lie in the searched space), so the best
+config is never one that scored worse than them on validation.
 """
 from __future__ import annotations
 
@@ -55,6 +57,19 @@ def suggest(trial, cfg: RunConfig) -> RunConfig:
     return cfg
 
 
+def baseline(cfg: RunConfig) -> dict | None:
+    """The searched parameters as ``cfg`` sets them, when every one lies in ``SPACE`` (else None)."""
+    params = {}
+    for key, (kind, *args) in SPACE.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        inside = value in args[0] if kind == "cat" else args[0] <= value <= args[1]
+        if not inside:
+            return None
+        params[key] = value
+    return params
+
+
 def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20, trial_minutes: float = 2.0,
          verbose: bool = True) -> dict:
     """Run (or resume) the study in ``out_dir`` until ``trials`` trials are done or ``time_limit``
@@ -69,8 +84,13 @@ def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20,
         raise UnetkitError("no training data: pass --images DIR and --masks DIR")
     storage = f"sqlite:///{(out / 'study.db').resolve()}"
     study = optuna.create_study(study_name="unetkit", storage=storage, direction="maximize", load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=cfg.train.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
+    # a resumed study must not replay the sampler's first draws (same seed, same trials): seed it past them
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.train.seed + len(study.trials))
+    start = baseline(cfg)
+    settled = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.WAITING)
+    if start and not any(t.params == start and t.state in settled for t in study.trials):
+        study.enqueue_trial(start)   # the given settings are a trial too: the best is never worse than them
     done = len([t for t in study.trials if t.state.is_finished()])
     if verbose and done:
         print(f"[unetkit] resuming the study in {out}: {done} trials done")
