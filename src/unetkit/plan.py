@@ -218,8 +218,11 @@ def make_plan(fp: Fingerprint, patch_size: int = MAX_PATCH) -> Plan:
     if fp.task in ("regions", "classes") and (fp.foreground_share < 0.10 or fp.foreground_cv > 0.5):
         plan.set("train.loss", "bce_dice", f"foreground {100 * fp.foreground_share:.1f} % of pixels, share CV "
                  f"{fp.foreground_cv:.2f}: Dice keeps a small or variable foreground from being drowned")
-    else:
+    elif fp.task in ("regions", "classes"):
         plan.set("train.loss", "bce", "balanced foreground: plain BCE (best on ISBI, benchmarks section 7)")
+    else:
+        plan.set("train.loss", "bce", f"{fp.task}: plain BCE (best on ISBI, benchmarks section 7; Dice was not "
+                 "measured on membranes or on the three-class instance target)")
     return plan
 
 
