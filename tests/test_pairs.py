@@ -84,3 +84,18 @@ def test_binary_mask_given_as_instances():
     one = np.zeros((20, 20), np.uint8)
     one[2:6, 2:6] = 1  # a single object is a valid instance mask
     assert mask_to_labels(one, "instances", "m.png").max() == 1
+
+
+def test_one_object_in_pieces_is_an_instance_image_when_saved_wider_than_8_bit():
+    import numpy as np
+    import pytest
+
+    from unetkit.data.pairs import mask_to_labels
+    from unetkit.errors import UnetkitError
+    pieces = np.zeros((32, 32), np.uint16)
+    pieces[2:6, 2:6] = pieces[10:14, 10:14] = pieces[20:24, 20:24] = 1    # count's label image: one object, 3 pieces
+    assert mask_to_labels(pieces, "instances", "labels.tif").max() == 1
+    with pytest.raises(UnetkitError, match="binary mask"):
+        mask_to_labels(pieces.astype(np.uint8), "instances", "mask.png")   # 8-bit 0/1: a binary mask
+    with pytest.raises(UnetkitError, match="binary mask"):
+        mask_to_labels(pieces * 65535, "instances", "mask.tif")             # 0/65535: a binary mask

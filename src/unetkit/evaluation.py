@@ -164,7 +164,9 @@ def _read_instances(path) -> np.ndarray:
     arr = read_array(path)
     labels = mask_to_labels(arr, "instances", path)
     values = np.unique(labels)
-    if values.size == 2 and values[1] in (1, 255) and (labels > 0).mean() > 0:
+    from .data.pairs import looks_binary
+    binary_like = looks_binary(arr, values)
+    if binary_like and (labels > 0).mean() > 0:
         from .metrics import cells_of
         n = cells_of(labels).max()
         if n > 1:

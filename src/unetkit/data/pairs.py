@@ -90,13 +90,22 @@ def mask_to_labels(mask: np.ndarray, mode: str, path, num_classes: int = 2) -> n
     if mode == "instances":
         if values.min() < 0:
             raise UnetkitError(f"{path}: instance mask has negative ids; use 0 for background, 1..N for objects")
-        if values.size == 2:
+        if looks_binary(mask, values):
             from scipy import ndimage
             if ndimage.label(mask > 0)[1] >= 3:
                 raise UnetkitError(f"{path}: looks like a binary mask (separate objects share the id {values[1]}); "
                                    "give each object its own id, or use --mask-mode binary")
         return mask.astype(np.int32)
     raise UnetkitError(f"unknown mask mode {mode!r}: use binary, classes or instances")
+
+
+def looks_binary(mask: np.ndarray, values: np.ndarray) -> bool:
+    """Two values, as a binary mask is saved: 0/255 or 0/65535, or 0/1 in an 8-bit file. A wider label
+    image with the single id 1 is an instance image of one object (which may lie in pieces: ``count``
+    resizes labels back from its working scale), not a binary mask."""
+    if values.size != 2:
+        return False
+    return int(values[1]) in (255, 65535) or mask.dtype in (np.uint8, np.bool_)
 
 
 def _show(values: np.ndarray, n: int = 6) -> str:
