@@ -12,7 +12,7 @@ from .errors import UnetkitError
 
 
 def _add_train(sub):
-    from .config import PRESETS
+    from .config import CHOICES, PRESETS
     p = sub.add_parser("train", help="train a U-Net on folders of images and masks")
     g = p.add_argument_group("data")
     g.add_argument("--images", help="folder of training images")
@@ -21,7 +21,7 @@ def _add_train(sub):
     g.add_argument("--num-classes", type=int, help="classes incl. background (classes mode)")
     g.add_argument("--target", choices=["classes", "boundary"], help="boundary: background/interior/boundary")
     g.add_argument("--channels", help="1, 3 or auto")
-    g.add_argument("--norm", choices=["percentile", "channel", "scale", "none"],
+    g.add_argument("--norm", choices=CHOICES[("data", "norm")],
                    help="percentile (default): one 1-99.8 %% stretch for all channels; channel: one per colour channel")
     g.add_argument("--invert", choices=["auto", "never"], help="auto: make objects bright on dark (gray input)")
     g.add_argument("--sampling", choices=["patch", "resize"], help="random full-resolution patches, or resize (seeds)")

@@ -165,8 +165,7 @@ def _read_instances(path) -> np.ndarray:
     labels = mask_to_labels(arr, "instances", path)
     values = np.unique(labels)
     from .data.pairs import looks_binary
-    binary_like = looks_binary(arr, values)
-    if binary_like and (labels > 0).mean() > 0:
+    if looks_binary(arr, values) and (labels > 0).mean() > 0:
         from .metrics import cells_of
         n = cells_of(labels).max()
         if n > 1:

@@ -31,6 +31,12 @@ class PixelScores:
     mean_iou: float     # over classes present in truth or prediction
 
 
+def foreground_iou(mask: np.ndarray, truth: np.ndarray) -> float:
+    """IoU of two boolean masks; 1 when both are empty (nothing to find, nothing found)."""
+    union = np.logical_or(mask, truth).sum()
+    return 1.0 if union == 0 else float(np.logical_and(mask, truth).sum() / union)
+
+
 def pixel_scores(conf: np.ndarray) -> PixelScores:
     tp = np.diag(conf).astype(np.float64)
     fp = conf.sum(0) - tp

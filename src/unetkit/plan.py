@@ -140,12 +140,9 @@ def mask_fidelity(fg: np.ndarray, scale: float) -> float:
     h, w = fg.shape
     small = cv2.resize(fg.astype(np.float32), (max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)),
                        interpolation=cv2.INTER_AREA)
+    from .metrics import foreground_iou
     back = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
-    ious = []
-    for a, b in ((fg, back), (~fg, ~back)):
-        union = np.logical_or(a, b).sum()
-        ious.append(1.0 if union == 0 else np.logical_and(a, b).sum() / union)
-    return float(min(ious))
+    return min(foreground_iou(back, fg), foreground_iou(~back, ~fg))
 
 
 @dataclass

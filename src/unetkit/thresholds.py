@@ -34,38 +34,48 @@ class ThresholdChoice:
                 f"against {at_default:.3f} at {DEFAULT:g}, {self.images} images)")
 
 
-def foreground_iou(mask: np.ndarray, truth: np.ndarray) -> float:
-    """IoU of two boolean masks; 1 when both are empty (nothing to find, nothing found)."""
-    union = np.logical_or(mask, truth).sum()
-    return 1.0 if union == 0 else float(np.logical_and(mask, truth).sum() / union)
+def image_ious(prob: np.ndarray, truth: np.ndarray, keep: str, grid) -> list[float]:
+    """Foreground IoU of one image's mask at each threshold of ``grid``; ``keep = largest`` scores
+    the largest region, holes filled, as prediction will use it."""
+    from .metrics import foreground_iou
+    from .predictor import largest_region
+    ious = []
+    for t in grid:
+        mask = prob >= t
+        ious.append(foreground_iou(largest_region(mask) if keep == "largest" else mask, truth))
+    return ious
+
+
+def best_of(per_image: list[list[float]], grid, margin: float = MARGIN) -> ThresholdChoice:
+    """The threshold with the best mean IoU over the images; 0.5 stays unless another gains ``margin``."""
+    if not per_image:
+        raise ValueError("choosing a threshold needs at least one image")
+    means = np.mean(np.array(per_image), axis=0)
+    scores = {float(t): float(m) for t, m in zip(grid, means)}
+    best = max(scores, key=lambda t: (scores[t], -abs(t - DEFAULT)))
+    if scores[best] - scores[DEFAULT] <= margin:
+        best = DEFAULT
+    return ThresholdChoice(float(best), scores, len(per_image))
+
+
+def full_grid(grid=GRID) -> list[float]:
+    return sorted(set(grid) | {DEFAULT})
 
 
 def choose_threshold(probs, truths, keep: str = "all", grid=GRID, margin: float = MARGIN) -> ThresholdChoice:
     """The threshold of ``grid`` with the best mean foreground IoU over the pairs (prob (H, W)
-    in [0, 1], truth boolean (H, W)); ``keep = largest`` scores the largest region, holes
-    filled, as prediction will use it. 0.5 stays unless another value gains ``margin``."""
-    from .predictor import largest_region
-    if len(probs) != len(truths) or not probs:
-        raise ValueError("choose_threshold needs as many probability maps as truths, at least one")
-    grid = sorted(set(grid) | {DEFAULT})
-    scores = {}
-    for t in grid:
-        ious = []
-        for p, truth in zip(probs, truths):
-            mask = p >= t
-            ious.append(foreground_iou(largest_region(mask) if keep == "largest" else mask, truth))
-        scores[t] = float(np.mean(ious))
-    best = max(grid, key=lambda t: (scores[t], -abs(t - DEFAULT)))
-    if scores[best] - scores[DEFAULT] <= margin:
-        best = DEFAULT
-    return ThresholdChoice(float(best), scores, len(probs))
+    in [0, 1], truth boolean (H, W)); 0.5 stays unless another value gains ``margin``."""
+    if len(probs) != len(truths):
+        raise ValueError("choose_threshold needs as many probability maps as truths")
+    grid = full_grid(grid)
+    return best_of([image_ious(p, t, keep, grid) for p, t in zip(probs, truths)], grid, margin)
 
 
 def validation_threshold(predict_batch, samples, *, multiple: int, keep: str = "all",
                          tile: int = 512) -> ThresholdChoice:
-    """Probabilities of each validation sample (already at the working scale, normalised) from
-    ``predict_batch``, then ``choose_threshold``. Holds every validation probability map: these
-    are the run's validation images at its working scale, which training already holds."""
+    """``choose_threshold`` on the validation samples (already at the working scale, normalised),
+    predicted by ``predict_batch`` one at a time: only one probability map is held."""
     from .tiling import predict_tiled
-    probs = [predict_tiled(predict_batch, s.image, tile=tile, multiple=multiple)[..., 0] for s in samples]
-    return choose_threshold(probs, [s.labels > 0 for s in samples], keep=keep)
+    grid = full_grid()
+    return best_of([image_ious(predict_tiled(predict_batch, s.image, tile=tile, multiple=multiple)[..., 0],
+                               s.labels > 0, keep, grid) for s in samples], grid)

@@ -318,22 +318,23 @@ def choose_run_threshold(out: Path, cfg: RunConfig, val_samples, log):
     images (thresholds.py), stored in its metadata so predict uses it. None when not asked."""
     if not cfg.train.choose_threshold:
         return None
-    from .checkpoint import read_meta, rewrite_meta
+    from .checkpoint import rewrite_meta
     from .predictor import Predictor
     from .thresholds import DEFAULT, validation_threshold
-    predictor = Predictor.load(out / BEST)
-    why = None
+    why, predictor = None, None
     if not val_samples:
         why = "no validation images"
     elif cfg.data.sampling != "patch":
         why = "--sampling resize validates on resized images, not at the working scale"
-    elif predictor.outputs() != 1:
-        why = f"the model has {predictor.outputs()} output channels, not one"
+    else:
+        predictor = Predictor.load(out / BEST)
+        if (outputs := predictor.outputs()) != 1:
+            why = f"the model has {outputs} output channels, not one"
     if why:  # said, not hidden: the plan asks for it on every region task, a run may not allow it
         log(f"choose_threshold: {why}; the foreground threshold stays {DEFAULT:g}")
         return None
     choice = validation_threshold(predictor.batch, val_samples, multiple=predictor.multiple, keep=predictor.keep)
-    rewrite_meta(out / BEST, out / BEST, {**read_meta(out / BEST), "threshold": choice.threshold})
+    rewrite_meta(out / BEST, out / BEST, {**predictor.meta, "threshold": choice.threshold})
     log(choice.describe() + ": stored with the model")
     return choice
 
