@@ -11,10 +11,12 @@ def test_tune_runs_resumes_and_writes_a_usable_config(synth, tmp_path):
     first = tune(cfg, tmp_path / "study", trials=1, trial_minutes=0.05, time_limit=5, verbose=False)
     assert first["trials"] == 1 and first["complete"] == 1
     # a second call (as after a kill) continues the same study instead of starting over
-    second = tune(cfg, tmp_path / "study", trials=2, trial_minutes=0.05, time_limit=5, verbose=False)
+    # given only the time left, it keeps the study's own trial budget (not a sixth of what is left)
+    second = tune(cfg, tmp_path / "study", trials=2, time_limit=5, verbose=False)
     assert second["trials"] == 2
     import optuna
     study = optuna.load_study(study_name="unetkit", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
+    assert study.user_attrs["trial_minutes"] == 0.05
     assert study.trials[0].params != study.trials[1].params   # the resumed sampler does not replay its first draw
     assert (tmp_path / "study" / "study.db").is_file() and (tmp_path / "study" / "trials.png").is_file()
     best = yaml.safe_load((tmp_path / "study" / "best.yaml").read_text())
@@ -38,3 +40,8 @@ def test_the_given_settings_are_the_first_trial_when_they_lie_in_the_space(synth
     tune(cfg, tmp_path / "study", trials=2, trial_minutes=0.05, time_limit=5, verbose=False)   # resumed:
     study = optuna.load_study(study_name="unetkit", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
     assert sum(t.params == baseline(cfg) for t in study.trials) == 1                      # not queued again
+
+
+def test_the_default_trial_budget_is_a_sixth_of_the_search():
+    from unetkit.tune import trial_budget
+    assert trial_budget(30) == 5.0 and trial_budget(3) == 1.0

@@ -273,7 +273,8 @@ def _add_tune(sub):
     p.add_argument("--plan", action="store_true", help="start from the data's plan")
     p.add_argument("--time-limit", type=float, default=20.0, metavar="MINUTES", help="whole search (default 20)")
     p.add_argument("--trials", type=int, default=20, help="trials in the study, resumed ones included")
-    p.add_argument("--trial-minutes", type=float, default=2.0, help="training budget of one trial (default 2)")
+    p.add_argument("--trial-minutes", type=float, default=None,
+                   help="training budget of one trial (default: a sixth of --time-limit, at least 1)")
     p.add_argument("--seed", type=int, default=0)
 
 

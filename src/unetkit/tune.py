@@ -1,6 +1,6 @@
 """``unetkit tune``: Optuna search over the settings that matter, within a time budget.
 
-Each trial is a short training (``--trial-minutes``) scored by its best validation mean
+Each trial is a short training (``--trial-minutes``, by default a sixth of the search) scored by its best validation mean
 IoU; trials that fall behind the median of earlier ones at the same epoch are pruned.
 The study lives in SQLite (``OUT/study.db``), so a killed search resumes where it
 stopped; the best trial's full config is written as ``OUT/best.yaml`` for
@@ -70,10 +70,20 @@ def baseline(cfg: RunConfig) -> dict | None:
     return params
 
 
-def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20, trial_minutes: float = 2.0,
+def trial_budget(time_limit: float) -> float:
+    """Minutes of one trial when none is given: a sixth of the search, at least one minute.
+
+    Why a sixth: on a 2-core float32 CPU an ISBI epoch takes over a minute, and 2-minute trials (one
+    epoch) ranked settings by how fast they start, not by where a longer run takes them (benchmarks
+    README, section 14); six trials of a few epochs each rank better than ten of one."""
+    return max(1.0, time_limit / 6)
+
+
+def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20, trial_minutes: float | None = None,
          verbose: bool = True) -> dict:
     """Run (or resume) the study in ``out_dir`` until ``trials`` trials are done or ``time_limit``
-    minutes have passed; returns the best trial's value and settings."""
+    minutes have passed; returns the best trial's value and settings. ``trial_minutes``: see
+    :func:`trial_budget`."""
     import keras
 
     from .training import train
@@ -85,6 +95,10 @@ def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20,
     storage = f"sqlite:///{(out / 'study.db').resolve()}"
     study = optuna.create_study(study_name="unetkit", storage=storage, direction="maximize", load_if_exists=True,
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
+    # trials of one study share one budget: a resumed study (given the time that is left) keeps its own
+    if trial_minutes is None:
+        trial_minutes = study.user_attrs.get("trial_minutes") or trial_budget(time_limit)
+    study.set_user_attr("trial_minutes", trial_minutes)
     # a resumed study must not replay the sampler's first draws (same seed, same trials): seed it past them
     study.sampler = optuna.samplers.TPESampler(seed=cfg.train.seed + len(study.trials))
     start = baseline(cfg)
