@@ -114,7 +114,7 @@ def test_train_init_fine_tunes_a_model_and_takes_its_input_settings(tmp_path, ca
     images, masks = write_dataset(tmp_path / "data", n=6, size=64, seed=1)
     base = tmp_path / "base"
     assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(base), *TINY,
-                 "--norm", "scale"]) == 0
+                 "--norm", "scale", "--loss", "bce_dice"]) == 0
     tuned = tmp_path / "tuned"
     assert main(["train", "--init", str(base), "--images", str(images), "--masks", str(masks), "--out", str(tuned),
                  "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2", "--patch-size", "32",
@@ -123,6 +123,7 @@ def test_train_init_fine_tunes_a_model_and_takes_its_input_settings(tmp_path, ca
     cfg = yaml.safe_load((tuned / "config.yaml").read_text())
     assert cfg["train"]["init"] == str(base) and cfg["train"]["learning_rate"] == 3e-4
     assert cfg["data"]["norm"] == "scale"            # taken from the model, not the default percentile
+    assert cfg["train"]["loss"] == "bce_dice"        # fine-tuning goes on with the model's own loss
     assert read_meta(tuned / "best.keras")["init"] == str(base)
     # the weights start from the model's: before any step the fine-tuned network is the base one
     from unetkit.config import from_dict

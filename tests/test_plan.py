@@ -207,3 +207,15 @@ def test_channel_norm_is_refused_for_planes_streamed_block_wise(tmp_path):
     plane = SimpleNamespace(path=tmp_path / "slide.ome.tif", selection=SimpleNamespace(yx=(50000, 50000)))
     with pytest.raises(UnetkitError, match="--blocks never"):
         plane_params(plane, 3, "channel", "never", "refuse")
+
+
+def test_instances_of_several_appearances_get_balanced_draws(tmp_path):
+    mixed = {"gray-dark": 82, "colour-bright": 16, "gray-bright": 2}   # DSB 2018's mix
+    assert make_plan(fp(task="instances", appearance=mixed)).settings["data.balance"] == "appearance"
+    assert "data.balance" not in make_plan(fp(task="instances", appearance={"gray-dark": 95, "gray-bright": 5})).settings
+    assert "data.balance" not in make_plan(fp(task="regions", appearance=mixed)).settings
+    # the fingerprint counts the groups: dark-background gray and colour images
+    images, masks = write_set(tmp_path / "gray", n=3, size=64, radius=6, centres_per_image=2)
+    assert fingerprint(images, masks).appearance == {"gray-dark": 3}
+    images, masks = write_set(tmp_path / "rgb", n=2, size=64, radius=6, centres_per_image=2, colour=True)
+    assert fingerprint(images, masks).appearance == {"colour-dark": 2}

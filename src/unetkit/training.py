@@ -86,13 +86,18 @@ def model_meta(cfg: RunConfig, channels: int) -> dict:
         "mask_mode": cfg.data.mask_mode, "patch_size": cfg.data.patch_size, "sampling": cfg.data.sampling,
         "architecture": cfg.model.name, "divisor": arch.divisor(**options), "halo": arch.halo(**options),
         "aux": options.get("aux"), "keep": "all" if cfg.predict.keep == "auto" else cfg.predict.keep,
+        # the training loss, so fine-tuning (train --init) goes on optimising what the weights learned
+        "loss": cfg.train.loss, "w0": cfg.train.w0, "sigma": cfg.train.sigma, "class_balance": cfg.train.class_balance,
     }
 
 
 def adopt_init(cfg: RunConfig, spec: str) -> RunConfig:
     """Fine-tuning: take from the model ``spec`` what its weights depend on (input channels,
     normalisation, polarity, target, architecture, auxiliary head), so the user's images
-    reach the network as its training images did."""
+    reach the network as its training images did, and the loss it was trained with (with its
+    border-weight settings), so fine-tuning goes on optimising the same objective: the bundled
+    nuclei model fine-tuned with plain BCE on 8 H&E images got worse (benchmarks/README.md, 13).
+    Options given on the command line still win (they are applied after this)."""
     from .checkpoint import read_meta, resolve_model_path
     meta = read_meta(resolve_model_path(spec))
     cfg.train.init = str(spec)
@@ -102,6 +107,10 @@ def adopt_init(cfg: RunConfig, spec: str) -> RunConfig:
     cfg.model.name, cfg.model.depth, cfg.model.aux = meta.get("architecture", "unet"), int(meta["depth"]), meta.get("aux")
     if float(meta.get("scale", 1.0) or 1.0) != 1.0:
         cfg.data.scale = float(meta["scale"])
+    if "loss" in meta:   # models saved before the loss was recorded keep the preset's
+        cfg.train.loss = meta["loss"]
+        cfg.train.w0, cfg.train.sigma = float(meta["w0"]), float(meta["sigma"])
+        cfg.train.class_balance = bool(meta["class_balance"])
     return cfg
 
 
@@ -109,6 +118,10 @@ def init_model(cfg: RunConfig, channels: int, meta: dict):
     """The model to fine-tune, checked against this run's data (a mismatch is named, not trained)."""
     from .checkpoint import load_model as _load
     model, init_meta = _load(cfg.train.init)
+    from .models.blocks import BN_MOMENTUM
+    for layer in model._flatten_layers():   # models saved with Keras' 0.99 settle too slowly for a short fine-tune
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
     for key, mine in (("channels", channels), ("num_classes", meta["num_classes"]), ("aux", meta.get("aux"))):
         if init_meta.get(key) != mine:
             raise UnetkitError(f"--init {cfg.train.init}: the model has {key} = {init_meta.get(key)!r}, this run "
@@ -272,8 +285,7 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     # the CSV logger runs first so the recorder can redraw the curves from this epoch's row
     callbacks_ = [keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume), rec]
     if cfg.train.lr_schedule == "cosine":
-        callbacks_.append(CosineDecay(lr, cfg.train.epochs * cfg.train.steps_per_epoch,
-                                      state["epoch"] * cfg.train.steps_per_epoch,
+        callbacks_.append(CosineDecay(lr, cfg.train.steps_per_epoch, cfg.train.epochs,
                                       cfg.train.time_limit * 60 if cfg.train.time_limit else None, state["elapsed_s"]))
     elif cfg.train.lr_schedule != "constant":
         raise UnetkitError(f"unknown lr_schedule {cfg.train.lr_schedule!r}: use constant or cosine")
@@ -352,23 +364,29 @@ import keras  # noqa: E402  (after _backend chose the backend)
 class CosineDecay(keras.callbacks.Callback):
     """Cosine learning-rate decay over the run's progress: the larger of the fraction of steps done
     and the fraction of the time limit spent, so a run cut by ``--time-limit`` still ends at a low
-    rate. Progress survives ``--resume`` (steps and seconds before it are passed in)."""
+    rate. Progress survives ``--resume`` (the epoch number goes on; seconds before it are passed in).
+    Steps are counted from Keras' batch index, so with several steps per compiled call
+    (``steps_per_execution``) the rate is set once per call, at the right step."""
 
-    def __init__(self, base_lr: float, total_steps: int, steps_before: int, budget_s: float | None,
+    def __init__(self, base_lr: float, steps_per_epoch: int, epochs: int, budget_s: float | None,
                  elapsed_before_s: float):
         super().__init__()
-        self.base_lr, self.total_steps, self.step = base_lr, max(total_steps, 1), steps_before
+        self.base_lr, self.steps_per_epoch = base_lr, steps_per_epoch
+        self.total_steps = max(epochs * steps_per_epoch, 1)
         self.budget_s, self.elapsed_before_s = budget_s, elapsed_before_s
+        self.epoch = 0
 
     def on_train_begin(self, logs=None):
         self.start = time.time()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
     def on_train_batch_begin(self, batch, logs=None):
-        progress = self.step / self.total_steps
+        progress = (self.epoch * self.steps_per_epoch + batch) / self.total_steps
         if self.budget_s:
             progress = max(progress, (self.elapsed_before_s + time.time() - self.start) / self.budget_s)
         self.model.optimizer.learning_rate = self.base_lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-        self.step += 1
 
 
 class RunRecorder(keras.callbacks.Callback):
