@@ -44,3 +44,20 @@ def test_two_devices_match_one_device_on_the_same_global_batch(synth, tmp_path):
         runs[devices] = _losses(out)
     assert len(runs[1]) == len(runs[2]) == 1
     assert runs[2] == pytest.approx(runs[1], rel=1e-4)   # the same two steps, to float precision
+
+
+def test_several_steps_per_compiled_call_train_the_same_steps(synth, tmp_path):
+    """--steps-per-execution only changes how often Python is visited: same batches, same losses."""
+    from conftest import tiny_config
+    from unetkit.parallel import compile_options
+    from unetkit.training import train
+    assert compile_options("off", 4, 6)["steps_per_execution"] == 3   # lowered to a divisor of the epoch
+    assert compile_options("on", 8, 50) == {"jit_compile": True, "steps_per_execution": 5}
+    losses = {}
+    for per_call in (1, 2):
+        cfg = tiny_config(*synth, epochs=2, steps_per_epoch=4, lr_schedule="constant", steps_per_execution=per_call)
+        cfg.model.dropout = 0.0
+        train(cfg, tmp_path / f"spe{per_call}", verbose=0)
+        losses[per_call] = _losses(tmp_path / f"spe{per_call}")
+    assert len(losses[1]) == 2
+    assert losses[2] == pytest.approx(losses[1], rel=1e-4)

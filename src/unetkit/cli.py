@@ -64,6 +64,9 @@ def _add_train(sub):
                                                "device. Across machines: set TF_CONFIG on each (see README)")
     g.add_argument("--loader-workers", type=int, help="threads preparing batches ahead of the step (default: "
                                                       "half the cores, 2..8)")
+    g.add_argument("--jit", choices=["auto", "on", "off"], help="XLA compilation of the training step (auto: "
+                                                                "as measured best for the device, see parallel.py)")
+    g.add_argument("--steps-per-execution", type=int, metavar="N", help="training steps per compiled call")
     g.add_argument("--early-stopping", type=int, metavar="EPOCHS", help="patience; 0 disables")
     g.add_argument("--seed", type=int)
     g.add_argument("--no-augment", action="store_true", help="switch augmentation off")
@@ -84,7 +87,7 @@ TRAIN_FIELDS = {
     "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling", "aux",
               "aux_weight"],
     "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "loss", "precision", "time_limit",
-              "early_stopping", "seed", "tensorboard", "devices", "loader_workers"],
+              "early_stopping", "seed", "tensorboard", "devices", "loader_workers", "jit", "steps_per_execution"],
 }
 
 

@@ -87,6 +87,8 @@ class TrainConfig:
     monitor: str = "val_mean_iou"
     devices: int = 1               # data parallel: replicas (GPUs; see parallel.py); batch_size is per device
     loader_workers: int = 0        # threads preparing batches ahead of the step; 0 = half the cores, 2..8
+    jit: str = "auto"              # XLA compilation of the step: auto (parallel.compile_options) | on | off
+    steps_per_execution: int = 1   # training steps inside one compiled call (fewer Python round trips)
     tensorboard: bool = False      # TensorBoard logs in RUN/tensorboard (tensorboard --logdir RUN/tensorboard)
     init: str | None = None        # fine-tune: start from this model's weights (run folder, .keras, bundled name)
     choose_threshold: bool = False  # after training, choose the foreground threshold on the validation images and
@@ -208,8 +210,9 @@ CHOICES = {
     ("model", "aux"): (None, "distance"),
     ("train", "lr_schedule"): ("constant", "cosine"),
     ("train", "precision"): ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+    ("train", "jit"): ("auto", "on", "off"),
 }
-POSITIVE = {("train", "devices"), ("train", "learning_rate"), ("train", "epochs"), ("train", "steps_per_epoch"), ("train", "batch_size"),
+POSITIVE = {("train", "devices"), ("train", "steps_per_execution"), ("train", "learning_rate"), ("train", "epochs"), ("train", "steps_per_epoch"), ("train", "batch_size"),
             ("data", "patch_size"), ("data", "scale"), ("model", "base_filters"), ("model", "depth"), ("train", "w0"),
             ("train", "sigma"), ("model", "aux_weight")}
 

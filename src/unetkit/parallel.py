@@ -31,6 +31,13 @@ def loader_workers(requested: int = 0) -> int:
     return min(8, max(2, (os.cpu_count() or 2) // 2))
 
 
+def compile_options(jit: str, steps_per_execution: int, steps_per_epoch: int) -> dict:
+    """``model.compile`` options for the step: XLA (``jit``) and steps per compiled call, the
+    latter lowered to a divisor of the epoch's steps so no call runs past an epoch's end."""
+    per_call = max(d for d in range(1, min(steps_per_execution, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+    return {"jit_compile": {"auto": "auto", "on": True, "off": False}[jit], "steps_per_execution": per_call}
+
+
 def replicas(devices: int) -> int:
     """How many replicas ``devices`` asks for (multi-worker: one per worker in TF_CONFIG)."""
     if os.environ.get("TF_CONFIG"):

@@ -239,7 +239,7 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         log(f"working scale {meta['scale']:.3f}: predict and count shrink images by it and map results back")
     custom = {f.__name__: f for f in [loss_fn, *TRAINING_METRICS]}
 
-    from .parallel import loader_workers, replicas, strategy_scope
+    from .parallel import compile_options, loader_workers, replicas, strategy_scope
     n_rep = replicas(cfg.train.devices)
     lr = cfg.train.learning_rate * n_rep       # linear scaling with the global batch (parallel.py)
     state = {"epoch": 0, "best": None, "elapsed_s": 0.0}
@@ -256,7 +256,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
             else:
                 arch, options = architecture(cfg)
                 model = arch.build(**{**options, "input_channels": channels, "num_classes": meta["num_classes"]})
-            model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_fn, metrics=list(TRAINING_METRICS))
+            model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_fn, metrics=list(TRAINING_METRICS),
+                          **compile_options(cfg.train.jit, cfg.train.steps_per_execution, cfg.train.steps_per_epoch))
     if n_rep > 1:
         log(f"data parallel: {n_rep} replicas, global batch {cfg.train.batch_size * n_rep}, learning rate {lr:g}")
     log(f"model: {cfg.model.name}, {model.count_params():,} parameters, precision {precision}")
