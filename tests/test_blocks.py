@@ -65,6 +65,37 @@ def test_block_path_equals_the_in_memory_path(tmp_path):
     assert not [q for q in (tmp_path / "blk").iterdir() if q.name.startswith(".")]  # no temporary folders left
 
 
+@pytest.mark.parametrize("scale", [0.5, 0.35, 1.41])
+def test_a_model_with_a_working_scale_is_predicted_block_wise_as_in_memory(tmp_path, scale):
+    """Blocks compute the resized pixels they need with OpenCV's weights from global coordinates:
+    seams stay exact and the result is the in-memory resize-predict-resize."""
+    img = (np.random.default_rng(2).random((300, 260)) * 60000).astype(np.uint16)
+    write_image(tmp_path / "a.tif", img)
+    p = predictor()
+    p.meta["scale"] = scale
+    predict(p, [tmp_path / "a.tif"], tmp_path / "mem", verbose=False)
+    blocks = BlockConfig(mode="always", block_size=128, chunk=64, max_pixels=10)
+    predict(p, [tmp_path / "a.tif"], tmp_path / "blk", verbose=False, blocks=blocks)
+    mem = read_array(tmp_path / "mem" / "a_prob.tif")
+    blk = np.asarray(open_image(tmp_path / "blk" / "a_prob.ome.zarr").data[0, 0, 0])
+    assert blk.shape == mem.shape == img.shape
+    np.testing.assert_allclose(blk, mem, atol=1e-4)
+
+
+def test_resizing_a_window_equals_resizing_the_whole_image():
+    import cv2
+
+    from unetkit.blocks.rescale import resample, source_window
+    x = np.random.default_rng(0).random((333, 250, 2)).astype(np.float32)
+    for s in (0.125, 0.71, 1.41, 2.83):
+        H, W = round(333 * s), round(250 * s)
+        whole = cv2.resize(x, (W, H), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        rows, cols = np.arange(H // 3, H), np.r_[W // 2:0:-1, 0:W // 2]   # any order, mirrored repeats
+        r0, r1, wr = source_window(rows, 333, H)
+        c0, c1, wc = source_window(cols, 250, W)
+        np.testing.assert_allclose(resample(x[r0:r1, c0:c1], (r0, wr), (c0, wc)), whole[rows][:, cols], atol=2e-5)
+
+
 def test_streamed_statistics_equal_in_memory_ones_for_integer_images():
     from unetkit.data.prepare import norm_params, to_channels
     from unetkit.io import LazyImage

@@ -6,6 +6,14 @@ global ``TilePlan`` that reach the block, blend, and write the block's probabili
 mask into their OME-Zarr outputs. Peak memory is a few blocks (about 20 bytes per pixel
 of a block for a 3-class model), whatever the image size; the result equals the
 in-memory path (same tiles, same weights, same order).
+
+A model with a working scale s != 1 (``Predictor.scale``) is predicted on the tile grid of the
+image resized by s: each block computes the resized pixels its tiles need from the native
+pixels under them and maps its probabilities back, with OpenCV's resize weights taken from
+global coordinates (``rescale.py``), so seams stay exact and the result equals the in-memory
+resize-predict-resize to float rounding. The native block grid is kept (outputs stay
+chunk-aligned); at s < 1 a block's tiles cover more than its core, compute that costs 1/s^2
+less than at full resolution.
 """
 from __future__ import annotations
 
@@ -39,6 +47,7 @@ class ImageJob:
     tta: bool
     threshold: float
     outputs: dict = field(default_factory=dict)   # name -> ZarrOutput
+    scale: float = 1.0                            # working scale: ``plan`` is the resized image's tile grid
 
     def predictor(self) -> Predictor:
         def load():
@@ -80,8 +89,11 @@ def predict_block(task: BlockTask) -> int:
         bad = check_finite(plane.path, native, job.choice.nan)
         return model_input(native, job.channels, params, bad)
 
-    probs = predict_region(predictor.batch, read, job.plan, task.region, batch_size=job.batch_size, tta=job.tta)
     y0, y1, x0, x1 = task.region
+    if job.scale == 1.0:
+        probs = predict_region(predictor.batch, read, job.plan, task.region, batch_size=job.batch_size, tta=job.tta)
+    else:
+        probs = _predict_scaled(predictor, plane, job, params, task.region)
     floats = np.issubdtype(job.selection().data.dtype, np.floating)
     bad = check_finite(plane.path, plane.native(y0, y1, x0, x1), job.choice.nan) if floats else None
     if bad is not None:  # masked pixels were predicted from a stand-in value: call them background
@@ -96,27 +108,46 @@ def predict_block(task: BlockTask) -> int:
     return sum(masked)
 
 
+def _predict_scaled(predictor: Predictor, plane, job: ImageJob, params, region) -> np.ndarray:
+    """Probabilities of a native block from the resized image's tiles (see the module docstring)."""
+    from .rescale import resample, source_window
+    (h, w), (sh, sw) = plane.selection.yx, (job.plan.height, job.plan.width)
+    y0, y1, x0, x1 = region
+
+    def read_scaled(rows, cols):   # resized pixels at resized coordinates, from the native pixels under them
+        ry0, ry1, wr = source_window(rows, h, sh)
+        rx0, rx1, wc = source_window(cols, w, sw)
+        native = plane.native(ry0, ry1, rx0, rx1)
+        bad = check_finite(plane.path, native, job.choice.nan)
+        return resample(model_input(native, job.channels, params, bad), (ry0, wr), (rx0, wc))
+
+    # the resized rows and columns the block's native pixels are interpolated from
+    Y0, Y1, back_r = source_window(np.arange(y0, y1), sh, h, "linear")
+    X0, X1, back_c = source_window(np.arange(x0, x1), sw, w, "linear")
+    small = predict_region(predictor.batch, read_scaled, job.plan, (Y0, Y1, X0, X1), batch_size=job.batch_size,
+                           tta=job.tta)
+    return resample(small, (Y0, back_r), (X0, back_c))
+
+
 def prepare_job(predictor: Predictor, path: Path, choice: AxisChoice, bcfg: BlockConfig,
                 axes: str | None = None) -> tuple[ImageJob, Selection]:
     """Open and check the image, gather each plane's normalisation statistics (refusing
     NaN/inf before anything is written), and fix the global tile grid."""
     img = open_image(path, axes)
     sel = select(img, predictor.channels, choice)
-    predictor.check_size(path, sel.yx)
-    if predictor.scale != 1.0:
-        raise UnetkitError(f"{path}: this model works at scale {predictor.scale:g} (trained on resized images), "
-                           "which block-wise prediction does not support yet; pass --blocks never, or train "
-                           "with full-resolution patches (--sampling patch)")
+    scale = float(predictor.scale)
+    grid = sel.yx if scale == 1.0 else tuple(max(int(round(n * scale)), 1) for n in sel.yx)
+    predictor.check_size(path if scale == 1.0 else f"{path} at scale {scale:g}", grid)
     meta = predictor.meta
     params = {(t, z): plane_params(sel.plane(t, z), predictor.channels, meta["norm"], meta.get("invert", "never"),
                                    choice.nan, block=bcfg.block_size) for t, z in sel.planes}
     cfg = predictor.cfg
-    plan = TilePlan.make(sel.yx, cfg.tile, cfg.overlap, predictor.multiple)
+    plan = TilePlan.make(grid, cfg.tile, cfg.overlap, predictor.multiple)
     key = f"{predictor.spec}|{id(predictor)}"
     engine.put(("model", key), predictor)          # threads of this process use the object itself
     engine.put(("image", str(path), axes, repr(choice)), sel)
     job = ImageJob(str(path), choice, axes, predictor.spec, key, plan, params, predictor.channels,
-                   cfg.batch_size, cfg.tta, predictor.threshold)
+                   cfg.batch_size, cfg.tta, predictor.threshold, scale=scale)
     return job, sel
 
 
