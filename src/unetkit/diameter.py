@@ -127,5 +127,18 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
     return best[1], best[2], best[3]
 
 
+def native_settings(icfg: InstanceConfig, scale: float) -> InstanceConfig:
+    """The watershed's pixel settings for labelling at full resolution what was predicted at
+    ``scale`` (the block path labels native-resolution probabilities): lengths / scale, areas /
+    scale^2, so a speck dropped at the working scale is dropped here too."""
+    import dataclasses
+    if scale == 1.0:
+        return icfg
+    return dataclasses.replace(
+        icfg, min_distance=max(int(round(icfg.min_distance / scale)), 1), smooth=icfg.smooth / scale,
+        min_size=int(round(icfg.min_size / scale ** 2)), min_marker=int(round(icfg.min_marker / scale ** 2)),
+        max_hole=int(round(icfg.max_hole / scale ** 2)))
+
+
 def in_band(working_diameter: float, trained: float) -> bool:
     return trained / BAND <= working_diameter <= trained * BAND

@@ -31,9 +31,10 @@ from ..planes import AxisChoice
 from ..predictor import Predictor
 from . import engine
 from .omezarr import ZarrOutput
-from .predict import ImageJob, block_regions, output_axes, prepare_job, preview, preview_image, run_blocks
+from .predict import ImageJob, block_regions, output_axes, prepare_job, preview, preview_image, run_blocks, with_scale
 
 LINK_IOU = 0.5
+SAMPLE = 2048    # px: side of the central window of the first plane in which count finds the object size
 
 
 @dataclass
@@ -179,6 +180,14 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
     from ..io import write_image
     from ..viz import count_overlay
     job, sel = prepare_job(predictor, path, choice, bcfg, axes)
+    scale, found = sample_scale(job, sel, predictor, icfg)
+    if scale != job.scale:
+        job = with_scale(job, predictor, sel.yx, scale)
+    from ..diameter import native_settings
+    icfg = native_settings(icfg, job.scale)   # labels are made at full resolution
+    if verbose and found:
+        print(f"[unetkit] {path.name}: objects {found:.0f} px across in the central {SAMPLE} px window: predicting "
+              f"at scale {scale:.2f}", flush=True)
     k = predictor.outputs()
     n_t, n_z = sel.data.shape[0], sel.data.shape[1]
     scratch = atomic_folder(out / f"{stem}.scratch")
@@ -238,6 +247,25 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
     level, lab = preview(labels_out)
     write_image(out / f"{stem}_count.png", count_overlay(preview_image(sel, 2 ** level), lab.astype(np.int64)))
     return [{"file": path.name, "t": t, "count": counts[t]} for t in range(n_t)]
+
+
+def sample_scale(job: ImageJob, sel, predictor: Predictor, icfg: InstanceConfig) -> tuple[float, float | None]:
+    """(scale to predict at, object diameter found or None): ``count``'s diameter setting applied
+    to a central window of the first plane (at most ``SAMPLE`` px a side, so memory stays bounded;
+    ``diameter.choose_scale`` on it, the same rules as in memory), used for every block and plane.
+    A slide whose object size changes from place to place needs ``--diameter PX``."""
+    if icfg.diameter in (None, "off") or (icfg.diameter == "auto" and not predictor.meta.get("diameter")):
+        return job.scale, None
+    from ..diameter import choose_scale
+    from ..planes import check_finite, model_input
+    t, z = sel.planes[0]
+    h, w = sel.yx
+    y0, x0 = max((h - SAMPLE) // 2, 0), max((w - SAMPLE) // 2, 0)
+    plane = sel.plane(t, z)
+    native = plane.native(y0, min(y0 + SAMPLE, h), x0, min(x0 + SAMPLE, w))
+    x = model_input(native, job.channels, job.params[(t, z)], check_finite(plane.path, native, job.choice.nan))
+    _, info, _ = choose_scale(predictor, x, icfg)
+    return float(info["scale"]), info["diameter"]
 
 
 def _write_table(target: Path, tasks, offsets, linked: dict, file: str, pixel_size, n_t: int) -> list[int]:

@@ -151,6 +151,16 @@ def prepare_job(predictor: Predictor, path: Path, choice: AxisChoice, bcfg: Bloc
     return job, sel
 
 
+def with_scale(job: ImageJob, predictor: Predictor, yx: tuple[int, int], scale: float) -> ImageJob:
+    """The same job on the tile grid of the image resized by ``scale`` (e.g. found by ``count``'s
+    diameter estimate)."""
+    import dataclasses
+    grid = tuple(max(int(round(n * scale)), 1) for n in yx)
+    predictor.check_size(f"{job.path} at scale {scale:g}", grid)
+    plan = TilePlan.make(grid, predictor.cfg.tile, predictor.cfg.overlap, predictor.multiple)
+    return dataclasses.replace(job, plan=plan, scale=float(scale))
+
+
 def output_axes(sel: Selection) -> dict:
     """t and z of the outputs: kept where the input has them (a max projection has no z)."""
     shape = sel.image.shape
