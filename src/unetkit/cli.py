@@ -65,7 +65,7 @@ def _add_train(sub):
     g.add_argument("--loader-workers", type=int, help="threads preparing batches ahead of the step (default: "
                                                       "half the cores, 2..8)")
     g.add_argument("--jit", choices=["auto", "on", "off"], help="XLA compilation of the training step (auto: "
-                                                                "as measured best for the device, see parallel.py)")
+                                                                "Keras' choice)")
     g.add_argument("--steps-per-execution", type=int, metavar="N", help="training steps per compiled call")
     g.add_argument("--early-stopping", type=int, metavar="EPOCHS", help="patience; 0 disables")
     g.add_argument("--seed", type=int)

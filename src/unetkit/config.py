@@ -87,7 +87,8 @@ class TrainConfig:
     monitor: str = "val_mean_iou"
     devices: int = 1               # data parallel: replicas (GPUs; see parallel.py); batch_size is per device
     loader_workers: int = 0        # threads preparing batches ahead of the step; 0 = half the cores, 2..8
-    jit: str = "auto"              # XLA compilation of the step: auto (parallel.compile_options) | on | off
+    jit: str = "auto"              # XLA compilation of the step: auto (Keras' choice: on where every layer allows
+                                   # it) | on | off; on a float32 CPU on and off ran at the same speed (benchmarks, 10)
     steps_per_execution: int = 1   # training steps inside one compiled call (fewer Python round trips)
     tensorboard: bool = False      # TensorBoard logs in RUN/tensorboard (tensorboard --logdir RUN/tensorboard)
     init: str | None = None        # fine-tune: start from this model's weights (run folder, .keras, bundled name)
