@@ -40,10 +40,10 @@ Rules
             score (F1 0.544 vs 0.522 at IoU 0.5, 0.401 vs 0.303 at 0.75, count error 9.2 vs 25.7 %, section 15):
             a short run does not learn the thin boundary class well enough to seed the watershed. (The bundled
             60-minute nuclei model uses the boundary target; at that budget the two were not compared.)
-  balance   instances whose images are of several appearances (the largest group holds < 90 % of them:
-            DSB 2018 is 82 % fluorescence, 16 % H&E, 2 % brightfield): patches drawn with appearance balance.
-            DSB dev, 60 CPU minutes: F1 0.781 -> 0.807, count error 9.5 -> 7.2 % (benchmarks section 6; on a
-            GPU at 22 epochs 0.705 -> 0.737). Regions were not measured with it.
+  balance   not planned: appearance-balanced patches (``data.balance: appearance``) helped the 60-minute DSB
+            model (F1 0.781 -> 0.807, count error 9.5 -> 7.2 %, section 6) but cost a 10-minute run its count
+            (median count error 9.2 -> 13.6 %, F1 at IoU 0.75 0.401 -> 0.322, section 15). The fingerprint
+            still reports the appearance groups; the nuclei recipe (benchmarks/nuclei/nuclei.yaml) sets it.
   loss      BCE by default (best V_rand on ISBI, benchmarks section 7); BCE + Dice when the foreground
             is rare (< 10 % of pixels in the median image) or its share varies widely (coefficient of
             variation > 0.5: PH2 lesions cover 4-94 % of an image), where Dice keeps small foregrounds
@@ -64,7 +64,6 @@ MAX_PATCH = 256
 FIDELITY = 0.99      # mask IoU (worse class) after shrinking and enlarging back that a further halving must keep
 FIDELITY_SCALES = (0.5, 0.25, 0.125)
 MIN_SIDE = 64        # px: the smallest image side a working scale may leave
-MIXED = 0.9          # instances: below this share of images in the largest appearance group, balance the draws
 
 
 @dataclass
@@ -228,10 +227,6 @@ def make_plan(fp: Fingerprint, patch_size: int = MAX_PATCH) -> Plan:
         plan.set("data.target", "classes", "instance labels: foreground split by the distance transform's peaks; "
                  "in 10 CPU minutes on DSB 2018 it counted better than the background / interior / boundary target "
                  "(median count error 9.2 % against 25.7 %, benchmarks section 15)")
-    if fp.task == "instances" and fp.appearance and max(fp.appearance.values()) < MIXED * sum(fp.appearance.values()):
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(fp.appearance.items(), key=lambda kv: -kv[1]))
-        plan.set("data.balance", "appearance", f"images of several appearances ({kinds}): patches drawn so the rare "
-                 "kinds are seen more often than their share of files")
     if fp.task in ("regions", "classes") and (fp.foreground_share < 0.10 or fp.foreground_cv > 0.5):
         plan.set("train.loss", "bce_dice", f"foreground {100 * fp.foreground_share:.1f} % of pixels, share CV "
                  f"{fp.foreground_cv:.2f}: Dice keeps a small or variable foreground from being drowned")
