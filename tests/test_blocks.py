@@ -85,7 +85,7 @@ def test_a_model_with_a_working_scale_is_predicted_block_wise_as_in_memory(tmp_p
 def test_resizing_a_window_equals_resizing_the_whole_image():
     import cv2
 
-    from unetkit.blocks.rescale import resample, source_window
+    from unetkit.blocks.rescale import resample, resized_window, source_window
     x = np.random.default_rng(0).random((333, 250, 2)).astype(np.float32)
     for s in (0.125, 0.71, 1.41, 2.83):
         H, W = round(333 * s), round(250 * s)
@@ -94,6 +94,9 @@ def test_resizing_a_window_equals_resizing_the_whole_image():
         r0, r1, wr = source_window(rows, 333, H)
         c0, c1, wc = source_window(cols, 250, W)
         np.testing.assert_allclose(resample(x[r0:r1, c0:c1], (r0, wr), (c0, wc)), whole[rows][:, cols], atol=2e-5)
+        # built in small pieces (bounded native reads), the window is the same
+        pieces = resized_window(lambda a, b, c, d: x[a:b, c:d], rows, cols, (333, 250), (H, W), piece=7)
+        np.testing.assert_allclose(pieces, whole[rows][:, cols], atol=2e-5)
 
 
 def test_streamed_statistics_equal_in_memory_ones_for_integer_images():

@@ -13,7 +13,8 @@ pixels under them and maps its probabilities back, with OpenCV's resize weights 
 global coordinates (``rescale.py``), so seams stay exact and the result equals the in-memory
 resize-predict-resize to float rounding. The native block grid is kept (outputs stay
 chunk-aligned); at s < 1 a block's tiles cover more than its core, compute that costs 1/s^2
-less than at full resolution.
+less than at full resolution. The resized window is built 256 x 256 resized pixels at a time,
+so the native pixels held at once stay bounded (about (256 / s)^2) however small s is.
 """
 from __future__ import annotations
 
@@ -110,16 +111,16 @@ def predict_block(task: BlockTask) -> int:
 
 def _predict_scaled(predictor: Predictor, plane, job: ImageJob, params, region) -> np.ndarray:
     """Probabilities of a native block from the resized image's tiles (see the module docstring)."""
-    from .rescale import resample, source_window
+    from .rescale import resample, resized_window, source_window
     (h, w), (sh, sw) = plane.selection.yx, (job.plan.height, job.plan.width)
     y0, y1, x0, x1 = region
 
-    def read_scaled(rows, cols):   # resized pixels at resized coordinates, from the native pixels under them
-        ry0, ry1, wr = source_window(rows, h, sh)
-        rx0, rx1, wc = source_window(cols, w, sw)
+    def read_native(ry0, ry1, rx0, rx1):
         native = plane.native(ry0, ry1, rx0, rx1)
-        bad = check_finite(plane.path, native, job.choice.nan)
-        return resample(model_input(native, job.channels, params, bad), (ry0, wr), (rx0, wc))
+        return model_input(native, job.channels, params, check_finite(plane.path, native, job.choice.nan))
+
+    def read_scaled(rows, cols):   # resized pixels at resized coordinates, from the native pixels under them
+        return resized_window(read_native, rows, cols, (h, w), (sh, sw))
 
     # the resized rows and columns the block's native pixels are interpolated from
     Y0, Y1, back_r = source_window(np.arange(y0, y1), sh, h, "linear")

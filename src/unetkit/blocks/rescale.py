@@ -10,7 +10,8 @@ per axis from the *global* pixel coordinates, so a resized pixel comes out the s
 block computes it (seams stay exact) and equal to the in-memory resize up to float rounding.
 
 ``axis_weights(dst, src_len, dst_len, kind)`` -> (lo, weights): ``weights @ src[lo:lo + n]``
-gives the resized samples at destination indices ``dst``; ``resample`` applies two of them.
+gives the resized samples at destination indices ``dst``; ``resample`` applies two of them;
+``resized_window`` builds a large window piece by piece, holding a bounded part of the native image.
 """
 from __future__ import annotations
 
@@ -61,10 +62,33 @@ def kind_for(src_len: int, dst_len: int) -> str:
 
 def resample(src: np.ndarray, rows: tuple[int, np.ndarray], cols: tuple[int, np.ndarray]) -> np.ndarray:
     """(len(rows), len(cols), C) float32 from ``src`` (h, w, C), which must start at the two
-    weights' first indices and cover their width."""
+    weights' first indices and cover their width. Rows first, then columns (separable)."""
     (_, wr), (_, wc) = rows, cols
-    src = src[: wr.shape[1], : wc.shape[1]].astype(np.float64)
-    return np.einsum("ij,jkc,lk->ilc", wr, src, wc, optimize=True).astype(np.float32)
+    src = np.asarray(src[: wr.shape[1], : wc.shape[1]], np.float32)
+    if src.ndim == 2:
+        src = src[..., None]
+    tmp = np.tensordot(wr.astype(np.float32), src, axes=(1, 0))           # (rows, w, C)
+    return np.einsum("ikc,lk->ilc", tmp, wc.astype(np.float32)).astype(np.float32)
+
+
+def resized_window(read_native, rows: np.ndarray, cols: np.ndarray, src_shape, dst_shape, piece: int = 256):
+    """The resized image at destination indices ``rows`` x ``cols``, computed ``piece`` x ``piece``
+    destination pixels at a time from ``read_native(y0, y1, x0, x1)`` (model input, (h, w, C)), so
+    at a small scale the native pixels held at once stay bounded (a 256 px piece at 1/8 reads about
+    2048 x 2048 px) instead of the whole window's."""
+    (h, w), (sh, sw) = src_shape, dst_shape
+    out = None
+    for i in range(0, len(rows), piece):
+        r = rows[i:i + piece]
+        r0, r1, wr = source_window(r, h, sh)
+        for j in range(0, len(cols), piece):
+            c = cols[j:j + piece]
+            c0, c1, wc = source_window(c, w, sw)
+            part = resample(read_native(r0, r1, c0, c1), (r0, wr), (c0, wc))
+            if out is None:
+                out = np.empty((len(rows), len(cols), part.shape[-1]), np.float32)
+            out[i:i + len(r), j:j + len(c)] = part
+    return out
 
 
 def source_window(dst: np.ndarray, src_len: int, dst_len: int, kind: str | None = None) -> tuple[int, int, np.ndarray]:
