@@ -98,7 +98,6 @@ def fingerprint(images_dir, masks_dir, mask_mode: str = "binary", num_classes: i
     from scipy import ndimage
 
     from .data.pairs import load_pair, pair_folders
-    from .data.prepare import is_color, normalize, to_channels
     from .data.sampling import appearance
     pairs = pair_folders(images_dir, masks_dir)
     if len(pairs) > max_images:
@@ -108,14 +107,12 @@ def fingerprint(images_dir, masks_dir, mask_mode: str = "binary", num_classes: i
     groups: dict[str, int] = {}
     for p in pairs:
         image, labels = load_pair(p, mask_mode, num_classes)
-        kind = appearance(image)
+        kind = appearance(image)   # colour or gray, bright or dark background: measured once
         groups[kind] = groups.get(kind, 0) + 1
         shapes.append(labels.shape)
         dtypes.add(str(image.dtype))
-        if is_color(image):
-            colour = True
-        elif np.median(normalize(to_channels(image, 1))) > 0.5:
-            bright += 1
+        colour = colour or kind.startswith("colour")
+        bright += kind == "gray-bright"
         fg = labels > 0
         shares.append(float(fg.mean()))
         for s in FIDELITY_SCALES:
