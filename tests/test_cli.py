@@ -220,7 +220,9 @@ def test_bad_settings_are_refused_when_the_config_loads(tmp_path, capsys):
     cases = {"model:\n  name: vnet\n": "unknown model 'vnet'; choose one of attention_unet, resunet, unet",
              "train:\n  loss: focal\n": "unknown loss 'focal'; choose one of bce",
              "train:\n  learning_rate: -0.001\n": "train.learning_rate = -0.001 must be a positive number",
-             "data:\n  sampling: crop\n": "data.sampling = 'crop' is not one of patch, resize"}
+             "data:\n  sampling: crop\n": "data.sampling = 'crop' is not one of patch, resize",
+             "train:\n  jit: maybe\n": "train.jit = 'maybe' is not one of auto, on, off",
+             "train:\n  steps_per_execution: 0\n": "train.steps_per_execution = 0 must be a positive number"}
     for i, (text, message) in enumerate(cases.items()):
         bad = tmp_path / f"bad{i}.yaml"
         bad.write_text(text)

@@ -64,7 +64,7 @@ def _add_train(sub):
                                                "device. Across machines: set TF_CONFIG on each (see README)")
     g.add_argument("--loader-workers", type=int, help="threads preparing batches ahead of the step (default: "
                                                       "half the cores, 2..8)")
-    g.add_argument("--jit", choices=["auto", "on", "off"], help="XLA compilation of the training step (auto: "
+    g.add_argument("--jit", choices=CHOICES[("train", "jit")], help="XLA compilation of the training step (auto: "
                                                                 "Keras' choice)")
     g.add_argument("--steps-per-execution", type=int, metavar="N", help="training steps per compiled call")
     g.add_argument("--early-stopping", type=int, metavar="EPOCHS", help="patience; 0 disables")
