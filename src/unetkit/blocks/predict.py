@@ -136,19 +136,19 @@ def prepare_job(predictor: Predictor, path: Path, choice: AxisChoice, bcfg: Bloc
     NaN/inf before anything is written), and fix the global tile grid."""
     img = open_image(path, axes)
     sel = select(img, predictor.channels, choice)
-    scale = float(predictor.scale)
-    grid = sel.yx if scale == 1.0 else tuple(max(int(round(n * scale)), 1) for n in sel.yx)
-    predictor.check_size(path if scale == 1.0 else f"{path} at scale {scale:g}", grid)
+    predictor.check_size(path, sel.yx)
     meta = predictor.meta
     params = {(t, z): plane_params(sel.plane(t, z), predictor.channels, meta["norm"], meta.get("invert", "never"),
                                    choice.nan, block=bcfg.block_size) for t, z in sel.planes}
     cfg = predictor.cfg
-    plan = TilePlan.make(grid, cfg.tile, cfg.overlap, predictor.multiple)
+    plan = TilePlan.make(sel.yx, cfg.tile, cfg.overlap, predictor.multiple)
     key = f"{predictor.spec}|{id(predictor)}"
     engine.put(("model", key), predictor)          # threads of this process use the object itself
     engine.put(("image", str(path), axes, repr(choice)), sel)
     job = ImageJob(str(path), choice, axes, predictor.spec, key, plan, params, predictor.channels,
-                   cfg.batch_size, cfg.tta, predictor.threshold, scale=scale)
+                   cfg.batch_size, cfg.tta, predictor.threshold)
+    if predictor.scale != 1.0:   # a model trained at a working scale: the resized image's tile grid
+        job = with_scale(job, predictor, sel.yx, predictor.scale)
     return job, sel
 
 
