@@ -45,3 +45,18 @@ def test_the_given_settings_are_the_first_trial_when_they_lie_in_the_space(synth
 def test_the_default_trial_budget_is_a_sixth_of_the_search():
     from unetkit.tune import trial_budget
     assert trial_budget(30) == 5.0 and trial_budget(3) == 1.0
+
+
+def test_no_trial_starts_that_cannot_end_within_the_search():
+    from unetkit.tune import room_for_trial
+    assert room_for_trial(0, 20, 7) and room_for_trial(13 * 60, 20, 7)
+    assert not room_for_trial(13 * 60 + 1, 20, 7)      # Optuna's timeout alone would start it and run to 21 min
+
+
+def test_a_search_too_short_for_one_trial_is_refused(synth, tmp_path):
+    import pytest
+
+    from unetkit.errors import UnetkitError
+    cfg = tiny_config(*synth, epochs=2, steps_per_epoch=2)
+    with pytest.raises(UnetkitError, match="holds no trial"):
+        tune(cfg, tmp_path / "study", trials=3, trial_minutes=5, time_limit=2, verbose=False)

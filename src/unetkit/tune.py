@@ -1,7 +1,8 @@
 """``unetkit tune``: Optuna search over the settings that matter, within a time budget.
 
 Each trial is a short training (``--trial-minutes``, by default a sixth of the search) scored by its best validation mean
-IoU; trials that fall behind the median of earlier ones at the same epoch are pruned.
+IoU; trials that fall behind the median of earlier ones at the same epoch are pruned, and no trial starts that
+could not end within ``--time-limit``.
 The study lives in SQLite (``OUT/study.db``), so a killed search resumes where it
 stopped; the best trial's full config is written as ``OUT/best.yaml`` for
 ``unetkit train --config``, and ``OUT/trials.png`` shows the score of every trial over
@@ -79,6 +80,13 @@ def trial_budget(time_limit: float) -> float:
     return max(1.0, time_limit / 6)
 
 
+def room_for_trial(elapsed_s: float, time_limit: float, trial_minutes: float) -> bool:
+    """Whether a trial of ``trial_minutes`` started now ends within the search's ``time_limit`` (minutes).
+    Optuna's own timeout only stops *starting* trials once the limit has passed, so a 20-minute search of
+    7-minute trials ran 22 minutes; a trial that cannot finish is not started."""
+    return elapsed_s + 60 * trial_minutes <= 60 * time_limit
+
+
 def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20, trial_minutes: float | None = None,
          verbose: bool = True) -> dict:
     """Run (or resume) the study in ``out_dir`` until ``trials`` trials are done or ``time_limit``
@@ -143,8 +151,20 @@ def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20,
         return result.best_score
 
     remaining = max(trials - done, 0)
+    t_start = time.time()
+
+    def stop_without_room(study, _trial):
+        if not room_for_trial(time.time() - t_start, time_limit, trial_minutes):
+            study.stop()
+
+    if remaining and not room_for_trial(0, time_limit, trial_minutes):
+        if not done:
+            raise UnetkitError(f"--time-limit {time_limit:g} min holds no trial of {trial_minutes:g} min; "
+                               "give the search more time or its trials less (--trial-minutes)")
+        remaining = 0   # a resumed study with too little time left: report what it has
     if remaining:
-        study.optimize(objective, n_trials=remaining, timeout=time_limit * 60, catch=(UnetkitError,))
+        study.optimize(objective, n_trials=remaining, timeout=time_limit * 60, catch=(UnetkitError,),
+                       callbacks=[stop_without_room])
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise UnetkitError(f"{out}: no trial completed; give tune more time (--time-limit, --trial-minutes)")
