@@ -156,3 +156,24 @@ def test_a_model_saved_in_mixed_bfloat16_runs_in_the_current_policy(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), model.get_weights()))
     x = np.random.default_rng(0).random((1, 32, 32, 1), np.float32)
     assert np.allclose(np.asarray(loaded(x)), np.asarray(model(x), np.float32), atol=0.05)
+
+
+def test_a_fine_tune_that_never_beats_its_start_hands_back_the_starting_model(synth, tmp_path, capsys):
+    import keras
+
+    from conftest import tiny_config
+    from unetkit.checkpoint import load_model
+    from unetkit.training import train
+    base = train(tiny_config(*synth), tmp_path / "base", verbose=0).best_path
+
+    class Wreck(keras.callbacks.Callback):   # every step leaves a network that predicts one class everywhere
+        def on_train_batch_end(self, batch, logs=None):
+            self.model.set_weights([np.zeros_like(w) for w in self.model.get_weights()])
+
+    cfg = tiny_config(*synth, init=str(base))
+    train(cfg, tmp_path / "tuned", callbacks=[Wreck()], verbose=1)
+    assert "the starting model scores val_mean_iou" in capsys.readouterr().out
+    kept, start = load_model(tmp_path / "tuned" / "best.keras")[0], load_model(base)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(kept.get_weights(), start.get_weights()))
+    last = load_model(tmp_path / "tuned" / "last.keras")[0]
+    assert not any(np.any(w) for w in last.get_weights())      # the epochs did run, and lost

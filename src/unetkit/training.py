@@ -301,6 +301,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     if cfg.train.early_stopping:
         callbacks_.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.train.early_stopping))
     callbacks_ += list(callbacks or [])
+    if cfg.train.init and not resume and val_ds is not None:
+        rec.start_from(model, val_ds)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     t0 = time.time()
@@ -403,6 +405,18 @@ class RunRecorder(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.start = time.time()
         self.base_elapsed = self.state["elapsed_s"]
+
+    def start_from(self, model, val_ds) -> None:
+        """Fine-tuning: the starting model is the first candidate for best.keras, scored on the validation
+        images before any step, so a fine-tune that never beats it on them hands back the model it began
+        from instead of a worse one."""
+        score = model.evaluate(val_ds, verbose=0, return_dict=True).get(self.monitor.removeprefix("val_"))
+        if score is None or not math.isfinite(score):
+            return
+        self.state["best"] = float(score)
+        save_model(model, self.out / BEST, self.meta, with_optimizer=False)
+        self.log(f"the starting model scores {self.monitor} {score:.4f} on the validation images: best.keras "
+                 "until an epoch beats it")
 
     def on_train_batch_end(self, batch, logs=None):
         if self.budget_s is not None and time.time() - self.start >= self.budget_s:
