@@ -6,7 +6,7 @@ are split, seeded, into N images to fine-tune on and the rest to score. ``unetki
 them pick the checkpoint); the bundled and the fine-tuned model then count the rest with
 ``count``'s defaults, and both are scored the same way.
 
-Usage: python benchmarks/nuclei/finetune.py [DSB_DIR] [OUT] [--group colour-bright] [--n 8] [--minutes 10]
+Usage: python benchmarks/nuclei/finetune.py [DSB_DIR] [OUT] [--group colour-bright] [--n 8] [--minutes 10] [--lr 1e-4]
 """
 import argparse
 import json
@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", help="learning rate (default: the finetune preset's)")
     a = ap.parse_args()
     from unetkit.data.sampling import appearance
     from unetkit.evaluation import evaluate_instances
@@ -54,7 +55,7 @@ def main():
     t0 = time.time()
     run("unetkit", "train", "--init", "nuclei", "--images", str(out / "tune_images"), "--masks", str(out / "tune_masks"),
         "--val-fraction", "0.25", "--time-limit", str(a.minutes), "--seed", str(a.seed), "--out", str(out / "run"),
-        "--quiet")
+        "--quiet", *(["--lr", a.lr] if a.lr else []))
     minutes = (time.time() - t0) / 60
     rows = {}
     for name, model in (("bundled nuclei", "nuclei"), (f"fine-tuned on {len(tune)}", str(out / "run"))):
