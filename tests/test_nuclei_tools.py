@@ -133,6 +133,14 @@ def test_train_init_fine_tunes_a_model_and_takes_its_input_settings(tmp_path, ca
     from unetkit.checkpoint import load_model
     base_model, _ = load_model(base)
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), base_model.get_weights()))
+    # a config file's loss is a training choice and wins over the model's; its input settings still come from it
+    chosen = tmp_path / "chosen.yaml"
+    chosen.write_text("train:\n  loss: bce\n  epochs: 1\n  steps_per_epoch: 2\n  batch_size: 2\n"
+                      "data:\n  patch_size: 32\n  val_range: '4:6'\n")
+    assert main(["train", "--init", str(base), "--config", str(chosen), "--images", str(images), "--masks", str(masks),
+                 "--out", str(tmp_path / "chosen"), "--precision", "float32", "--quiet"]) == 0
+    run = yaml.safe_load((tmp_path / "chosen" / "config.yaml").read_text())
+    assert run["train"]["loss"] == "bce" and run["data"]["norm"] == "scale"
     # a run that contradicts the model is refused with what differs
     assert main(["train", "--init", str(base), "--images", str(images), "--masks", str(masks),
                  "--out", str(tmp_path / "bad"), "--channels", "3", "--epochs", "1", "--quiet"]) == 2

@@ -247,16 +247,23 @@ def load_config(path=None, preset: str = "default") -> RunConfig:
         raise UnetkitError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     cfg = merge(RunConfig(), PRESETS[preset], f"preset {preset}")
     if path:
-        p = Path(path)
-        if not p.is_file():
-            raise UnetkitError(f"{p}: config file not found; check the path")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise UnetkitError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        cfg = merge(cfg, data, str(p))
-        validate(cfg, str(p))
+        cfg = merge(cfg, read_yaml(path), str(path))
+        validate(cfg, str(path))
     return cfg
+
+
+def read_yaml(path) -> dict:
+    """A config file's settings as written (sections of key: value), refused with its name when unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise UnetkitError(f"{p}: config file not found; check the path")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UnetkitError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UnetkitError(f"{p}: expected sections such as train: and model:, found {type(data).__name__}")
+    return data
 
 
 def from_dict(d: dict) -> RunConfig:

@@ -91,13 +91,18 @@ def model_meta(cfg: RunConfig, channels: int) -> dict:
     }
 
 
-def adopt_init(cfg: RunConfig, spec: str) -> RunConfig:
+LOSS_FIELDS = ("loss", "w0", "sigma", "class_balance")
+
+
+def adopt_init(cfg: RunConfig, spec: str, chosen: dict | None = None) -> RunConfig:
     """Fine-tuning: take from the model ``spec`` what its weights depend on (input channels,
     normalisation, polarity, target, architecture, auxiliary head), so the user's images
     reach the network as its training images did, and the loss it was trained with (with its
     border-weight settings), so fine-tuning goes on optimising the same objective: the bundled
     nuclei model fine-tuned with plain BCE on 8 H&E images got worse (benchmarks/README.md, 13).
-    Options given on the command line still win (they are applied after this)."""
+    Options given on the command line still win (they are applied after this); so do the loss settings in
+    ``chosen`` (the ``train`` section of a ``--config`` file: a training choice, which the weights do not
+    depend on, unlike the input settings)."""
     from .checkpoint import read_meta, resolve_model_path
     meta = read_meta(resolve_model_path(spec))
     cfg.train.init = str(spec)
@@ -111,6 +116,8 @@ def adopt_init(cfg: RunConfig, spec: str) -> RunConfig:
         cfg.train.loss = meta["loss"]
         cfg.train.w0, cfg.train.sigma = float(meta["w0"]), float(meta["sigma"])
         cfg.train.class_balance = bool(meta["class_balance"])
+    for key in set(LOSS_FIELDS) & set(chosen or {}):
+        setattr(cfg.train, key, chosen[key])
     return cfg
 
 
