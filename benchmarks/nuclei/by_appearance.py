@@ -24,9 +24,9 @@ def main(count_dir, truth_dir, images_dir):
         if t.ndim == 3:
             t = t[..., 0]
         groups[appearance(read_array(next(Path(images_dir).glob(f"{name}.*"))))].append((t, p))
-    print(f"{'appearance':<14} {'images':>6} {'prec':>6} {'recall':>6} {'F1@0.5':>7} {'med. count err':>15}")
+    print(f"{'appearance':<14} {'images':>6} {'prec':>6} {'recall':>6} {'F1@0.5':>7} {'F1@0.75':>8} {'med. count err':>15}")
     for g, pairs in sorted(groups.items()):
-        m = matching_dataset(pairs, (0.5,))[0]
+        m, strict = matching_dataset(pairs, (0.5, 0.75))
         rel = [count_error(len(np.unique(t[t > 0])), len(np.unique(p[p > 0])))[1] for t, p in pairs]
         rel = [r for r in rel if np.isfinite(r)]
         print(f"{g:<14} {len(pairs):>6} {m.precision:>6.3f} {m.recall:>6.3f} {m.f1:>7.3f} "
