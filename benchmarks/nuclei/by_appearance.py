@@ -29,7 +29,7 @@ def main(count_dir, truth_dir, images_dir):
         m, strict = matching_dataset(pairs, (0.5, 0.75))
         rel = [count_error(len(np.unique(t[t > 0])), len(np.unique(p[p > 0])))[1] for t, p in pairs]
         rel = [r for r in rel if np.isfinite(r)]
-        print(f"{g:<14} {len(pairs):>6} {m.precision:>6.3f} {m.recall:>6.3f} {m.f1:>7.3f} "
+        print(f"{g:<14} {len(pairs):>6} {m.precision:>6.3f} {m.recall:>6.3f} {m.f1:>7.3f} {strict.f1:>8.3f} "
               f"{100 * np.median(rel):>14.1f}%")
 
 
