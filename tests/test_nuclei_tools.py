@@ -135,7 +135,7 @@ def test_train_init_fine_tunes_a_model_and_takes_its_input_settings(tmp_path, ca
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), base_model.get_weights()))
     # a config file's loss is a training choice and wins over the model's; its input settings still come from it
     chosen = tmp_path / "chosen.yaml"
-    chosen.write_text("train:\n  loss: bce\n  epochs: 1\n  steps_per_epoch: 2\n  batch_size: 2\n"
+    chosen.write_text("train:\n  loss: bce\n  epochs: 1\n  steps_per_epoch: 1\n  batch_size: 2\n"
                       "data:\n  patch_size: 32\n  val_range: '4:6'\n")
     assert main(["train", "--init", str(base), "--config", str(chosen), "--images", str(images), "--masks", str(masks),
                  "--out", str(tmp_path / "chosen"), "--precision", "float32", "--quiet"]) == 0
@@ -178,7 +178,7 @@ def test_a_fine_tune_that_never_beats_its_start_hands_back_the_starting_model(sy
         def on_train_batch_end(self, batch, logs=None):
             self.model.set_weights([np.zeros_like(w) for w in self.model.get_weights()])
 
-    cfg = tiny_config(*synth, init=str(base))
+    cfg = tiny_config(*synth, init=str(base), epochs=1, steps_per_epoch=2)
     train(cfg, tmp_path / "tuned", callbacks=[Wreck()], verbose=1)
     assert "the starting model scores val_mean_iou" in capsys.readouterr().out
     kept, start = load_model(tmp_path / "tuned" / "best.keras")[0], load_model(base)[0]
