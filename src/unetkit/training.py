@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _backend  # noqa: F401
+from . import allocator
 from .checkpoint import BEST, LAST, load_model, save_model
 from .config import RunConfig
 from .io import write_text
@@ -292,6 +293,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     rec = RunRecorder(out, meta, monitor, mode, state, budget, log)
     # the CSV logger runs first so the recorder can redraw the curves from this epoch's row
     callbacks_ = [keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume), rec]
+    if allocator.tune():  # freed step buffers stay in the heap instead of page-faulting back (allocator.py)
+        callbacks_.append(allocator.keep_heap_callback())
     if cfg.train.lr_schedule == "cosine":
         callbacks_.append(CosineDecay(lr, cfg.train.steps_per_epoch, cfg.train.epochs,
                                       cfg.train.time_limit * 60 if cfg.train.time_limit else None, state["elapsed_s"]))
