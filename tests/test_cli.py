@@ -216,13 +216,27 @@ def test_cosine_schedule_decays_the_learning_rate_over_the_run(synth, tmp_path):
         assert seen[-1] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * last / 8)), rel=1e-5)
 
 
+def test_warmup_raises_the_rate_from_zero_then_follows_the_schedule():
+    from unetkit.config import load_config
+    from unetkit.training import CosineDecay
+    cosine = CosineDecay(1e-3, 10, 10, None, 0, schedule="cosine", warmup=0.2)
+    assert cosine.rate(0.0) == 0.0
+    assert cosine.rate(0.1) == pytest.approx(0.5 * 1e-3 * 0.5 * (1 + np.cos(np.pi * 0.1)))   # half way up the ramp
+    assert cosine.rate(0.5) == pytest.approx(1e-3 * 0.5)                                        # the cosine's own value
+    constant = CosineDecay(1e-3, 10, 10, None, 0, schedule="constant", warmup=0.2)
+    assert [constant.rate(p) for p in (0.05, 0.2, 0.9)] == pytest.approx([2.5e-4, 1e-3, 1e-3])
+    assert CosineDecay(1e-3, 10, 10, None, 0).rate(0.0) == pytest.approx(1e-3)               # no warm-up by default
+    assert load_config(preset="finetune").train.warmup == 0.1 and load_config().train.warmup == 0.0
+
+
 def test_bad_settings_are_refused_when_the_config_loads(tmp_path, capsys):
     cases = {"model:\n  name: vnet\n": "unknown model 'vnet'; choose one of attention_unet, resunet, unet",
              "train:\n  loss: focal\n": "unknown loss 'focal'; choose one of bce",
              "train:\n  learning_rate: -0.001\n": "train.learning_rate = -0.001 must be a positive number",
              "data:\n  sampling: crop\n": "data.sampling = 'crop' is not one of patch, resize",
              "train:\n  jit: maybe\n": "train.jit = 'maybe' is not one of auto, on, off",
-             "train:\n  steps_per_execution: 0\n": "train.steps_per_execution = 0 must be a positive number"}
+             "train:\n  steps_per_execution: 0\n": "train.steps_per_execution = 0 must be a positive number",
+             "train:\n  warmup: 1.5\n": "train.warmup = 1.5 must be a fraction of the run in [0, 1)"}
     for i, (text, message) in enumerate(cases.items()):
         bad = tmp_path / f"bad{i}.yaml"
         bad.write_text(text)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Continue training the bundled nuclei model on all the shared nuclei data but the dev split: the 318 train
 # images of dsb2018 and the 100 of dsb2018_extra (418), checkpoints picked on a seeded tenth of those (never on
-# dev), the bundled recipe (benchmarks/nuclei/nuclei.yaml) at a lower rate (3e-4 or $LR, cosine) for MINUTES; then
+# dev), the bundled recipe (benchmarks/nuclei/nuclei.yaml) at a lower rate (3e-4 or $LR, cosine; warm-up $WARMUP) for MINUTES; then
 # the dev split scored with `count` defaults for the picked and for the last epoch's weights.
 # Usage: bash benchmarks/nuclei/continue_bundled.sh [DSB_DIR] [EXTRA_DIR] [OUT] [MINUTES]
 set -euo pipefail
@@ -18,6 +18,6 @@ for f in "$extra"/images/*.png; do
   s=$(basename "$f"); ln -sf "$f" "$out/train/images/$s"; ln -sf "$extra/masks/$s" "$out/train/masks/$s"
 done
 unetkit train --init nuclei --config "$here/nuclei.yaml" --images "$out/train/images" --masks "$out/train/masks" \
-  --val-fraction 0.1 --lr "${LR:-3e-4}" --time-limit "$minutes" --out "$out/run"
+  --val-fraction 0.1 --lr "${LR:-3e-4}" --warmup "${WARMUP:-0}" --time-limit "$minutes" --out "$out/run"
 echo "== picked epoch"; SPLITS=watershed bash "$here/evaluate_dev.sh" "$out/run/best.keras" "$data" "$out/picked"
 echo "== last epoch"; SPLITS=watershed bash "$here/evaluate_dev.sh" "$out/run/last.keras" "$data" "$out/last"

@@ -57,6 +57,9 @@ def _add_train(sub):
     g.add_argument("--lr-schedule", choices=["constant", "cosine"],
                    help="cosine (default): decay to 0 over the epochs or the --time-limit, whichever ends first; "
                         "constant: the seeds' fixed rate")
+    g.add_argument("--warmup", type=float, metavar="FRACTION",
+                   help="raise the rate linearly from 0 over this fraction of the run (default 0; 0.1 with --init: "
+                        "a fresh optimizer state would otherwise knock a trained model off its optimum)")
     g.add_argument("--loss", help="bce, dice, bce_dice or weighted_bce (the paper's border-weighted loss)")
     g.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
     g.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop cleanly after this many minutes")
@@ -86,7 +89,7 @@ TRAIN_FIELDS = {
              "balance", "patch_size", "scale", "val_range", "val_files", "val_fraction"],
     "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling", "aux",
               "aux_weight"],
-    "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "loss", "precision", "time_limit",
+    "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "warmup", "loss", "precision", "time_limit",
               "early_stopping", "seed", "tensorboard", "devices", "loader_workers", "jit", "steps_per_execution"],
 }
 

@@ -295,11 +295,12 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     callbacks_ = [keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume), rec]
     if allocator.tune():  # freed step buffers stay in the heap instead of page-faulting back (allocator.py)
         callbacks_.append(allocator.keep_heap_callback())
-    if cfg.train.lr_schedule == "cosine":
-        callbacks_.append(CosineDecay(lr, cfg.train.steps_per_epoch, cfg.train.epochs,
-                                      cfg.train.time_limit * 60 if cfg.train.time_limit else None, state["elapsed_s"]))
-    elif cfg.train.lr_schedule != "constant":
+    if cfg.train.lr_schedule not in ("constant", "cosine"):
         raise UnetkitError(f"unknown lr_schedule {cfg.train.lr_schedule!r}: use constant or cosine")
+    if cfg.train.lr_schedule == "cosine" or cfg.train.warmup:
+        callbacks_.append(CosineDecay(lr, cfg.train.steps_per_epoch, cfg.train.epochs,
+                                      cfg.train.time_limit * 60 if cfg.train.time_limit else None, state["elapsed_s"],
+                                      schedule=cfg.train.lr_schedule, warmup=cfg.train.warmup))
     if cfg.train.tensorboard:
         import importlib.util
         if importlib.util.find_spec("tensorboard") is None:
@@ -375,18 +376,21 @@ import keras  # noqa: E402  (after _backend chose the backend)
 
 
 class CosineDecay(keras.callbacks.Callback):
-    """Cosine learning-rate decay over the run's progress: the larger of the fraction of steps done
-    and the fraction of the time limit spent, so a run cut by ``--time-limit`` still ends at a low
-    rate. Progress survives ``--resume`` (the epoch number goes on; seconds before it are passed in).
-    Steps are counted from Keras' batch index, so with several steps per compiled call
-    (``steps_per_execution``) the rate is set once per call, at the right step."""
+    """The learning rate over the run's progress: the larger of the fraction of steps done and the
+    fraction of the time limit spent, so a run cut by ``--time-limit`` still ends at a low rate.
+    ``cosine``: decay to 0; ``constant``: the base rate. ``warmup`` (a fraction of the run) first
+    raises the rate linearly from 0, so a trained model's fresh optimizer state cannot knock it off
+    its optimum (fine-tuning). Progress survives ``--resume`` (the epoch number goes on; seconds
+    before it are passed in). Steps are counted from Keras' batch index, so with several steps per
+    compiled call (``steps_per_execution``) the rate is set once per call, at the right step."""
 
     def __init__(self, base_lr: float, steps_per_epoch: int, epochs: int, budget_s: float | None,
-                 elapsed_before_s: float):
+                 elapsed_before_s: float, *, schedule: str = "cosine", warmup: float = 0.0):
         super().__init__()
         self.base_lr, self.steps_per_epoch = base_lr, steps_per_epoch
         self.total_steps = max(epochs * steps_per_epoch, 1)
         self.budget_s, self.elapsed_before_s = budget_s, elapsed_before_s
+        self.schedule, self.warmup = schedule, warmup
         self.epoch = 0
 
     def on_train_begin(self, logs=None):
@@ -395,11 +399,17 @@ class CosineDecay(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
+    def rate(self, progress: float) -> float:
+        """The rate at ``progress`` (0 = start, 1 = end of the run)."""
+        progress = min(progress, 1.0)
+        lr = self.base_lr * (0.5 * (1 + math.cos(math.pi * progress)) if self.schedule == "cosine" else 1.0)
+        return lr * min(1.0, progress / self.warmup) if self.warmup else lr
+
     def on_train_batch_begin(self, batch, logs=None):
         progress = (self.epoch * self.steps_per_epoch + batch) / self.total_steps
         if self.budget_s:
             progress = max(progress, (self.elapsed_before_s + time.time() - self.start) / self.budget_s)
-        self.model.optimizer.learning_rate = self.base_lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        self.model.optimizer.learning_rate = self.rate(progress)
 
 
 class RunRecorder(keras.callbacks.Callback):
