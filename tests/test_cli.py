@@ -294,3 +294,13 @@ def test_commands_start_quietly(tmp_path):
 
 def filter_lines(text):
     return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "count", "plan", "tune", "calibrate", "demo",
+                                     "models"])
+def test_every_command_prints_its_help(command, capsys):
+    # argparse formats help lazily: a stray '%' in a help string only fails when --help is asked for
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    assert f"usage: unetkit {command}" in capsys.readouterr().out

@@ -46,7 +46,8 @@ def _add_train(sub):
                    help="fine-tune: start from a model's weights (bundled name such as nuclei, run folder or .keras); "
                         "takes its channels, normalisation and target, and the finetune preset's short schedule "
                         f"({PRESETS['finetune']['train']['time_limit']:g} min, rate "
-                        f"{PRESETS['finetune']['train']['learning_rate']:g})")
+                        f"{PRESETS['finetune']['train']['learning_rate']:g}, warm-up fraction "
+                        f"{PRESETS['finetune']['train']['warmup']:g})")
     g.add_argument("--plan", action=argparse.BooleanOptionalAction, default=None,
                    help="measure the data and apply the plan's settings (see 'unetkit plan'; written to RUN/plan.yaml); "
                         "on by default, off with --config, --preset or --init; explicit options always win")
