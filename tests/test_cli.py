@@ -226,7 +226,7 @@ def test_warmup_raises_the_rate_from_zero_then_follows_the_schedule():
     constant = CosineDecay(1e-3, 10, 10, None, 0, schedule="constant", warmup=0.2)
     assert [constant.rate(p) for p in (0.05, 0.2, 0.9)] == pytest.approx([2.5e-4, 1e-3, 1e-3])
     assert CosineDecay(1e-3, 10, 10, None, 0).rate(0.0) == pytest.approx(1e-3)               # no warm-up by default
-    assert load_config(preset="finetune").train.warmup == 0.1 and load_config().train.warmup == 0.0
+    assert load_config().train.warmup == 0.0
 
 
 def test_bad_settings_are_refused_when_the_config_loads(tmp_path, capsys):

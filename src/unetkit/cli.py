@@ -46,8 +46,7 @@ def _add_train(sub):
                    help="fine-tune: start from a model's weights (bundled name such as nuclei, run folder or .keras); "
                         "takes its channels, normalisation and target, and the finetune preset's short schedule "
                         f"({PRESETS['finetune']['train']['time_limit']:g} min, rate "
-                        f"{PRESETS['finetune']['train']['learning_rate']:g}, warm-up fraction "
-                        f"{PRESETS['finetune']['train']['warmup']:g})")
+                        f"{PRESETS['finetune']['train']['learning_rate']:g})")
     g.add_argument("--plan", action=argparse.BooleanOptionalAction, default=None,
                    help="measure the data and apply the plan's settings (see 'unetkit plan'; written to RUN/plan.yaml); "
                         "on by default, off with --config, --preset or --init; explicit options always win")
@@ -59,8 +58,7 @@ def _add_train(sub):
                    help="cosine (default): decay to 0 over the epochs or the --time-limit, whichever ends first; "
                         "constant: the seeds' fixed rate")
     g.add_argument("--warmup", type=float, metavar="FRACTION",
-                   help="raise the rate linearly from 0 over this fraction of the run (default 0; 0.1 with --init: "
-                        "a fresh optimizer state would otherwise knock a trained model off its optimum)")
+                   help="raise the rate linearly from 0 over this fraction of the run (default 0)")
     g.add_argument("--loss", help="bce, dice, bce_dice or weighted_bce (the paper's border-weighted loss)")
     g.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
     g.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop cleanly after this many minutes")

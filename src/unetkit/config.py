@@ -80,9 +80,9 @@ class TrainConfig:
     # cosine decays to 0 over the epochs or the time limit, whichever ends first; the 7-minute ISBI demo
     # scored V_rand 0.983 / mean IoU 0.786 with it against 0.926 / 0.779 at a constant rate (same seed)
     lr_schedule: str = "cosine"    # cosine | constant
-    # fraction of the run over which the rate rises linearly from 0 (either schedule): a fresh Adam state
-    # moves a trained model's weights by ~the rate per step whatever the gradient, which knocked the bundled
-    # nuclei model from validation mean IoU 0.624 to 0.592 in 100 steps at 1e-4 (0.623 at rate 0: not batch norm)
+    # fraction of the run over which the rate rises linearly from 0 (either schedule). Off by default, also for
+    # fine-tuning: on the bundled nuclei model it only delayed the drop continued training starts with by one
+    # epoch, and did not make the 10-minute H&E fine-tune pay (benchmarks/README.md, section 13)
     warmup: float = 0.0
     loss: str = "bce"             # measured on ISBI slices 25-29: V_rand 0.92 vs 0.83 (bce_dice), 0.71 (weighted_bce)
     precision: str = "auto"        # auto | float32 | mixed_bfloat16 | mixed_float16
@@ -183,8 +183,8 @@ PRESETS: dict[str, dict] = {
     # fine-tuning a model on a few images of one's own (train --init): a short schedule at a lower rate,
     # so the pretrained features are adjusted, not overwritten (benchmarks/README.md, nuclei fine-tuning)
     "finetune": {
-        "train": {"learning_rate": 3e-4, "lr_schedule": "cosine", "warmup": 0.1, "time_limit": 10.0,
-                  "steps_per_epoch": 25, "epochs": 1000, "early_stopping": 0},
+        "train": {"learning_rate": 3e-4, "lr_schedule": "cosine", "time_limit": 10.0, "steps_per_epoch": 25,
+                  "epochs": 1000, "early_stopping": 0},
     },
 }
 
