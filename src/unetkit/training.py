@@ -379,8 +379,9 @@ class CosineDecay(keras.callbacks.Callback):
     """The learning rate over the run's progress: the larger of the fraction of steps done and the
     fraction of the time limit spent, so a run cut by ``--time-limit`` still ends at a low rate.
     ``cosine``: decay to 0; ``constant``: the base rate. ``warmup`` (a fraction of the run) first
-    raises the rate linearly from 0, so a trained model's fresh optimizer state cannot knock it off
-    its optimum (fine-tuning). Progress survives ``--resume`` (the epoch number goes on; seconds
+    raises the rate linearly from 0 (the usual remedy for a fresh optimizer state's first steps; it
+    did not help fine-tuning the bundled nuclei model, benchmarks/README.md section 13, so it is off
+    unless asked for). Progress survives ``--resume`` (the epoch number goes on; seconds
     before it are passed in). Steps are counted from Keras' batch index, so with several steps per
     compiled call (``steps_per_execution``) the rate is set once per call, at the right step."""
 
