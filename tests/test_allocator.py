@@ -46,3 +46,12 @@ def test_tuned_heap_reuses_a_freed_large_buffer_without_page_faults():
 def test_malloc_default_leaves_glibc_alone(monkeypatch):
     monkeypatch.setenv("UNETKIT_MALLOC", "default")
     assert allocator.tune() is False
+
+
+def test_an_unknown_malloc_setting_is_refused_with_the_choices(monkeypatch):
+    import pytest
+
+    from unetkit.errors import UnetkitError
+    monkeypatch.setenv("UNETKIT_MALLOC", "off")
+    with pytest.raises(UnetkitError, match="UNETKIT_MALLOC='off': set it to tuned or default"):
+        allocator.tune()

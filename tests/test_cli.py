@@ -195,7 +195,7 @@ def test_cosine_schedule_decays_the_learning_rate_over_the_run(synth, tmp_path):
     assert load_config().train.lr_schedule == "cosine"               # the default ...
     assert load_config(preset="seed").train.lr_schedule == "constant"  # ... but the seeds' recipe keeps its rate
 
-    from unetkit.training import CosineDecay, train
+    from unetkit.training import RateSchedule, train
     from tests.conftest import tiny_config
     cfg = tiny_config(*synth, lr_schedule="cosine", epochs=2, steps_per_epoch=4)
     result = train(cfg, tmp_path / "run", verbose=0)
@@ -208,7 +208,7 @@ def test_cosine_schedule_decays_the_learning_rate_over_the_run(synth, tmp_path):
             float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
         x = np.zeros((8, 2), np.float32)
         model.fit(x, x[:, :1], batch_size=2, epochs=2, verbose=0,
-                  callbacks=[CosineDecay(1e-3, steps_per_epoch=4, epochs=2, budget_s=None, elapsed_before_s=0), record])
+                  callbacks=[RateSchedule(1e-3, steps_per_epoch=4, epochs=2, budget_s=None, elapsed_before_s=0), record])
         assert len(seen) == 8 // per_call
         assert seen[0] == pytest.approx(1e-3)
         assert all(a > b for a, b in zip(seen, seen[1:]))  # strictly decreasing
@@ -218,14 +218,14 @@ def test_cosine_schedule_decays_the_learning_rate_over_the_run(synth, tmp_path):
 
 def test_warmup_raises_the_rate_from_zero_then_follows_the_schedule():
     from unetkit.config import load_config
-    from unetkit.training import CosineDecay
-    cosine = CosineDecay(1e-3, 10, 10, None, 0, schedule="cosine", warmup=0.2)
+    from unetkit.training import RateSchedule
+    cosine = RateSchedule(1e-3, 10, 10, None, 0, schedule="cosine", warmup=0.2)
     assert cosine.rate(0.0) == 0.0
     assert cosine.rate(0.1) == pytest.approx(0.5 * 1e-3 * 0.5 * (1 + np.cos(np.pi * 0.1)))   # half way up the ramp
     assert cosine.rate(0.5) == pytest.approx(1e-3 * 0.5)                                        # the cosine's own value
-    constant = CosineDecay(1e-3, 10, 10, None, 0, schedule="constant", warmup=0.2)
+    constant = RateSchedule(1e-3, 10, 10, None, 0, schedule="constant", warmup=0.2)
     assert [constant.rate(p) for p in (0.05, 0.2, 0.9)] == pytest.approx([2.5e-4, 1e-3, 1e-3])
-    assert CosineDecay(1e-3, 10, 10, None, 0).rate(0.0) == pytest.approx(1e-3)               # no warm-up by default
+    assert RateSchedule(1e-3, 10, 10, None, 0).rate(0.0) == pytest.approx(1e-3)               # no warm-up by default
     assert load_config().train.warmup == 0.0
 
 

@@ -42,13 +42,19 @@ def _mallopt():
 
 
 def wanted() -> bool:
-    return os.environ.get("UNETKIT_MALLOC", "tuned").lower() != "default"
+    """``UNETKIT_MALLOC``: tuned (or unset) applies ``SETTINGS``, default leaves glibc alone; anything else is
+    refused rather than read as one of them."""
+    value = os.environ.get("UNETKIT_MALLOC", "tuned").strip().lower()
+    if value not in ("tuned", "default"):
+        from .errors import UnetkitError
+        raise UnetkitError(f"UNETKIT_MALLOC={value!r}: set it to tuned or default, or unset it")
+    return value == "tuned"
 
 
 def tune() -> bool:
     """Apply ``SETTINGS``; True when glibc took every one of them."""
     mallopt = _mallopt()
-    if mallopt is None or not wanted():
+    if not wanted() or mallopt is None:
         return False
     return all(mallopt(param, value) == 1 for param, value in SETTINGS)
 

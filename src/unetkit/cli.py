@@ -12,7 +12,7 @@ from .errors import UnetkitError
 
 
 def _add_train(sub):
-    from .config import CHOICES, PRESETS
+    from .config import CHOICES, PRESETS, TrainConfig
     p = sub.add_parser("train", help="train a U-Net on folders of images and masks")
     g = p.add_argument_group("data")
     g.add_argument("--images", help="folder of training images")
@@ -58,7 +58,7 @@ def _add_train(sub):
                    help="cosine (default): decay to 0 over the epochs or the --time-limit, whichever ends first; "
                         "constant: the seeds' fixed rate")
     g.add_argument("--warmup", type=float, metavar="FRACTION",
-                   help="raise the rate linearly from 0 over this fraction of the run (default 0)")
+                   help=f"raise the rate linearly from 0 over this fraction of the run (default {TrainConfig.warmup:g})")
     g.add_argument("--loss", help="bce, dice, bce_dice or weighted_bce (the paper's border-weighted loss)")
     g.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
     g.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop cleanly after this many minutes")

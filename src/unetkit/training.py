@@ -295,10 +295,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     callbacks_ = [keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume), rec]
     if allocator.tune():  # freed step buffers stay in the heap instead of page-faulting back (allocator.py)
         callbacks_.append(allocator.keep_heap_callback())
-    if cfg.train.lr_schedule not in ("constant", "cosine"):
-        raise UnetkitError(f"unknown lr_schedule {cfg.train.lr_schedule!r}: use constant or cosine")
-    if cfg.train.lr_schedule == "cosine" or cfg.train.warmup:
-        callbacks_.append(CosineDecay(lr, cfg.train.steps_per_epoch, cfg.train.epochs,
+    if cfg.train.lr_schedule == "cosine" or cfg.train.warmup:  # (validate refused any other schedule)
+        callbacks_.append(RateSchedule(lr, cfg.train.steps_per_epoch, cfg.train.epochs,
                                       cfg.train.time_limit * 60 if cfg.train.time_limit else None, state["elapsed_s"],
                                       schedule=cfg.train.lr_schedule, warmup=cfg.train.warmup))
     if cfg.train.tensorboard:
@@ -375,7 +373,7 @@ def _printer(verbose):
 import keras  # noqa: E402  (after _backend chose the backend)
 
 
-class CosineDecay(keras.callbacks.Callback):
+class RateSchedule(keras.callbacks.Callback):
     """The learning rate over the run's progress: the larger of the fraction of steps done and the
     fraction of the time limit spent, so a run cut by ``--time-limit`` still ends at a low rate.
     ``cosine``: decay to 0; ``constant``: the base rate. ``warmup`` (a fraction of the run) first
