@@ -184,6 +184,7 @@ def test_synthetic_demo_runs_end_to_end(tmp_path, capsys):
         assert (out / name).is_file(), name
     # the 6 held-out test images (seed 1), not the 4 validation images that picked the checkpoint
     assert len(list((out / "predictions").glob("*_mask.png"))) == 6
+    assert json.loads((out / "demo.json").read_text())["tta"] is True  # the demo predicts with flip TTA
     assert "demo finished" in capsys.readouterr().out
     assert main(["demo", "--data", "synthetic", "--out", str(out)]) == 2  # never over an earlier demo
 

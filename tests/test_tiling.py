@@ -48,3 +48,18 @@ def test_tile_size_adapts_to_the_image():
     assert fit_tile(512, (1152, 1152), 16, 64) == 480   # 3 tiles of 480 instead of 3 of 512
     assert fit_tile(512, (200, 200), 16, 32) == 208     # small image: one tile just covering it
     assert fit_tile(512, (10000, 300), 16, 64) <= 512   # never above the requested size
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_flip_tta_makes_a_direction_bound_model_flip_equivariant(tta):
+    # a model that sees only what lies to its left (cumulative mean along x) answers a mirrored
+    # image differently; the mean over the four flips must answer it with the mirrored output
+    img = np.random.default_rng(2).random((64, 64, 1), dtype=np.float32)
+
+    def leftward(batch):
+        return np.cumsum(batch, axis=2) / np.arange(1, batch.shape[2] + 1, dtype=np.float32)[None, None, :, None]
+
+    out = predict_tiled(leftward, img, tile=64, overlap=8, multiple=16, tta=tta)
+    mirrored = predict_tiled(leftward, img[:, ::-1], tile=64, overlap=8, multiple=16, tta=tta)[:, ::-1]
+    gap = np.abs(out - mirrored).max()
+    assert (gap < 1e-5) if tta else (gap > 0.1)

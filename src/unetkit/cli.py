@@ -301,6 +301,8 @@ def _add_demo(sub):
     p.add_argument("--out", help="output folder (default: ./unetkit-demo-DATE)")
     p.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"], default="auto",
                    help="auto: bf16 where the CPU has bf16 units; float32 checks what a float32-only CPU gets")
+    p.add_argument("--no-tta", dest="tta", action="store_false",
+                   help="predict without flip TTA (the demo averages the four flips by default)")
 
 
 def main(argv=None) -> int:
@@ -361,7 +363,7 @@ def _run(args) -> int:
                          out_dir=args.out, images_dir=args.images, overwrite=args.overwrite, task=args.task)
     elif args.command == "demo":
         from .demo import run_demo
-        run_demo(args.out, kind=args.data, minutes=args.minutes, precision=args.precision)
+        run_demo(args.out, kind=args.data, minutes=args.minutes, precision=args.precision, tta=args.tta)
     elif args.command == "tune":
         from .config import load_config
         from .tune import tune
