@@ -185,3 +185,23 @@ def test_a_fine_tune_that_never_beats_its_start_hands_back_the_starting_model(sy
     assert all(np.array_equal(a, b) for a, b in zip(kept.get_weights(), start.get_weights()))
     last = load_model(tmp_path / "tuned" / "last.keras")[0]
     assert not any(np.any(w) for w in last.get_weights())      # the epochs did run, and lost
+
+
+def test_freeze_encoder_trains_the_decoder_only(synth, tmp_path):
+    from conftest import tiny_config
+    from unetkit.checkpoint import load_model
+    from unetkit.config import validate
+    from unetkit.models.blocks import ENCODER_PREFIXES
+    from unetkit.training import train
+    base = train(tiny_config(*synth), tmp_path / "base", verbose=0).best_path
+    train(tiny_config(*synth, init=str(base), freeze="encoder", epochs=1, steps_per_epoch=3, learning_rate=0.01),
+          tmp_path / "tuned", verbose=0)
+    start, last = load_model(base)[0], load_model(tmp_path / "tuned" / "last.keras")[0]
+    moved = {layer.name: any(not np.array_equal(a, b) for a, b in zip(layer.get_weights(),
+                                                                       start.get_layer(layer.name).get_weights()))
+             for layer in last.layers if layer.weights}
+    encoder = {n for n in moved if n.startswith(ENCODER_PREFIXES)}
+    assert encoder and not any(moved[n] for n in encoder)               # batch norm statistics included
+    assert any(moved[n] for n in moved if n not in encoder)             # the decoder did train
+    with pytest.raises(UnetkitError, match="needs a model to start from"):
+        validate(tiny_config(*synth, freeze="encoder"))

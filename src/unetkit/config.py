@@ -96,6 +96,7 @@ class TrainConfig:
     steps_per_execution: int = 1   # training steps inside one compiled call (fewer Python round trips)
     tensorboard: bool = False      # TensorBoard logs in RUN/tensorboard (tensorboard --logdir RUN/tensorboard)
     init: str | None = None        # fine-tune: start from this model's weights (run folder, .keras, bundled name)
+    freeze: str = "none"           # with init: none | encoder (train the decoder only; models/blocks.freeze_encoder)
     choose_threshold: bool = False  # after training, choose the foreground threshold on the validation images and
                                     # store it with the model (one-channel models; the plan sets it for regions)
     seed: int = 0
@@ -216,6 +217,7 @@ CHOICES = {
     ("train", "lr_schedule"): ("constant", "cosine"),
     ("train", "precision"): ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
     ("train", "jit"): ("auto", "on", "off"),
+    ("train", "freeze"): ("none", "encoder"),
 }
 POSITIVE = {("train", "devices"), ("train", "steps_per_execution"), ("train", "learning_rate"), ("train", "epochs"), ("train", "steps_per_epoch"), ("train", "batch_size"),
             ("data", "patch_size"), ("data", "scale"), ("model", "base_filters"), ("model", "depth"), ("train", "w0"),
@@ -235,6 +237,9 @@ def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
             raise UnetkitError(f"{source}: {section}.{key} = {value!r} must be a positive number")
     if not 0 <= cfg.model.dropout < 1:
         raise UnetkitError(f"{source}: model.dropout = {cfg.model.dropout} must be in [0, 1)")
+    if cfg.train.freeze != "none" and not cfg.train.init:
+        raise UnetkitError(f"{source}: train.freeze = {cfg.train.freeze!r} needs a model to start from "
+                           "(train --init MODEL); freezing untrained layers would keep them random")
     if not 0 <= cfg.train.warmup < 1:
         raise UnetkitError(f"{source}: train.warmup = {cfg.train.warmup} must be a fraction of the run in [0, 1)")
     from .losses import LOSSES

@@ -261,6 +261,9 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
                 model, init_meta = init_model(cfg, channels, meta)
                 meta.update({k: init_meta[k] for k in ("divisor", "halo") if k in init_meta}, init=cfg.train.init)
                 log(f"fine-tuning {cfg.train.init} (its weights; learning rate {lr:g})")
+                if cfg.train.freeze == "encoder":
+                    from .models.blocks import freeze_encoder
+                    log(f"encoder frozen: {freeze_encoder(model)} layers keep their weights, the decoder trains")
             else:
                 arch, options = architecture(cfg)
                 model = arch.build(**{**options, "input_channels": channels, "num_classes": meta["num_classes"]})

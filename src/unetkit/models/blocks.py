@@ -8,6 +8,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from ..errors import UnetkitError
+
 KERNEL_INIT = "he_normal"  # as in the seeds' Keras U-Net
 # Moving statistics of batch norm: 0.9 (PyTorch's default) rather than Keras' 0.99. With 0.99 the
 # statistics used at inference still carry 37 % of their initial values after 100 steps, and the
@@ -120,6 +122,26 @@ def encoder_decoder(inputs, *, block=conv_block, gate=None, base_filters: int, d
         x = layers.Concatenate(axis=-1, name=f"dec{level}_concat")([skip, x])
         x = block(x, filters, batch_norm=batch_norm, name=f"dec{level}")
     return x
+
+
+ENCODER_PREFIXES = ("enc", "bottom")   # the layer names encoder_decoder gives the way down and the bottom block
+
+
+def freeze_encoder(model) -> int:
+    """Make the encoder (the way down and the bottom block) untrainable; returns how many layers.
+
+    For fine-tuning on a few images: the decoder adapts while the features stay as learned.
+    Frozen batch norm layers also run on their stored statistics (Keras 3), which a few
+    images of a new appearance would otherwise pull around."""
+    frozen = 0
+    for layer in model.layers:
+        if layer.name.startswith(ENCODER_PREFIXES) and layer.weights:
+            layer.trainable = False
+            frozen += 1
+    if not frozen:
+        raise UnetkitError(f"model {model.name!r} has no encoder layers named {', '.join(ENCODER_PREFIXES)}...; "
+                           "freeze only unetkit's U-Nets (or train without --freeze)")
+    return frozen
 
 
 def check_options(input_channels: int, num_classes: int, base_filters: int, depth: int, aux) -> None:
