@@ -7,6 +7,7 @@ them pick the checkpoint); the bundled and the fine-tuned model then count the r
 ``count``'s defaults, and both are scored the same way.
 
 Usage: python benchmarks/nuclei/finetune.py [DSB_DIR] [OUT] [--group colour-bright] [--n 8] [--minutes 10] [--lr 1e-4]
+       [--freeze encoder]
 """
 import argparse
 import json
@@ -35,6 +36,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", help="learning rate (default: the finetune preset's)")
+    ap.add_argument("--freeze", help="passed to train --freeze (encoder: the decoder trains only)")
     a = ap.parse_args()
     from unetkit.data.sampling import appearance
     from unetkit.evaluation import evaluate_instances
@@ -55,7 +57,7 @@ def main():
     t0 = time.time()
     run("unetkit", "train", "--init", "nuclei", "--images", str(out / "tune_images"), "--masks", str(out / "tune_masks"),
         "--val-fraction", "0.25", "--time-limit", str(a.minutes), "--seed", str(a.seed), "--out", str(out / "run"),
-        "--quiet", *(["--lr", a.lr] if a.lr else []))
+        "--quiet", *(["--lr", a.lr] if a.lr else []), *(["--freeze", a.freeze] if a.freeze else []))
     minutes = (time.time() - t0) / 60
     rows = {}
     for name, model in (("bundled nuclei", "nuclei"), (f"fine-tuned on {len(tune)}", str(out / "run"))):
