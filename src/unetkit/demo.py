@@ -72,7 +72,8 @@ def run_demo(out_dir=None, *, kind: str = "isbi", minutes: float = 7.0, verbose:
     write_text(out / "demo.json", json.dumps(summary, indent=1))
     if verbose:
         isbi = (f"V_rand {summary['v_rand_isbi']:.3f} (ISBI 2012 protocol, threshold {summary['isbi_threshold']}; "
-                f"{summary['v_rand']:.3f} at the mask threshold; flip TTA {'on' if tta else 'off'}), " if "v_rand_isbi" in summary else "")
+                f"{summary['v_rand']:.3f} at the mask threshold; flip TTA {'on' if tta else 'off'}), "
+                if "v_rand_isbi" in summary else "")
         print(f"[unetkit] demo finished in {summary['total_seconds'] / 60:.1f} min on held-out images: "
               f"{isbi}mean IoU {summary['mean_iou']:.3f}, accuracy {summary['accuracy']:.3f}")
         print(f"[unetkit] results in {out.resolve()}: grid.png, run/curves.png, evaluation.csv, predictions/")
