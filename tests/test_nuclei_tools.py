@@ -205,3 +205,27 @@ def test_freeze_encoder_trains_the_decoder_only(synth, tmp_path):
     assert any(moved[n] for n in moved if n not in encoder)             # the decoder did train
     with pytest.raises(UnetkitError, match="needs a model to start from"):
         validate(tiny_config(*synth, freeze="encoder"))
+
+
+def test_mix_makes_best_the_weighted_mean_of_the_start_and_the_fine_tuned_best(synth, tmp_path, capsys):
+    from conftest import tiny_config
+    from unetkit.checkpoint import load_model
+    from unetkit.config import validate
+    from unetkit.mixing import FINETUNED, mix_weights
+    from unetkit.training import train
+    base = train(tiny_config(*synth), tmp_path / "base", verbose=0).best_path
+    out = tmp_path / "tuned"
+    train(tiny_config(*synth, init=str(base), mix=0.25, epochs=2, steps_per_epoch=3, learning_rate=0.01), out, verbose=1)
+    assert "WiSE-FT" in capsys.readouterr().out
+    start = load_model(base)[0].get_weights()
+    tuned = load_model(out / FINETUNED)[0].get_weights()
+    best, meta = load_model(out / "best.keras")
+    assert any(not np.allclose(a, b) for a, b in zip(start, tuned))       # the fine-tune moved the weights
+    for s, t, b in zip(start, tuned, best.get_weights()):
+        np.testing.assert_allclose(b, 0.75 * s + 0.25 * t, rtol=1e-5, atol=1e-6)
+    assert meta["mixed"]["share"] == 0.25 and np.isfinite(meta["mixed"]["score"])
+    assert json.loads((out / "summary.json").read_text())["mixed"]["share"] == 0.25
+    with pytest.raises(UnetkitError, match="needs train --init"):
+        validate(tiny_config(*synth, mix=0.5))
+    with pytest.raises(UnetkitError, match="differ in architecture"):
+        mix_weights([start, start[:-1]], [1, 1])

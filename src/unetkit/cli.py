@@ -49,6 +49,9 @@ def _add_train(sub):
                         f"{PRESETS['finetune']['train']['learning_rate']:g})")
     g.add_argument("--freeze", choices=CHOICES[("train", "freeze")],
                    help="with --init: encoder keeps the model's features and trains the decoder only (default none)")
+    g.add_argument("--mix", type=float, metavar="SHARE",
+                   help="with --init: best.keras = SHARE x the fine-tuned weights + the rest from the start model "
+                        f"(WiSE-FT; finetune preset {PRESETS['finetune']['train']['mix']:g}, 1 = fine-tuned alone)")
     g.add_argument("--plan", action=argparse.BooleanOptionalAction, default=None,
                    help="measure the data and apply the plan's settings (see 'unetkit plan'; written to RUN/plan.yaml); "
                         "on by default, off with --config, --preset or --init; explicit options always win")
@@ -91,7 +94,7 @@ TRAIN_FIELDS = {
     "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling", "aux",
               "aux_weight"],
     "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "warmup", "loss", "precision", "time_limit",
-              "early_stopping", "seed", "tensorboard", "devices", "loader_workers", "jit", "steps_per_execution", "freeze"],
+              "early_stopping", "seed", "tensorboard", "devices", "loader_workers", "jit", "steps_per_execution", "freeze", "mix"],
 }
 
 

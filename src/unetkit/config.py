@@ -97,6 +97,10 @@ class TrainConfig:
     tensorboard: bool = False      # TensorBoard logs in RUN/tensorboard (tensorboard --logdir RUN/tensorboard)
     init: str | None = None        # fine-tune: start from this model's weights (run folder, .keras, bundled name)
     freeze: str = "none"           # with init: none | encoder (train the decoder only; models/blocks.freeze_encoder)
+    # with init: best.keras = mix x the fine-tuned weights + (1 - mix) x the start model's (WiSE-FT, mixing.py);
+    # 1 = the fine-tuned weights alone. The finetune preset mixes half and half: on 8 H&E images the fine-tuned
+    # model alone lost to the bundled one on held-out images, the mix beat both (benchmarks/README.md, 13)
+    mix: float = 1.0
     choose_threshold: bool = False  # after training, choose the foreground threshold on the validation images and
                                     # store it with the model (one-channel models; the plan sets it for regions)
     seed: int = 0
@@ -185,7 +189,7 @@ PRESETS: dict[str, dict] = {
     # so the pretrained features are adjusted, not overwritten (benchmarks/README.md, nuclei fine-tuning)
     "finetune": {
         "train": {"learning_rate": 3e-4, "lr_schedule": "cosine", "time_limit": 10.0, "steps_per_epoch": 25,
-                  "epochs": 1000, "early_stopping": 0},
+                  "epochs": 1000, "early_stopping": 0, "mix": 0.5},
     },
 }
 
@@ -224,8 +228,18 @@ POSITIVE = {("train", "devices"), ("train", "steps_per_execution"), ("train", "l
             ("train", "sigma"), ("model", "aux_weight")}
 
 
-def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
-    """Refuse names that do not exist and values out of range, with the valid choices."""
+def validate(cfg: RunConfig, source: str = "config", whole: bool = True) -> RunConfig:
+    """Refuse names that do not exist and values out of range, with the valid choices.
+
+    ``whole=False`` checks a config file before the command line adds to it (``--init``), so
+    settings that only make sense with another one are left to the check of the whole run."""
+    if whole and not cfg.train.init:
+        if cfg.train.freeze != "none":
+            raise UnetkitError(f"{source}: train.freeze = {cfg.train.freeze!r} needs a model to start from "
+                               "(train --init MODEL); freezing untrained layers would keep them random")
+        if cfg.train.mix < 1:
+            raise UnetkitError(f"{source}: train.mix = {cfg.train.mix:g} mixes a fine-tuned model with its start: "
+                               "it needs train --init MODEL (or mix: 1)")
     for (section, key), choices in CHOICES.items():
         value = getattr(getattr(cfg, section), key)
         if value not in choices:
@@ -237,9 +251,8 @@ def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
             raise UnetkitError(f"{source}: {section}.{key} = {value!r} must be a positive number")
     if not 0 <= cfg.model.dropout < 1:
         raise UnetkitError(f"{source}: model.dropout = {cfg.model.dropout} must be in [0, 1)")
-    if cfg.train.freeze != "none" and not cfg.train.init:
-        raise UnetkitError(f"{source}: train.freeze = {cfg.train.freeze!r} needs a model to start from "
-                           "(train --init MODEL); freezing untrained layers would keep them random")
+    if not 0 <= cfg.train.mix <= 1:
+        raise UnetkitError(f"{source}: train.mix = {cfg.train.mix} must be in [0, 1] (the fine-tuned model's share)")
     if not 0 <= cfg.train.warmup < 1:
         raise UnetkitError(f"{source}: train.warmup = {cfg.train.warmup} must be a fraction of the run in [0, 1)")
     from .losses import LOSSES
@@ -259,7 +272,7 @@ def load_config(path=None, preset: str = "default") -> RunConfig:
     cfg = merge(RunConfig(), PRESETS[preset], f"preset {preset}")
     if path:
         cfg = merge(cfg, read_yaml(path), str(path))
-        validate(cfg, str(path))
+        validate(cfg, str(path), whole=False)
     return cfg
 
 

@@ -324,11 +324,16 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         rec.stopped_by = "early stopping"
     if not (out / BEST).exists():  # e.g. stopped before the first epoch ended
         save_model(model, out / BEST, meta, with_optimizer=False)
+    mixed = None
+    if cfg.train.init and cfg.train.mix < 1:
+        from .mixing import mix_run
+        mixed = mix_run(model, out, cfg.train.init, cfg.train.mix, meta, val_ds, monitor, log)
     threshold = choose_run_threshold(out, cfg, val_samples, log)
     from .viz import plot_history
     plot_history(out / "history.csv", out / "curves.png")
     summary = {
         **({"threshold": threshold.threshold, "threshold_scores": threshold.scores} if threshold else {}),
+        **({"mixed": mixed} if mixed else {}),
         "epochs": rec.state["epoch"], "seconds": round(rec.state["elapsed_s"], 1), "monitor": monitor,
         "best": rec.state["best"], "stopped_by": rec.stopped_by, "precision": precision, "channels": channels,
         "train": [p.name for p in train_pairs], "val": [p.name for p in val_pairs],
