@@ -46,7 +46,8 @@ def _add_train(sub):
                    help="fine-tune: start from a model's weights (bundled name such as nuclei, run folder or .keras); "
                         "takes its channels, normalisation and target, and the finetune preset's short schedule "
                         f"({PRESETS['finetune']['train']['time_limit']:g} min, rate "
-                        f"{PRESETS['finetune']['train']['learning_rate']:g})")
+                        f"{PRESETS['finetune']['train']['learning_rate']:g}), then averages the weights with the "
+                        "model's (--mix)")
     g.add_argument("--freeze", choices=CHOICES[("train", "freeze")],
                    help="with --init: encoder keeps the model's features and trains the decoder only (default none)")
     g.add_argument("--mix", type=float, metavar="SHARE",
