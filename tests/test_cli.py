@@ -237,7 +237,12 @@ def test_bad_settings_are_refused_when_the_config_loads(tmp_path, capsys):
              "data:\n  sampling: crop\n": "data.sampling = 'crop' is not one of patch, resize",
              "train:\n  jit: maybe\n": "train.jit = 'maybe' is not one of auto, on, off",
              "train:\n  steps_per_execution: 0\n": "train.steps_per_execution = 0 must be a positive number",
-             "train:\n  warmup: 1.5\n": "train.warmup = 1.5 must be a fraction of the run in [0, 1)"}
+             "train:\n  warmup: 1.5\n": "train.warmup = 1.5 must be a fraction of the run in [0, 1)",
+             "train:\n  freeze: decoder\n": "train.freeze = 'decoder' is not one of none, encoder",
+             "train:\n  mix: 1.5\n": "train.mix = 1.5 must be in [0, 1]",
+             # settings that need --init pass the file's own check and are refused for the whole run
+             "train:\n  freeze: encoder\n": "train.freeze = 'encoder' needs a model to start from",
+             "train:\n  mix: 0.5\n": "train.mix = 0.5 mixes a fine-tuned model with its start"}
     for i, (text, message) in enumerate(cases.items()):
         bad = tmp_path / f"bad{i}.yaml"
         bad.write_text(text)

@@ -205,6 +205,11 @@ def test_freeze_encoder_trains_the_decoder_only(synth, tmp_path):
     assert any(moved[n] for n in moved if n not in encoder)             # the decoder did train
     with pytest.raises(UnetkitError, match="needs a model to start from"):
         validate(tiny_config(*synth, freeze="encoder"))
+    import keras
+    from unetkit.models.blocks import freeze_encoder
+    plain = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="conv")], name="plain")
+    with pytest.raises(UnetkitError, match="'plain' has no encoder layers"):
+        freeze_encoder(plain)
 
 
 def test_mix_makes_best_the_weighted_mean_of_the_start_and_the_fine_tuned_best(synth, tmp_path, capsys):
@@ -229,3 +234,7 @@ def test_mix_makes_best_the_weighted_mean_of_the_start_and_the_fine_tuned_best(s
         validate(tiny_config(*synth, mix=0.5))
     with pytest.raises(UnetkitError, match="differ in architecture"):
         mix_weights([start, start[:-1]], [1, 1])
+    with pytest.raises(UnetkitError, match="one non-negative share per model"):
+        mix_weights([start, tuned], [1.5, -0.5])
+    with pytest.raises(UnetkitError, match="one non-negative share per model"):
+        mix_weights([start, tuned], [1])

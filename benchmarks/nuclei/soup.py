@@ -23,8 +23,6 @@ def main(argv=None) -> None:
     ap.add_argument("--weights", help="comma-separated, one per model (default: equal)")
     args = ap.parse_args(argv)
     weights = [float(x) for x in args.weights.split(",")] if args.weights else [1.0] * len(args.models)
-    if len(weights) != len(args.models):
-        raise SystemExit(f"soup: {len(args.models)} models but {len(weights)} weights")
     loaded = [load_model(m) for m in args.models]
     first, meta = loaded[0]
     first.set_weights(mix_weights([m.get_weights() for m, _ in loaded], weights))

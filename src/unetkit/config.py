@@ -233,13 +233,6 @@ def validate(cfg: RunConfig, source: str = "config", whole: bool = True) -> RunC
 
     ``whole=False`` checks a config file before the command line adds to it (``--init``), so
     settings that only make sense with another one are left to the check of the whole run."""
-    if whole and not cfg.train.init:
-        if cfg.train.freeze != "none":
-            raise UnetkitError(f"{source}: train.freeze = {cfg.train.freeze!r} needs a model to start from "
-                               "(train --init MODEL); freezing untrained layers would keep them random")
-        if cfg.train.mix < 1:
-            raise UnetkitError(f"{source}: train.mix = {cfg.train.mix:g} mixes a fine-tuned model with its start: "
-                               "it needs train --init MODEL (or mix: 1)")
     for (section, key), choices in CHOICES.items():
         value = getattr(getattr(cfg, section), key)
         if value not in choices:
@@ -255,6 +248,13 @@ def validate(cfg: RunConfig, source: str = "config", whole: bool = True) -> RunC
         raise UnetkitError(f"{source}: train.mix = {cfg.train.mix} must be in [0, 1] (the fine-tuned model's share)")
     if not 0 <= cfg.train.warmup < 1:
         raise UnetkitError(f"{source}: train.warmup = {cfg.train.warmup} must be a fraction of the run in [0, 1)")
+    if whole and not cfg.train.init:
+        if cfg.train.freeze != "none":
+            raise UnetkitError(f"{source}: train.freeze = {cfg.train.freeze!r} needs a model to start from "
+                               "(train --init MODEL); freezing untrained layers would keep them random")
+        if cfg.train.mix < 1:
+            raise UnetkitError(f"{source}: train.mix = {cfg.train.mix:g} mixes a fine-tuned model with its start: "
+                               "it needs train --init MODEL (or mix: 1)")
     from .losses import LOSSES
     if cfg.train.loss not in LOSSES:
         raise UnetkitError(f"{source}: unknown loss {cfg.train.loss!r}; choose one of {', '.join(LOSSES)}")
