@@ -238,3 +238,46 @@ def test_mix_makes_best_the_weighted_mean_of_the_start_and_the_fine_tuned_best(s
         mix_weights([start, tuned], [1.5, -0.5])
     with pytest.raises(UnetkitError, match="one non-negative share per model"):
         mix_weights([start, tuned], [1])
+
+
+def test_ema_checkpoints_hold_the_moving_average_and_resume_steps_on_from_the_raw_weights(synth, tmp_path):
+    import keras
+    from conftest import tiny_config
+    from unetkit.checkpoint import load_model
+    from unetkit.training import train
+
+    class Steps(keras.callbacks.Callback):
+        """The raw (stepped) weights after every step, and at each epoch's start; ``stop`` ends the run after
+        its first epoch, as an interrupted run ends (a run that ends at its last epoch keeps the average only)."""
+        def __init__(self, stop=False):
+            super().__init__()
+            self.after_step, self.epoch_start, self.stop = [], [], stop
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = self.stop
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_start.append([v.numpy().copy() for v in self.model.trainable_weights])
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.after_step.append([v.numpy().copy() for v in self.model.trainable_weights])
+
+    momentum, out, first = 0.5, tmp_path / "run", Steps(stop=True)
+    train(tiny_config(*synth, ema=momentum, epochs=2, steps_per_epoch=3, learning_rate=0.05), out,
+          verbose=0, callbacks=[first])
+    average = first.after_step[0]                 # Keras: the first step copies, then m x average + (1 - m) x new
+    for weights in first.after_step[1:]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights)]
+    saved = [v.numpy() for v in load_model(out / "last.keras")[0].trainable_weights]
+    for s, a in zip(saved, average):
+        np.testing.assert_allclose(s, a, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(s, w) for s, w in zip(saved, first.after_step[-1]))   # not the last step's weights
+    assert json.loads((out / "state.json").read_text())["epoch"] == 1
+    second = Steps()                              # resumed, the steps go on from the raw weights, not the average
+    train(tiny_config(*synth, ema=momentum, epochs=2, steps_per_epoch=3, learning_rate=0.05), out,
+          resume=True, verbose=0, callbacks=[second])
+    for r, w in zip(second.epoch_start[0], first.after_step[-1]):
+        np.testing.assert_allclose(r, w, rtol=1e-5, atol=1e-6)
+    with pytest.raises(UnetkitError, match=r"train.ema = 1 must be a momentum in \[0, 1\)"):
+        from unetkit.config import validate
+        validate(tiny_config(*synth, ema=1))

@@ -65,6 +65,9 @@ def _add_train(sub):
                         "constant: the seeds' fixed rate")
     g.add_argument("--warmup", type=float, metavar="FRACTION",
                    help=f"raise the rate linearly from 0 over this fraction of the run (default {TrainConfig.warmup:g})")
+    g.add_argument("--ema", type=float, metavar="MOMENTUM",
+                   help="validate and save an exponential moving average of the weights, this momentum per step "
+                        "(e.g. 0.999: about the last 1,000 steps; default 0 = off)")
     g.add_argument("--loss", help="bce, dice, bce_dice or weighted_bce (the paper's border-weighted loss)")
     g.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
     g.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop cleanly after this many minutes")
@@ -95,7 +98,7 @@ TRAIN_FIELDS = {
     "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling", "aux",
               "aux_weight"],
     "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "warmup", "loss", "precision", "time_limit",
-              "early_stopping", "seed", "tensorboard", "devices", "loader_workers", "jit", "steps_per_execution", "freeze", "mix"],
+              "early_stopping", "seed", "tensorboard", "devices", "loader_workers", "jit", "steps_per_execution", "freeze", "mix", "ema"],
 }
 
 

@@ -101,6 +101,10 @@ class TrainConfig:
     # 1 = the fine-tuned weights alone. The finetune preset mixes half and half: on 8 held-out H&E images the mix
     # scored above the fine-tuned model alone in all three runs (benchmarks/README.md, 13)
     mix: float = 1.0
+    # checkpoints hold an exponential moving average of the weights (Polyak averaging; Keras' optimizer use_ema),
+    # this momentum per step, 0 = off: validation scores and saves the average, training steps the raw weights.
+    # Averaging points of one trajectory beat each of them on new nuclei images (benchmarks/README.md, 13)
+    ema: float = 0.0
     choose_threshold: bool = False  # after training, choose the foreground threshold on the validation images and
                                     # store it with the model (one-channel models; the plan sets it for regions)
     seed: int = 0
@@ -246,6 +250,8 @@ def validate(cfg: RunConfig, source: str = "config", whole: bool = True) -> RunC
         raise UnetkitError(f"{source}: model.dropout = {cfg.model.dropout} must be in [0, 1)")
     if not 0 <= cfg.train.mix <= 1:
         raise UnetkitError(f"{source}: train.mix = {cfg.train.mix} must be in [0, 1] (the fine-tuned model's share)")
+    if not 0 <= cfg.train.ema < 1:
+        raise UnetkitError(f"{source}: train.ema = {cfg.train.ema} must be a momentum in [0, 1) (0 = off; e.g. 0.999)")
     if not 0 <= cfg.train.warmup < 1:
         raise UnetkitError(f"{source}: train.warmup = {cfg.train.warmup} must be a fraction of the run in [0, 1)")
     if whole and not cfg.train.init:

@@ -267,7 +267,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
             else:
                 arch, options = architecture(cfg)
                 model = arch.build(**{**options, "input_channels": channels, "num_classes": meta["num_classes"]})
-            model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_fn, metrics=list(TRAINING_METRICS),
+            optimizer = keras.optimizers.Adam(lr, use_ema=cfg.train.ema > 0, ema_momentum=cfg.train.ema or 0.99)
+            model.compile(optimizer=optimizer, loss=loss_fn, metrics=list(TRAINING_METRICS),
                           **compile_options(cfg.train.jit, cfg.train.steps_per_execution, cfg.train.steps_per_epoch))
     if n_rep > 1:
         log(f"data parallel: {n_rep} replicas, global batch {cfg.train.batch_size * n_rep}, learning rate {lr:g}")
@@ -296,6 +297,9 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     rec = RunRecorder(out, meta, monitor, mode, state, budget, log)
     # the CSV logger runs first so the recorder can redraw the curves from this epoch's row
     callbacks_ = [keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume), rec]
+    if cfg.train.ema:  # first, so the logger, the recorder and every later callback see the average
+        callbacks_.insert(0, average_weights_callback(resume))
+        log(f"weight average: validation and checkpoints use the moving average (momentum {cfg.train.ema:g})")
     if allocator.tune():  # freed step buffers stay in the heap instead of page-faulting back (allocator.py)
         callbacks_.append(allocator.keep_heap_callback())
     if cfg.train.lr_schedule == "cosine" or cfg.train.warmup:  # (validate refused any other schedule)
@@ -379,6 +383,19 @@ def _printer(verbose):
 
 
 import keras  # noqa: E402  (after _backend chose the backend)
+
+
+def average_weights_callback(resume: bool):
+    """Keras' SwapEMAWeights, swapping at each epoch's end too, so that validation, best.keras and last.keras
+    hold the optimizer's moving average of the weights while the steps go on from the raw weights.
+    last.keras is saved in that swapped state (the average in the model, the raw weights in the optimizer's
+    average slots), so a resumed run starts swapped and the callback swaps back before its first step. A run
+    that reached its last epoch keeps the average only (Keras hands the average back as the final weights):
+    resuming it to more epochs steps on from the average."""
+    import keras
+    callback = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
+    callback._ema_weights_in_model = resume  # the callback's own flag; it has no public way to say so
+    return callback
 
 
 class RateSchedule(keras.callbacks.Callback):
