@@ -16,15 +16,7 @@ data=$(realpath "${1:-$here/../../../shared/data/dsb2018}")
 extra=$(realpath "${2:-$here/../../../shared/data/dsb2018_extra}")
 out=${3:-runs/nuclei_continue}
 minutes=${4:-60}
-mkdir -p "$out/train/images" "$out/train/masks"
-for s in $(python -c "import json; print(' '.join(json.load(open('$here/split.json'))['train']))"); do
-  ln -sf "$data/images/$s.png" "$out/train/images/$s.png"; ln -sf "$data/masks/$s.png" "$out/train/masks/$s.png"
-done
-for f in "$extra"/images/*.png; do
-  s=$(basename "$f"); ln -sf "$f" "$out/train/images/$s"; ln -sf "$extra/masks/$s" "$out/train/masks/$s"
-done
-python -c "import pathlib, random; s = sorted(p.stem for p in pathlib.Path('$extra/images').glob('*.png')); \
-print('\n'.join(sorted(random.Random(2018).sample(s, ${VAL_EXTRA:-40}))))" > "$out/val_stems.txt"
+bash "$here/link_all_data.sh" "$data" "$extra" "$out"
 unetkit train --init nuclei --config "$here/nuclei.yaml" --images "$out/train/images" --masks "$out/train/masks" \
   --val-files "$(paste -sd, "$out/val_stems.txt")" --lr "${LR:-3e-4}" --mix "${MIX:-0.5}" --warmup "${WARMUP:-0}" --time-limit "$minutes" --out "$out/run"
 [ "${DEV:-1}" = 0 ] && exit 0  # DEV=0: leave dev unscored (choose first on the pick images, score.sh)
