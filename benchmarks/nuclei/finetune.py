@@ -7,7 +7,7 @@ them pick the checkpoint); the bundled and the fine-tuned model then count the r
 ``count``'s defaults, and both are scored the same way.
 
 Usage: python benchmarks/nuclei/finetune.py [DSB_DIR] [OUT] [--group colour-bright] [--n 8] [--minutes 10] [--lr 1e-4]
-       [--freeze encoder]
+       [--freeze encoder] [--ema 0.99]
 """
 import argparse
 import json
@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", help="learning rate (default: the finetune preset's)")
     ap.add_argument("--freeze", help="passed to train --freeze (encoder: the decoder trains only)")
+    ap.add_argument("--ema", help="passed to train --ema (checkpoints hold the weights' moving average)")
     a = ap.parse_args()
     from unetkit.data.sampling import appearance
     from unetkit.evaluation import evaluate_instances
@@ -57,7 +58,8 @@ def main():
     t0 = time.time()
     run("unetkit", "train", "--init", "nuclei", "--images", str(out / "tune_images"), "--masks", str(out / "tune_masks"),
         "--val-fraction", "0.25", "--time-limit", str(a.minutes), "--seed", str(a.seed), "--out", str(out / "run"),
-        "--quiet", *(["--lr", a.lr] if a.lr else []), *(["--freeze", a.freeze] if a.freeze else []))
+        "--quiet", *(["--lr", a.lr] if a.lr else []), *(["--freeze", a.freeze] if a.freeze else []),
+        *(["--ema", a.ema] if a.ema else []))
     minutes = (time.time() - t0) / 60
     rows = {}
     for name, model in (("bundled nuclei", "nuclei"), (f"fine-tuned on {len(tune)}", str(out / "run"))):
