@@ -7,9 +7,12 @@ equivalent diameter of the foreground's connected components (in the image's own
 pixels; components, not split objects, because a model far off its size range splits a
 big nucleus into fragments while its foreground still covers it whole), and when that is
 outside the band the model handles well (training diameter / ``BAND`` .. x ``BAND``),
-try the scales of a geometric ladder (down first: cheap) and keep the one at which the
-objects found have the training size (the estimate is self-consistent there), closest
-to it. Images whose objects are already in the band are predicted as they are, so
+try the scales of a geometric ladder, nearest the scale that first estimate asks for first,
+and keep the one at which the objects found have the training size (the estimate is
+self-consistent there), closest to it. Nearest first, not cheapest first: a far-off scale
+can be self-consistent too (a dense field of small nuclei, shrunk 5x, becomes a few blobs
+of the training size), so the ladder walks out from the estimate and stops once it has a
+consistent rung within a factor ``NEAR`` of it. Images whose objects are already in the band are predicted as they are, so
 nothing changes where the model was measured (DSB 2018 nuclei).
 """
 from __future__ import annotations
@@ -21,8 +24,8 @@ from .config import InstanceConfig
 from .errors import UnetkitError
 from .instances import instances_from_probs, relabel, split_distance
 
-DOWN = (0.71, 0.5, 0.35, 0.25, 0.18, 0.125)   # cheap: each costs a fraction of the first look
-UP = (1.41, 2.0, 2.83)
+LADDER = (0.125, 0.18, 0.25, 0.35, 0.5, 0.71, 1.41, 2.0, 2.83)   # x the model's working scale
+NEAR = 2.0              # consistent rungs within this factor of the first estimate's scale end the search
 BAND = 1.5              # objects within training diameter / 1.5 .. x 1.5 are left at their size
 SETTLED = 0.15          # relative change of scale under which the estimate has settled
 MIN_OBJECTS = 3         # fewer objects give no estimate: keep the scale
@@ -102,14 +105,15 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
     info = {"scale": base, "diameter": found, "passes": 1}
     if found is None or in_band(found * base, trained):
         return labels, info, pred  # no estimate, or objects already at a size the model handles
-    # Off the model's size range its own size estimate is biased, even in direction (a big nucleus comes
-    # out as small fragments), so try scales on a geometric ladder, down first (cheap), then up, and keep
-    # the one at which the objects found are of the training size (self-consistent), closest to it.
+    # Off the model's size range its estimate is rough (a big nucleus may come out as fragments, touching small
+    # ones as one component), so it only orders the search: rungs nearest the scale it asks for come first, and
+    # a rung counts when the objects found there are of the training size (self-consistent), closest to it.
+    guess = base * trained / found
+    rungs = sorted((base * f for f in LADDER), key=lambda s: abs(np.log(s / guess)))
     best = None
-    for factor in DOWN + UP:
-        if best is not None and factor > 1:
-            break  # a consistent scale below 1 was found: no need to pay for larger images
-        scale = base * factor
+    for scale in rungs:
+        if best is not None and abs(np.log(scale / guess)) > np.log(NEAR):
+            break  # a consistent rung near the estimate beats any far one
         if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1] or min(x.shape[:2]) * scale < predictor.multiple:
             continue
         lab, size, candidate = labels_at_scale(predictor, x, scale, icfg)
