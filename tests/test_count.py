@@ -91,6 +91,23 @@ def test_invert_auto_makes_objects_bright():
     assert prepare(dark_on_bright, 1, "percentile", "never")[15, 15, 0] < 0.5
 
 
+def test_invert_auto_reads_the_background_even_where_objects_cover_most_of_the_image():
+    """Crowded textured nuclei over 65 % of a flat background: the median is the nuclei's, the
+    background is the histogram's peak (a crowded H&E field was left uninverted by the median)."""
+    rng = np.random.default_rng(0)
+    crowded = np.full((100, 100), 200.0)
+    crowded[:, :65] = rng.normal(70, 25, (100, 65))            # dark textured nuclei, most of the image
+    crowded = np.clip(crowded, 0, 255).astype(np.uint8)
+    assert np.median(crowded) < 128                             # the old rule's statistic says "dark"
+    x = prepare(crowded, 1, "percentile", "auto")
+    assert x[:, :65].mean() > x[:, 65:].mean()                   # inverted: the nuclei come out bright
+    y = prepare(255 - crowded, 1, "percentile", "auto")          # bright crowded nuclei on a dark background
+    assert y[:, :65].mean() > y[:, 65:].mean()                   # left as they are
+    rgb = np.repeat(crowded[..., None], 3, axis=2)               # per-channel normalisation decides alike
+    from unetkit.data.prepare import channel_params
+    assert channel_params(rgb, "auto").invert and not channel_params(255 - rgb, "auto").invert
+
+
 class DiskModel:
     """A stand-in network: pixels brighter than 0.5 are 'object' (sigmoid output)."""
 

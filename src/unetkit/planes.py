@@ -189,8 +189,8 @@ def _streamed_params(plane: Plane, channels, norm, invert, nan, block) -> NormPa
         values = np.array(sorted(counts), np.float64)
         cnt = np.array([counts[v] for v in sorted(counts)], np.int64)
     keep = cnt > 0
-    lo, hi, med = percentiles_from_histogram(cnt[keep], values[keep], [*PERCENTILES, 50.0])
-    return params_from_stats(norm, dtype, lo, hi, med, invert)
+    lo, hi = percentiles_from_histogram(cnt[keep], values[keep], list(PERCENTILES))
+    return params_from_stats(norm, dtype, lo, hi, invert, values[keep], cnt[keep])
 
 
 def model_input(native: np.ndarray, channels: int, params: NormParams, bad: np.ndarray | None = None) -> np.ndarray:

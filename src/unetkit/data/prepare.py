@@ -7,6 +7,7 @@ them once over a whole slide and apply them block by block, as the in-memory pat
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,15 +52,16 @@ class NormParams:
 PERCENTILES = (1.0, 99.8)
 
 
-def params_from_stats(mode: str, dtype, lo: float = 0.0, hi: float = 1.0, median: float = 0.0,
-                      invert: str = "never") -> NormParams:
+def params_from_stats(mode: str, dtype, lo: float = 0.0, hi: float = 1.0, invert: str = "never",
+                      values: np.ndarray | None = None, weights: np.ndarray | None = None) -> NormParams:
     """Normalisation parameters from an image's statistics (the whole image's, however
     they were gathered: ``np.percentile`` in memory, a streamed histogram over blocks).
 
     ``percentile`` (default): (x - p1) / (p99.8 - p1), robust to 8/12/16-bit ranges and to
     a few hot pixels (as Cellpose and StarDist do). ``scale``: divide by the dtype's maximum
-    (the seeds' /255). ``none``: cast only. ``invert="auto"``: flip images whose normalised
-    median is above mid-range, so objects are bright on dark in every modality."""
+    (the seeds' /255). ``none``: cast only. ``invert="auto"``: flip images whose background
+    (``background_level`` of ``values``, the image's pixels or a histogram's bin values with
+    ``weights``) is above mid-range, so objects are bright on dark in every modality."""
     if invert not in ("auto", "never"):
         raise UnetkitError(f"unknown invert mode {invert!r}: use auto or never")
     if mode == "percentile":
@@ -74,21 +76,40 @@ def params_from_stats(mode: str, dtype, lo: float = 0.0, hi: float = 1.0, median
     else:
         raise UnetkitError(f"unknown normalisation {mode!r}: use percentile, channel, scale or none")
     if invert == "auto":
-        m = float(apply_norm(np.array([median], np.float32), p)[0])
-        p = NormParams(p.mode, p.offset, p.denom, p.clip, p.zero, invert=m > 0.5)
+        p = dataclasses.replace(p, invert=background_level(apply_norm(values, p), weights) > 0.5)
     return p
+
+
+BACKGROUND_BINS = 64
+
+
+def background_level(normalised: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The background's level in [0, 1]: the centre of the fullest of 64 bins of the normalised
+    values, the most common intensity. Backgrounds are flat, objects textured, so the peak is the
+    background even where objects cover most of the image; the median, used before, read a crowded
+    H&E field (dark nuclei over 60 % of it, dsb2018_extra 13f2bec0) as a dark background and left it
+    uninverted. On the other 497 shared nuclei images both give the same answer."""
+    counts, edges = np.histogram(np.clip(np.ravel(normalised), 0, 1), BACKGROUND_BINS, (0, 1),
+                                 weights=None if weights is None else np.ravel(weights))
+    i = int(np.argmax(counts))
+    return float((edges[i] + edges[i + 1]) / 2)
+
+
+def _pixels(x: np.ndarray, most: int = 2 ** 22) -> np.ndarray:
+    """Every pixel value of ``x``, or an evenly strided sample of ``most`` (the background's level)."""
+    flat = x.ravel()
+    return flat[:: max(1, flat.size // most)]
 
 
 def norm_params(x: np.ndarray, mode: str = "percentile", invert: str = "never") -> NormParams:
     """Parameters from a whole image held in memory (after channel conversion)."""
     if mode == "channel":
         return channel_params(x, invert)
+    values = _pixels(x) if invert == "auto" else None
     if mode != "percentile":
-        median = float(np.median(x)) if invert == "auto" else 0.0
-        return params_from_stats(mode, x.dtype, median=median, invert=invert)
+        return params_from_stats(mode, x.dtype, invert=invert, values=values)
     lo, hi = np.percentile(x.astype(np.float32), PERCENTILES)
-    median = float(np.median(x.astype(np.float32))) if invert == "auto" else 0.0
-    return params_from_stats(mode, x.dtype, float(lo), float(hi), median, invert)
+    return params_from_stats(mode, x.dtype, float(lo), float(hi), invert, values)
 
 
 def channel_params(x: np.ndarray, invert: str = "never") -> NormParams:
@@ -100,7 +121,7 @@ def channel_params(x: np.ndarray, invert: str = "never") -> NormParams:
     flat = x.reshape(-1, x.shape[-1]).astype(np.float32)
     lo, hi = np.percentile(flat, PERCENTILES, axis=0)
     denom = np.where(hi - lo > 1e-6, hi - lo, 1.0)
-    flip = invert == "auto" and float(np.median(((flat - lo) / denom).mean(axis=1))) > 0.5
+    flip = invert == "auto" and background_level(((flat - lo) / denom).mean(axis=1)) > 0.5
     return NormParams("channel", tuple(float(v) for v in lo), tuple(float(v) for v in denom), invert=flip)
 
 
