@@ -103,7 +103,8 @@ class TrainConfig:
     mix: float = 1.0
     # checkpoints hold an exponential moving average of the weights (Polyak averaging; Keras' optimizer use_ema),
     # this momentum per step, 0 = off: validation scores and saves the average, training steps the raw weights.
-    # Averaging points of one trajectory beat each of them on new nuclei images (benchmarks/README.md, 13)
+    # Off by default: continuing the bundled nuclei model with it tied, and 10-minute H&E fine-tunes with it lost
+    # F1 (benchmarks/README.md, 16)
     ema: float = 0.0
     choose_threshold: bool = False  # after training, choose the foreground threshold on the validation images and
                                     # store it with the model (one-channel models; the plan sets it for regions)
