@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Count the dev split with a model and score it: watershed (default), connected components, and the
 # seeds' Canny/findContours count, all on the same predictions' model.
-# Usage: bash benchmarks/nuclei/evaluate_dev.sh MODEL [DATA_DIR] [OUT]   (SPLITS=watershed: that row only)
+# Usage: bash benchmarks/nuclei/evaluate_dev.sh MODEL [DATA_DIR] [OUT]   (SPLITS=watershed: that row only;
+# COUNT_ARGS, e.g. --tta, go to `unetkit count`)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 model=$1
@@ -14,7 +15,7 @@ for s in $(python -c "import json; print(' '.join(json.load(open('$here/split.js
 done
 for split in ${SPLITS:-watershed components canny}; do
   rm -rf "$out/count_$split"
-  unetkit count "$out/dev_images" --model "$model" --out "$out/count_$split" --split "$split" --quiet
+  unetkit count "$out/dev_images" --model "$model" --out "$out/count_$split" --split "$split" --quiet ${COUNT_ARGS:-}
   echo "== $split"
   unetkit evaluate --instances --pred "$out/count_$split" --truth "$out/dev_truth" | grep -E "^ 0.50|^ 0.75|count error"
 done
