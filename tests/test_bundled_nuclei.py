@@ -44,3 +44,22 @@ def test_bundled_model_counts_unseen_nuclei(tmp_path, kind):
     assert abs(sum(counted.values()) - n_true) <= 0.2 * n_true
     pairs = [(truth[f.name], read_array(out / f"{f.stem}_labels.tif")) for f in files]
     assert matching_dataset(pairs, (0.5,))[0].f1 >= 0.6
+
+
+@pytest.mark.skipif(not DSB.is_dir(), reason=f"needs the DSB 2018 data at {DSB}")
+def test_count_averages_the_four_flips_unless_told_not_to(tmp_path):
+    """count's default is flip TTA (config.COUNT_TTA); --no-tta predicts the image once."""
+    from unetkit.config import PredictConfig
+    from unetkit.counting import count
+    from unetkit.predictor import Predictor
+    image = dev_images("gray-dark", 1)
+    labels = {}
+    for name, model in (("default", "nuclei"), ("tta", Predictor.load("nuclei", PredictConfig(tta=True))),
+                        ("once", Predictor.load("nuclei", PredictConfig(tta=False)))):
+        count(model, image, tmp_path / name, verbose=False)
+        labels[name] = read_array(tmp_path / name / f"{image[0].stem}_labels.tif")
+    assert np.array_equal(labels["default"], labels["tta"])
+    assert not np.array_equal(labels["default"], labels["once"])
+    assert main(["count", str(image[0]), "--model", "nuclei", "--out", str(tmp_path / "cli"), "--quiet",
+                 "--no-tta"]) == 0
+    assert np.array_equal(read_array(tmp_path / "cli" / f"{image[0].stem}_labels.tif"), labels["once"])

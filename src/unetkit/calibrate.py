@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import InstanceConfig
+from .config import COUNT_TTA, InstanceConfig, PredictConfig
 from .errors import UnetkitError
 
 GRID = {
@@ -65,7 +65,7 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
     from .predictor import Predictor
     from .progress import Progress
 
-    predictor = model if isinstance(model, Predictor) else Predictor.load(model)
+    predictor = model if isinstance(model, Predictor) else Predictor.load(model, PredictConfig(tta=COUNT_TTA))
     icfg = base or instance_settings(predictor.meta)
     if distance_seeds(predictor.meta, icfg):
         predictor = replace(predictor, heads="all")

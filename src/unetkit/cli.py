@@ -144,7 +144,7 @@ def _train_config(args):
     return cfg, plan
 
 
-def _add_tiling(p):
+def _add_tiling(p, tta: bool = False):
     from .config import PredictConfig
     d = PredictConfig()
     g = p.add_argument_group("tiling (overlap-tile prediction at full resolution)")
@@ -152,7 +152,12 @@ def _add_tiling(p):
     g.add_argument("--overlap", type=int, default=d.overlap,
                    help=f"mirror margin and tile overlap in px (default {d.overlap})")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"tiles per forward pass (default {d.batch_size})")
-    g.add_argument("--tta", action="store_true", help="average over the four flips (4x slower)")
+    if tta:  # count: on by default (config.COUNT_TTA)
+        g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+                       help="average over the four flips (default; --no-tta predicts 4x faster, F1 ~0.006 lower "
+                            "on nuclei)")
+    else:
+        g.add_argument("--tta", action="store_true", help="average over the four flips (4x slower)")
 
 
 def _add_axes_blocks_batch(p, count: bool = False):
@@ -263,7 +268,8 @@ def _add_count(sub):
                         "the size the model learned; off predicts at the model's own scale")
     g.add_argument("--pixel-size", type=float,
                    help="um per pixel: report areas in um^2 and lengths in um (default: from the file's metadata)")
-    _add_tiling(p)
+    from .config import COUNT_TTA
+    _add_tiling(p, tta=COUNT_TTA)
     _add_axes_blocks_batch(p, count=True)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")

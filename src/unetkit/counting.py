@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .batch import collect_inputs, image_stem, raise_failures, run_batch
-from .config import BlockConfig, PredictConfig
+from .config import COUNT_TTA, BlockConfig, PredictConfig
 from .errors import UnetkitError
 from .instances import OBJECT_COLUMNS, TABLE_COLUMNS, InstanceConfig, distance_seeds, instance_settings, measure
 from .io import open_image, write_image, write_text
@@ -40,7 +40,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
           skip_existing: bool = False) -> list[dict]:
     """Count objects in every input; returns the rows of counts.csv (file, t, count)."""
     from .viz import count_overlay, display_image, size_histogram
-    predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg)
+    predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg or PredictConfig(tta=COUNT_TTA))
     icfg, choice, bcfg = instance_cfg or instance_settings(predictor.meta), choice or AxisChoice(), blocks or BlockConfig()
     if distance_seeds(predictor.meta, icfg):  # the distance head comes along as the last channel
         predictor = dataclasses.replace(predictor, heads="all")
