@@ -7,13 +7,13 @@ equivalent diameter of the foreground's connected components (in the image's own
 pixels; components, not split objects, because a model far off its size range splits a
 big nucleus into fragments while its foreground still covers it whole), and when that is
 outside the band the model handles well (training diameter / ``BAND`` .. x ``BAND``),
-try the scales of a geometric ladder, nearest the scale that first estimate asks for first,
-and keep the one at which the objects found have the training size (the estimate is
+try the scales of a geometric ladder, those nearest the scale that first estimate asks for
+first, and keep the one at which the objects found have the training size (the estimate is
 self-consistent there), closest to it. Nearest first, not cheapest first: a far-off scale
 can be self-consistent too (a dense field of small nuclei, shrunk 5x, becomes a few blobs
-of the training size), so the ladder walks out from the estimate and stops once it has a
-consistent rung within a factor ``NEAR`` of it. Images whose objects are already in the band are predicted as they are, so
-nothing changes where the model was measured (DSB 2018 nuclei).
+of the training size), so the search stops once it has a consistent rung within a factor
+``NEAR`` of the estimate. Images whose objects are already in the band are predicted as
+they are, so nothing changes where the model was measured (DSB 2018 nuclei).
 """
 from __future__ import annotations
 

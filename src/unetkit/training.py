@@ -267,7 +267,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
             else:
                 arch, options = architecture(cfg)
                 model = arch.build(**{**options, "input_channels": channels, "num_classes": meta["num_classes"]})
-            optimizer = keras.optimizers.Adam(lr, use_ema=cfg.train.ema > 0, ema_momentum=cfg.train.ema or 0.99)
+            ema = {"use_ema": True, "ema_momentum": cfg.train.ema} if cfg.train.ema else {}
+            optimizer = keras.optimizers.Adam(lr, **ema)
             model.compile(optimizer=optimizer, loss=loss_fn, metrics=list(TRAINING_METRICS),
                           **compile_options(cfg.train.jit, cfg.train.steps_per_execution, cfg.train.steps_per_epoch))
     if n_rep > 1:
@@ -392,7 +393,6 @@ def average_weights_callback(resume: bool):
     average slots), so a resumed run starts swapped and the callback swaps back before its first step. A run
     that reached its last epoch keeps the average only (Keras hands the average back as the final weights):
     resuming it to more epochs steps on from the average."""
-    import keras
     callback = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
     callback._ema_weights_in_model = resume  # the callback's own flag; it has no public way to say so
     return callback
