@@ -14,8 +14,19 @@ can be self-consistent too (a dense field of small nuclei, shrunk 5x, becomes a 
 of the training size), so the search stops once it has a consistent rung within a factor
 ``NEAR`` of the estimate. Images whose objects are already in the band are predicted as
 they are, so nothing changes where the model was measured (DSB 2018 nuclei).
+
+The first look can be fooled the other way too: nuclei 4-8x the training size come out as
+fragments of about the training size (a 137 px nucleus as 13-24 px pieces), which look in
+band, or (textured ones) as 5-10 px specks, which look small. So a cheap probe
+(``probe_large``: four coarse scales, no TTA, about 6 % of a TTA pass) asks whether the image
+holds big objects. Real objects keep their size in image pixels from one scale to the next;
+fragments, specks and blobs keep theirs in the model's pixels. Only a size that holds across
+two neighbouring probe scales counts, so small nuclei, which vanish or merge into scale-pegged
+blobs there, never do.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import cv2
 import numpy as np
@@ -30,6 +41,8 @@ BAND = 1.5              # objects within training diameter / 1.5 .. x 1.5 are le
 SETTLED = 0.15          # relative change of scale under which the estimate has settled
 MIN_OBJECTS = 3         # fewer objects give no estimate: keep the scale
 SCALE_RANGE = (0.1, 4.0)
+PROBE = (0.125, 0.18, 0.25, 0.35)   # x the working scale: coarse looks that see objects 2-8x the training size whole
+AGREE = 1.2             # the probes' sizes in image px agree within this factor: real objects, not pegged ones
 
 
 def median_diameter(labels: np.ndarray) -> tuple[float | None, int]:
@@ -103,12 +116,16 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
         return labels, {"scale": scale, "diameter": given, "passes": 1}, pred
     labels, found, pred = labels_at_scale(predictor, x, base, icfg)
     info = {"scale": base, "diameter": found, "passes": 1}
+    big = probe_large(predictor, x, icfg, trained)   # are the objects found fragments of big ones?
+    info["passes"] += len(PROBE)
+    if big is not None:
+        found = big
     if found is None or in_band(found * base, trained):
         return labels, info, pred  # no estimate, or objects already at a size the model handles
     # Off the model's size range its estimate is rough (a big nucleus may come out as fragments, touching small
     # ones as one component), so it only orders the search: rungs nearest the scale it asks for come first, and
     # a rung counts when the objects found there are of the training size (self-consistent), closest to it.
-    guess = base * trained / found
+    guess = trained / found   # the absolute scale (x the image) that brings ``found`` px to the training size
     rungs = sorted((base * f for f in LADDER), key=lambda s: abs(np.log(s / guess)))
     best = None
     for scale in rungs:
@@ -129,6 +146,27 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
         return labels, info, pred
     best[2]["passes"] = info["passes"]
     return best[1], best[2], best[3]
+
+
+def probe_large(predictor, x: np.ndarray, icfg: InstanceConfig, trained: float) -> float | None:
+    """The diameter in image px of objects bigger than the model's band, or None. Predicts at the
+    ``PROBE`` scales without TTA (coarse looks need no flips) and answers with the finest pair of
+    neighbouring probes whose sizes in image px agree within ``AGREE`` (real objects; blobs, specks
+    and fragments pegged to the model's own size differ by the rungs' ratio, 1.4), when that size
+    is above the band. The finest agreeing pair, because it sees the objects at the most detail
+    while still seeing them whole (textured nuclei fragment at the finer probes)."""
+    quick = dataclasses.replace(predictor, cfg=dataclasses.replace(predictor.cfg, tta=False))
+    sizes = []
+    for scale in (predictor.scale * f for f in PROBE):
+        if min(x.shape[:2]) * scale < predictor.multiple:
+            sizes.append(None)
+            continue
+        sizes.append(labels_at_scale(quick, x, scale, icfg)[1])
+    for a, b in reversed(list(zip(sizes, sizes[1:]))):
+        if a and b and max(a, b) / min(a, b) <= AGREE:
+            size = float(np.sqrt(a * b))
+            return size if size * predictor.scale > trained * BAND else None
+    return None
 
 
 def native_settings(icfg: InstanceConfig, scale: float) -> InstanceConfig:
