@@ -5,8 +5,9 @@ noise, grain ``--grain`` px, contrast +-``--texture``) and a brightness of its o
 nuclei lie beside bright ones. A stand-in for the issue's hidden check "fluorescence nuclei of a size and
 texture that are not in DSB 2018", which `count`'s defaults must pass without being told the size.
 
-Usage: python benchmarks/nuclei/new_microscope.py DATA_DIR STEMS_FILE OUT [--zoom 3] [--texture 0.5]
-       [--grain 3] [--dim 0.25] [--seed 0]
+Usage: python benchmarks/nuclei/new_microscope.py DATA_DIR STEMS_FILE OUT [--zoom 3] [--texture 0.5] [--grain 3]
+       [--dim 0.25] [--seed 0]
+STEMS_FILE: e.g. benchmarks/nuclei/new_microscope_stems.txt, 30 seeded fluorescence-like dsb2018_extra images.
 Writes OUT/images/*.tif (16-bit) and OUT/truth/*.png; score with `unetkit count` + `unetkit evaluate --instances`.
 """
 import argparse
