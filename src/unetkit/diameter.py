@@ -160,7 +160,7 @@ def probe_large(predictor, x: np.ndarray, icfg: InstanceConfig, trained: float) 
     and fragments pegged to the model's own size differ by the rungs' ratio, 1.4), when that size
     is above the band. The finest agreeing pair, because it sees the objects at the most detail
     while still seeing them whole (textured nuclei fragment at the finer probes)."""
-    quick = dataclasses.replace(predictor, cfg=dataclasses.replace(predictor.cfg, tta=False))
+    quick = without_tta(predictor)
     sizes = []
     for scale in (predictor.scale * f for f in PROBE):
         if min(x.shape[:2]) * scale < predictor.multiple:
@@ -174,13 +174,18 @@ def probe_large(predictor, x: np.ndarray, icfg: InstanceConfig, trained: float) 
     return None
 
 
+def without_tta(predictor):
+    """The same predictor, one pass per tile: the size checks need no flips."""
+    return dataclasses.replace(predictor, cfg=dataclasses.replace(predictor.cfg, tta=False))
+
+
 def first_look_grows(predictor, x: np.ndarray, icfg: InstanceConfig, found: float) -> bool:
     """Whether the first look saw parts of bigger objects: one rung coarser (``STEP``, no TTA) its
     objects grow in image px by more than ``GROWTH``. Real objects keep their size (1.0-1.2 on DSB
     2018), pieces pegged to the model's size grow by 1 / STEP, fragments of big nuclei by 1.6-7. Clumps
     of touching small nuclei fool the probe alone (16 % wrong scales on the dev split, merged counts);
     this check keeps them at the first look's size."""
-    quick = dataclasses.replace(predictor, cfg=dataclasses.replace(predictor.cfg, tta=False))
+    quick = without_tta(predictor)
     scale = predictor.scale * STEP
     if min(x.shape[:2]) * scale < predictor.multiple:
         return False
