@@ -18,7 +18,7 @@ they are, so nothing changes where the model was measured (DSB 2018 nuclei).
 The first look can be fooled the other way too: nuclei 4-8x the training size come out as
 fragments of about the training size (a 137 px nucleus as 13-24 px pieces), which look in
 band, or (textured ones) as 5-10 px specks, which look small. So a cheap probe
-(``probe_large``: four coarse scales, no TTA, about 6 % of a TTA pass) asks whether the image
+(``probe_large``: four coarse scales, no TTA, ~6 % of a TTA pass by pixel count) asks whether the image
 holds big objects. Real objects keep their size in image pixels from one scale to the next;
 fragments, specks and blobs keep theirs in the model's pixels. Only a size that holds across
 two neighbouring probe scales counts, so small nuclei, which vanish or merge into scale-pegged
