@@ -136,7 +136,7 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
     for scale in rungs:
         if best is not None and abs(np.log(scale / guess)) > np.log(NEAR):
             break  # a consistent rung near the estimate beats any far one
-        if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1] or min(x.shape[:2]) * scale < predictor.multiple:
+        if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1] or not fits(predictor, x, scale):
             continue
         lab, size, candidate = labels_at_scale(predictor, x, scale, icfg)
         info["passes"] += 1
@@ -161,17 +161,18 @@ def probe_large(predictor, x: np.ndarray, icfg: InstanceConfig, trained: float) 
     is above the band. The finest agreeing pair, because it sees the objects at the most detail
     while still seeing them whole (textured nuclei fragment at the finer probes)."""
     quick = without_tta(predictor)
-    sizes = []
-    for scale in (predictor.scale * f for f in PROBE):
-        if min(x.shape[:2]) * scale < predictor.multiple:
-            sizes.append(None)
-            continue
-        sizes.append(labels_at_scale(quick, x, scale, icfg)[1])
+    sizes = [labels_at_scale(quick, x, scale, icfg)[1] if fits(predictor, x, scale) else None
+             for scale in (predictor.scale * f for f in PROBE)]
     for a, b in reversed(list(zip(sizes, sizes[1:]))):
         if a and b and max(a, b) / min(a, b) <= AGREE:
             size = float(np.sqrt(a * b))
             return size if size * predictor.scale > trained * BAND else None
     return None
+
+
+def fits(predictor, x: np.ndarray, scale: float) -> bool:
+    """Whether ``x`` resized by ``scale`` is still as large as the network's input multiple."""
+    return min(x.shape[:2]) * scale >= predictor.multiple
 
 
 def without_tta(predictor):
@@ -188,7 +189,7 @@ def first_look_grows(predictor, x: np.ndarray, icfg: InstanceConfig, found: floa
     look's size."""
     quick = without_tta(predictor)
     scale = predictor.scale * STEP
-    if min(x.shape[:2]) * scale < predictor.multiple:
+    if not fits(predictor, x, scale):
         return False
     coarser = labels_at_scale(quick, x, scale, icfg)[1]
     return coarser is not None and coarser / found > GROWTH
