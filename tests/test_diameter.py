@@ -104,6 +104,20 @@ def test_big_textured_nuclei_are_not_taken_for_their_fragments(model):
     assert abs(labels.max() - truth) <= 1, info
 
 
+def test_the_upward_search_stays_under_the_pixel_cap(model, monkeypatch):
+    """Small nuclei ask for the image scaled up (about 2x for 10 px); rungs that would make it larger than
+    ``MAX_UPSCALED`` are skipped, and the answer says from which scale on."""
+    import unetkit.diameter as diameter
+    img, _ = nuclei(10)
+    x = model.prepare(img)
+    free = count_labels(model, x, InstanceConfig())[1]
+    assert free["scale"] > 1.5 and "skipped_above" not in free, free
+    monkeypatch.setattr(diameter, "MAX_UPSCALED", img.size * 1.2 ** 2)
+    labels, info = count_labels(model, x, InstanceConfig())
+    assert info["scale"] <= 1.2 and info["skipped_above"] > 1.2, info
+    assert labels.shape == img.shape
+
+
 def test_without_estimation_big_nuclei_are_miscounted(model):
     img, truth = nuclei(90)
     labels, _ = count_labels(model, model.prepare(img), InstanceConfig(diameter="off"))

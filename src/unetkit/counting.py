@@ -74,7 +74,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
                      f"in {time.time() - t0:.2f} s")
             return rows
         native, x, bad = load_plane(predictor, sel, f, choice.nan)
-        from .diameter import count_labels
+        from .diameter import MAX_UPSCALED, count_labels
         labels, size_info = count_labels(predictor, x, icfg)
         if bad is not None:
             labels[bad] = 0
@@ -87,6 +87,9 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         write_image(out / f"{stem}_count.png", count_overlay(display_image(np.nan_to_num(native)), labels))
         found = f", diameter {size_info['diameter']:.0f} px at scale {size_info['scale']:.2f}" \
             if size_info["diameter"] else ""
+        if "skipped_above" in size_info:   # the size search was cut short: say so, and how to force a size
+            found += (f" (scales from {size_info['skipped_above']:.2f} up skipped: the image would exceed "
+                      f"{MAX_UPSCALED / 1e6:.1f} Mpx; pass --diameter PX if the objects are smaller)")
         bar.step(f"{f.name}: {labels.max()} objects{found} in {time.time() - t0:.2f} s")
         return [{"file": f.name, "t": 0, "count": int(labels.max())}]
 

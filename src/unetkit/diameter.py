@@ -47,6 +47,7 @@ PROBE = (0.125, 0.18, 0.25, 0.35)   # x the working scale: coarse looks that see
 AGREE = 1.2             # the probes' sizes in image px agree within this factor: real objects, not pegged ones
 STEP = 0.71             # the first look's check: one rung coarser
 GROWTH = 1.55           # fragments of big objects grow faster than a pegged size (1 / STEP = 1.41) from there
+MAX_UPSCALED = 4096 * 4096  # px: the search skips upward rungs that would make the image larger than this
 
 
 def median_diameter(labels: np.ndarray) -> tuple[float | None, int]:
@@ -138,6 +139,9 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
             break  # a consistent rung near the estimate beats any far one
         if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1] or not fits(predictor, x, scale):
             continue
+        if not affordable(x, scale):
+            info["skipped_above"] = min(scale, info.get("skipped_above", scale))
+            continue
         lab, size, candidate = labels_at_scale(predictor, x, scale, icfg)
         info["passes"] += 1
         if size is None or not in_band(size * scale, trained):
@@ -150,6 +154,8 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
     if best is None:
         return labels, info, pred
     best[2]["passes"] = info["passes"]
+    if "skipped_above" in info:
+        best[2]["skipped_above"] = info["skipped_above"]
     return best[1], best[2], best[3]
 
 
@@ -173,6 +179,15 @@ def probe_large(predictor, x: np.ndarray, icfg: InstanceConfig, trained: float) 
 def fits(predictor, x: np.ndarray, scale: float) -> bool:
     """Whether ``x`` resized by ``scale`` is still as large as the network's input multiple."""
     return min(x.shape[:2]) * scale >= predictor.multiple
+
+
+def affordable(x: np.ndarray, scale: float) -> bool:
+    """Whether the search may look at ``x`` resized by ``scale``: shrinking always, enlarging while the
+    result stays within ``MAX_UPSCALED`` px. Specks that no probe explains read as small objects and ask
+    for the largest rungs; on an image of 1500 px a side 2.83x is 19 Mpx per pass, with flips minutes on
+    a 2-core CPU for an answer that is rarely right. Nuclei that small in an image that large are a
+    slide's job (``--blocks``) or ``--diameter``'s."""
+    return scale <= 1 or x.shape[0] * x.shape[1] * scale ** 2 <= MAX_UPSCALED
 
 
 def without_tta(predictor):
