@@ -249,10 +249,12 @@ def _add_count(sub):
     g.add_argument("--split", choices=["watershed", "components", "canny"], default=d.split,
                    help=f"watershed splits touching objects (default {d.split}); canny is the seeds' count")
     # thresholds default to the model's calibrated values ('unetkit calibrate'), else to these
-    g.add_argument("--threshold", type=float, help=f"foreground probability (default {d.threshold})")
+    g.add_argument("--threshold", type=float,
+                   help=f"foreground probability (default: the model's calibrated one, else {d.threshold})")
     g.add_argument("--min-size", type=int, help=f"drop objects under this many px ({d.min_size})")
     g.add_argument("--marker-threshold", type=float,
-                   help=f"interior probability that seeds an object, boundary-aware models ({d.marker_threshold})")
+                   help=f"interior probability that seeds an object, boundary-aware models (the model's calibrated "
+                        f"one, else {d.marker_threshold})")
     g.add_argument("--min-distance", type=int, help=f"px between seeds, binary models ({d.min_distance})")
     g.add_argument("--seeds", choices=["auto", "interior", "distance"],
                    help="watershed seeds: the model's distance head (object centres) or its interior probability; "

@@ -259,7 +259,10 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         else:
             if cfg.train.init:
                 model, init_meta = init_model(cfg, channels, meta)
-                meta.update({k: init_meta[k] for k in ("divisor", "halo") if k in init_meta}, init=cfg.train.init)
+                # calibrated count thresholds travel too: a short fine-tune (and its mix with the start model) moves
+                # the probabilities far less than the defaults differ from them; 'calibrate' re-chooses them
+                meta.update({k: init_meta[k] for k in ("divisor", "halo", "instances") if k in init_meta},
+                            init=cfg.train.init)
                 log(f"fine-tuning {cfg.train.init} (its weights; learning rate {lr:g})")
                 if cfg.train.freeze == "encoder":
                     from .models.blocks import freeze_encoder
