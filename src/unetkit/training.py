@@ -259,10 +259,15 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         else:
             if cfg.train.init:
                 model, init_meta = init_model(cfg, channels, meta)
-                # calibrated count thresholds travel too: a short fine-tune (and its mix with the start model) moves
-                # the probabilities far less than the defaults differ from them; 'calibrate' re-chooses them
-                meta.update({k: init_meta[k] for k in ("divisor", "halo", "instances") if k in init_meta},
+                # the object size the network learned and its calibrated count thresholds travel too: a short
+                # fine-tune on a few images (and its mix with the start model) moves neither far, while the few
+                # images' own median size can be far off (29 px for H&E dev nuclei against the bundled 18.9 px:
+                # count then skipped the rescaling the network needs); 'calibrate' re-chooses the thresholds
+                own = meta.get("diameter")
+                meta.update({k: init_meta[k] for k in ("divisor", "halo", "instances", "diameter") if k in init_meta},
                             init=cfg.train.init)
+                if own and meta.get("diameter") and own != meta["diameter"]:
+                    log(f"objects in these images: median {own:.1f} px; the model keeps its own {meta['diameter']:.1f} px")
                 log(f"fine-tuning {cfg.train.init} (its weights; learning rate {lr:g})")
                 if cfg.train.freeze == "encoder":
                     from .models.blocks import freeze_encoder
