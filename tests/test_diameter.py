@@ -116,6 +116,9 @@ def test_the_upward_search_stays_under_the_pixel_cap(model, monkeypatch):
     labels, info = count_labels(model, x, InstanceConfig())
     assert info["scale"] <= 1.2 and info["skipped_above"] > 1.2, info
     assert labels.shape == img.shape
+    # a slide's sample window is bounded by its own size, so block counting searches it uncapped
+    from unetkit.diameter import choose_scale
+    assert choose_scale(model, x, InstanceConfig(), capped=False)[1]["scale"] == free["scale"]
 
 
 def test_without_estimation_big_nuclei_are_miscounted(model):

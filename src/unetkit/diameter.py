@@ -95,11 +95,13 @@ def count_labels(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
     return labels, info
 
 
-def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.ndarray, dict, tuple]:
+def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
+                 capped: bool = True) -> tuple[np.ndarray, dict, tuple]:
     """(labels, how the size was found, the prediction at the chosen scale): ``count_labels``
     plus the probabilities it labelled, so a caller that labels them again with other settings
     (``calibrate``) does not predict twice. Holds at most three predictions of the image: the first
-    look, the best candidate so far and the current one."""
+    look, the best candidate so far and the current one. ``capped``: enlarge ``x`` only within
+    ``MAX_UPSCALED`` (``affordable``); a caller whose ``x`` is a window of bounded size passes False."""
     trained = predictor.meta.get("diameter")
     base = predictor.scale
     setting = icfg.diameter
@@ -139,7 +141,7 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
             break  # a consistent rung near the estimate beats any far one
         if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1] or not fits(predictor, x, scale):
             continue
-        if not affordable(x, scale):
+        if capped and not affordable(x, scale):
             info["skipped_above"] = min(scale, info.get("skipped_above", scale))
             continue
         lab, size, candidate = labels_at_scale(predictor, x, scale, icfg)
@@ -153,9 +155,7 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
             break
     if best is None:
         return labels, info, pred
-    best[2]["passes"] = info["passes"]
-    if "skipped_above" in info:
-        best[2]["skipped_above"] = info["skipped_above"]
+    best[2].update({k: v for k, v in info.items() if k in ("passes", "skipped_above")})
     return best[1], best[2], best[3]
 
 

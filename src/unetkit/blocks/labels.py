@@ -264,7 +264,8 @@ def sample_scale(job: ImageJob, sel, predictor: Predictor, icfg: InstanceConfig)
     plane = sel.plane(t, z)
     native = plane.native(y0, min(y0 + SAMPLE, h), x0, min(x0 + SAMPLE, w))
     x = model_input(native, job.channels, job.params[(t, z)], check_finite(plane.path, native, job.choice.nan))
-    _, info, _ = choose_scale(predictor, x, icfg)
+    # the window (at most SAMPLE px a side) already bounds the search: no pixel cap on top
+    _, info, _ = choose_scale(predictor, x, icfg, capped=False)
     return float(info["scale"]), info["diameter"]
 
 
