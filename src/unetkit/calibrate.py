@@ -24,7 +24,8 @@ from .errors import UnetkitError
 
 GRID = {
     "threshold": (0.3, 0.4, 0.5, 0.6),
-    "marker_threshold": (0.2, 0.3, 0.4, 0.5, 0.6),     # boundary models: interior probability of a seed
+    "marker_threshold": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),  # boundary models: interior probability of a seed
+    # (up to 0.8: the GPU-trained nuclei model's best was 0.6, then the edge; 0.7 won beyond it, benchmarks 19)
     "distance_threshold": (0.3, 0.4, 0.5, 0.6, 0.7),   # distance-head models: predicted distance of a seed
     "min_distance": (2, 4, 6, 8),                      # binary models: px between distance-transform peaks
 }
@@ -95,8 +96,10 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
         table.append({**s, "f1_0.5": f1[0], "f1_0.75": f1[1], "score": float(np.mean(f1))})
     best = max(table, key=lambda r: (r["score"], all(r[k] == default[k] for k in keys)))
     default_row = next(r for r in table if all(r[k] == default[k] for k in keys))
+    edge = [k for k in keys if best[k] in (grid[k][0], grid[k][-1])]   # the best may lie beyond the grid there
     bar.close(f"best {', '.join(f'{k} {best[k]}' for k in keys)}: F1 {best['f1_0.5']:.3f} at IoU 0.5, "
-              f"{best['f1_0.75']:.3f} at 0.75 (default {default_row['f1_0.5']:.3f} / {default_row['f1_0.75']:.3f})")
+              f"{best['f1_0.75']:.3f} at 0.75 (default {default_row['f1_0.5']:.3f} / {default_row['f1_0.75']:.3f})"
+              + (f"; {', '.join(edge)} at the edge of the grid searched" if edge else ""))
     return Calibration({k: best[k] for k in keys}, best["score"], default_row["score"],
                        {"0.5": best["f1_0.5"], "0.75": best["f1_0.75"]}, len(pairs), table)
 
