@@ -96,7 +96,7 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
         table.append({**s, "f1_0.5": f1[0], "f1_0.75": f1[1], "score": float(np.mean(f1))})
     best = max(table, key=lambda r: (r["score"], all(r[k] == default[k] for k in keys)))
     default_row = next(r for r in table if all(r[k] == default[k] for k in keys))
-    edge = [k for k in keys if best[k] in (grid[k][0], grid[k][-1])]   # the best may lie beyond the grid there
+    edge = [k for k in keys if len(grid[k]) > 1 and best[k] in (min(grid[k]), max(grid[k]))]   # best may lie beyond
     bar.close(f"best {', '.join(f'{k} {best[k]}' for k in keys)}: F1 {best['f1_0.5']:.3f} at IoU 0.5, "
               f"{best['f1_0.75']:.3f} at 0.75 (default {default_row['f1_0.5']:.3f} / {default_row['f1_0.75']:.3f})"
               + (f"; {', '.join(edge)} at the edge of the grid searched" if edge else ""))

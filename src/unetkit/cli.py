@@ -256,6 +256,9 @@ def _add_count(sub):
                    help=f"interior probability that seeds an object, boundary-aware models (the model's calibrated "
                         f"one, else {d.marker_threshold})")
     g.add_argument("--min-distance", type=int, help=f"px between seeds, binary models ({d.min_distance})")
+    g.add_argument("--smooth", type=float,
+                   help="px, Gaussian sigma on the seed map before seeding: texture then seeds one object once "
+                        f"(default: the model's, else {d.smooth:g})")
     g.add_argument("--seeds", choices=["auto", "interior", "distance"],
                    help="watershed seeds: the model's distance head (object centres) or its interior probability; "
                         "auto (default): the distance head where the model has one")
@@ -364,7 +367,8 @@ def _run(args) -> int:
         predictor = Predictor.load(args.model, _tiling_config(args))
         icfg = instance_settings(predictor.meta, split=args.split, threshold=args.threshold, min_size=args.min_size,
                                  min_distance=args.min_distance, marker_threshold=args.marker_threshold,
-                                 seeds=args.seeds, distance_threshold=args.distance_threshold, diameter=args.diameter)
+                                 seeds=args.seeds, distance_threshold=args.distance_threshold, diameter=args.diameter,
+                                 smooth=args.smooth)
         count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size,
               overwrite=args.overwrite, verbose=not args.quiet, **_axes_blocks_batch(args))
     elif args.command == "evaluate" and args.instances:

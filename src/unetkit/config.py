@@ -140,7 +140,8 @@ class InstanceConfig:
     marker_threshold: float = 0.3  # interior probability for watershed seeds (boundary models; tuned on the DSB dev split)
     min_distance: int = 4         # px between distance-transform peaks (binary models)
     min_size: int = 15            # px; smaller objects are dropped
-    smooth: float = 0.0           # px, Gaussian sigma on the interior map before seeding (0 = off: no gain on DSB dev)
+    smooth: float = 0.0           # px, Gaussian sigma on the seed map before seeding (0 = off; a model may store its
+                                  # own: the bundled nuclei model 2, so texture does not seed one nucleus twice)
     min_marker: int = 4           # px; smaller seeds are dropped (noise would split an object)
     seeds: str = "auto"           # watershed seeds: interior (probability), distance (the model's distance head),
                                   # auto = distance where the model has that head, else interior

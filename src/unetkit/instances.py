@@ -39,7 +39,9 @@ def distance_seeds(meta: dict, cfg: InstanceConfig) -> bool:
     return has_head and cfg.seeds != "interior" and cfg.split == "watershed"
 
 
-CALIBRATED = ("threshold", "marker_threshold", "distance_threshold", "min_distance")  # 'unetkit calibrate' sets these
+# the count settings a model file may carry: 'unetkit calibrate' sets the thresholds; the seed smoothing travels
+# with them (the bundled nuclei model stores 2 px: one seed per textured nucleus, benchmarks/README.md 19)
+CALIBRATED = ("threshold", "marker_threshold", "distance_threshold", "min_distance", "smooth")
 
 
 def instance_settings(meta: dict, **overrides) -> InstanceConfig:
@@ -47,6 +49,8 @@ def instance_settings(meta: dict, **overrides) -> InstanceConfig:
     ``overrides`` (options the user gave; None means not given)."""
     stored = {k: v for k, v in (meta.get("instances") or {}).items() if k in CALIBRATED}
     given = {k: v for k, v in overrides.items() if v is not None}
+    if given.get("smooth", 0) < 0:
+        raise UnetkitError(f"--smooth {given['smooth']}: a Gaussian sigma in px, 0 (off) or more")
     return InstanceConfig(**{**stored, **given})
 
 
