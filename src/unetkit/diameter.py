@@ -202,10 +202,9 @@ def first_look_grows(predictor, x: np.ndarray, icfg: InstanceConfig, found: floa
     """Whether the first look saw parts of bigger objects: one rung coarser (``STEP``, no TTA) its
     objects grow in image px by more than ``GROWTH``. Real objects keep about their size (up to 1.35 on
     the DSB 2018 images where the probe fires: dev, the 40 pick images, all 96 of 500 px or more),
-    pieces pegged to the model's
-    size grow by 1 / STEP, fragments of big nuclei by 1.6-7. Clumps of touching small nuclei fool the
-    probe alone (9 of the 80 dev images moved to wrong scales, merged counts); this check keeps them
-    at the first look's size. Objects below the band need less (``GROWTH_SMALL``): real small nuclei
+    pieces pegged to the model's size grow by 1 / STEP, fragments of big nuclei by 1.6-7. Clumps of
+    touching small nuclei fool the probe alone (9 of the 80 dev images moved to wrong scales, merged
+    counts); this check keeps them at the first look's size. Objects below the band need less (``GROWTH_SMALL``): real small nuclei
     keep their size there (0.94-1.02 on every DSB image whose first look found them small), while the
     specks a textured big nucleus breaks into grow 1.4-1.5x (benchmarks/README.md, 19)."""
     least = GROWTH_SMALL if found * base < trained / BAND else GROWTH
