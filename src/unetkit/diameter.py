@@ -127,7 +127,7 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
     info = {"scale": base, "diameter": found, "passes": 1}
     big = probe_large(predictor, x, icfg, trained)   # are the objects found fragments of big ones?
     info["passes"] += len(PROBE)
-    if big is not None and (found is None or first_look_grows(predictor, x, icfg, found, base, trained)):
+    if big is not None and (found is None or first_look_grows(predictor, x, icfg, found, trained)):
         info["passes"] += 1
         found = big
     if found is None or in_band(found * base, trained):
@@ -197,17 +197,17 @@ def without_tta(predictor):
     return dataclasses.replace(predictor, cfg=dataclasses.replace(predictor.cfg, tta=False))
 
 
-def first_look_grows(predictor, x: np.ndarray, icfg: InstanceConfig, found: float, base: float,
-                     trained: float) -> bool:
+def first_look_grows(predictor, x: np.ndarray, icfg: InstanceConfig, found: float, trained: float) -> bool:
     """Whether the first look saw parts of bigger objects: one rung coarser (``STEP``, no TTA) its
     objects grow in image px by more than ``GROWTH``. Real objects keep about their size (up to 1.35 on
     the DSB 2018 images where the probe fires: dev, the 40 pick images, all 96 of 500 px or more),
     pieces pegged to the model's size grow by 1 / STEP, fragments of big nuclei by 1.6-7. Clumps of
     touching small nuclei fool the probe alone (9 of the 80 dev images moved to wrong scales, merged
-    counts); this check keeps them at the first look's size. Objects below the band need less (``GROWTH_SMALL``): real small nuclei
-    keep their size there (0.94-1.02 on every DSB image whose first look found them small), while the
-    specks a textured big nucleus breaks into grow 1.4-1.5x (benchmarks/README.md, 19)."""
-    least = GROWTH_SMALL if found * base < trained / BAND else GROWTH
+    counts); this check keeps them at the first look's size. Objects below the band need less
+    (``GROWTH_SMALL``): real small nuclei keep their size there (0.94-1.02 on every DSB image whose
+    first look found them small), while the specks a textured big nucleus breaks into grow 1.4-1.5x
+    (benchmarks/README.md, 19)."""
+    least = GROWTH_SMALL if found * predictor.scale < trained / BAND else GROWTH
     quick = without_tta(predictor)
     scale = predictor.scale * STEP
     if not fits(predictor, x, scale):
