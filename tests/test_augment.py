@@ -1,6 +1,6 @@
 import numpy as np
 
-from unetkit.data.augment import AugmentConfig, elastic_field, intensity, remap, sampling_map
+from unetkit.data.augment import AugmentConfig, elastic_field, intensity, remap, sampling_map, texture
 from unetkit.data.sampling import PatchDataset, Sample, TileDataset
 from unetkit.data.synthetic import random_cells
 
@@ -47,6 +47,33 @@ def test_intensity_changes_only_the_image():
     y = intensity(x, AugmentConfig(), np.random.default_rng(0))
     assert y.shape == x.shape and not np.allclose(x, y)
     assert np.array_equal(intensity(x, AugmentConfig(enabled=False), np.random.default_rng(0)), x)
+
+
+def test_texture_grains_bright_objects_and_leaves_a_dark_background_dark():
+    x = np.zeros((96, 96, 1), np.float32)
+    x[24:72, 24:72] = 0.8   # one flat bright nucleus on a black background
+    cfg = AugmentConfig(texture=0.5, shading=0.0)
+    y = np.stack([texture(x, cfg, np.random.default_rng(s)) for s in range(4)])
+    inside = y[:, 30:66, 30:66]
+    assert inside.std(axis=(1, 2, 3)).max() > 0.05          # the flat nucleus is grainy now
+    assert np.array_equal(y[:, :20, :20], np.zeros((4, 20, 20, 1), np.float32))   # multiplicative: black stays black
+    assert y.min() >= 0 and abs(float(inside.mean()) - 0.8) < 0.1   # grain around the same brightness
+
+
+def test_shading_only_dims_and_is_smooth():
+    x = np.full((128, 128, 3), 0.6, np.float32)
+    y = np.stack([texture(x, AugmentConfig(texture=0.0, shading=0.6), np.random.default_rng(s)) for s in range(6)])
+    assert y.max() <= 0.6 + 1e-6 and y.min() < 0.45          # dimmer somewhere, never brighter
+    assert np.abs(np.diff(y[..., 0], axis=1)).max() < 0.02   # a field 30-60 px wide, not noise
+    assert np.array_equal(y[..., 0], y[..., 2])              # one field for every channel
+
+
+def test_texture_off_draws_nothing_so_seeded_runs_repeat():
+    x = np.full((16, 16, 1), 0.5, np.float32)
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    intensity(x, AugmentConfig(), a)
+    intensity(x, AugmentConfig(texture=0.0, shading=0.0), b)
+    assert a.random() == b.random()
 
 
 def test_patch_dataset_is_reproducible_and_packs_targets():

@@ -28,6 +28,10 @@ class AugmentConfig:
     contrast: float = 0.1        # multiplicative around the mean
     gamma: float = 0.2           # exponent in [1-g, 1+g] on clipped intensities
     noise: float = 0.02          # Gaussian noise std, normalised units
+    texture: float = 0.0         # chromatin-like grain: x (1 + a * smoothed noise), a uniform in [0, texture], grain
+                                 # 1-4 px (new microscopes show textured nuclei DSB 2018 rarely has; off by default)
+    shading: float = 0.0         # uneven brightness: x a smooth field in [1 - shading, 1] (30-60 px wide), so dim
+                                 # nuclei lie beside bright ones (off by default)
     channel_jitter: float = 0.0  # colour images: per-channel gain in [1-j, 1+j] and shift in [-j/2, j/2] (white
                                  # balance and skin tone differ between images; the plan sets it for colour regions)
     enabled: bool = True

@@ -69,11 +69,34 @@ def remap(arr: np.ndarray, map_x, map_y, nearest: bool) -> np.ndarray:
     return out.astype(arr.dtype, copy=False)
 
 
+def smooth_noise(shape, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """A 2-D Gaussian-smoothed white-noise field of zero mean and unit standard deviation."""
+    field = cv2.GaussianBlur(rng.normal(size=shape[:2]).astype(np.float32), (0, 0), sigma)
+    return (field - field.mean()) / max(float(field.std()), 1e-6)
+
+
+def texture(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Multiplicative grain and shading (image only): textured nuclei break a model trained on
+    smooth ones into pieces, and dim nuclei beside bright ones go missing (issue 10's stem-cell
+    frames). Multiplicative, so a dark background stays dark; one field for all channels."""
+    gain = np.ones(img.shape[:2], np.float32)
+    if cfg.texture:
+        gain *= np.clip(1 + rng.uniform(0, cfg.texture) * smooth_noise(img.shape, rng.uniform(1, 4), rng), 0, None)
+    if cfg.shading:
+        field = smooth_noise(img.shape, rng.uniform(30, 60), rng)
+        span = float(field.max() - field.min()) or 1.0
+        gain *= 1 - rng.uniform(0, cfg.shading) * (field.max() - field) / span
+    return img * (gain[..., None] if img.ndim == 3 else gain)
+
+
 def intensity(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Image-only changes: contrast, brightness, per-channel colour jitter, gamma and noise."""
+    """Image-only changes: texture and shading, contrast, brightness, per-channel colour jitter,
+    gamma and noise."""
     if not cfg.enabled:
         return img
     out = img
+    if cfg.texture or cfg.shading:
+        out = texture(out, cfg, rng)
     if cfg.contrast:
         mean = out.mean()
         out = (out - mean) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast) + mean
