@@ -108,17 +108,24 @@ def test_specks_that_barely_grow_still_yield_to_the_probe(model):
     """A finer grain (2 px, +-40 %) breaks 140 px nuclei into 9 px specks, below the model's band, that
     grow only ~1.4x one rung coarser: under ``GROWTH`` (the check for objects in band), over
     ``GROWTH_SMALL``. Real small nuclei keep their size there, so for objects that look small the lower
-    bar holds, and the probe's size wins (before: 917 specks counted at 2.83x)."""
-    import unetkit.diameter as diameter
+    bar holds, and the probe's size wins (before: 917 specks counted at 2.83x). The model bundled since stop 23
+    saw textured nuclei in training and sees these whole one rung coarser; the rule's own test is below."""
     img, truth = chromatin(d=140, amp=0.4, grain=2)
     x = model.prepare(img)
-    trained, icfg = model.meta["diameter"], InstanceConfig()
-    _, found, _ = diameter.labels_at_scale(model, x, model.scale, icfg)
-    coarser = diameter.labels_at_scale(diameter.without_tta(model), x, model.scale * diameter.STEP, icfg)[1]
-    assert found < trained / diameter.BAND and diameter.GROWTH_SMALL < coarser / found < diameter.GROWTH
-    labels, info = count_labels(model, x, icfg)
+    labels, info = count_labels(model, x, InstanceConfig())
     assert info["scale"] < 0.25, info
     assert abs(labels.max() - truth) <= 1, info
+
+
+def test_objects_that_look_small_need_less_growth_than_objects_in_band(model, monkeypatch):
+    """The rule itself, on sizes the stop-21 model gave that image (the bundled model, trained on texture since,
+    sees those nuclei whole one rung coarser): specks of 9.9 px growing 1.42x pass, nuclei in band growing
+    as much do not, and a real small nucleus that keeps its size does not either."""
+    import unetkit.diameter as diameter
+    trained, x = model.meta["diameter"], np.zeros((512, 512, 1), np.float32)
+    for found, coarser, grows in ((9.9, 14.1, True), (16.0, 22.7, False), (9.9, 10.0, False), (16.0, 26.0, True)):
+        monkeypatch.setattr(diameter, "labels_at_scale", lambda *a, c=coarser: (None, c, None))
+        assert diameter.first_look_grows(model, x, InstanceConfig(), found, trained) is grows, (found, coarser)
 
 
 def test_the_upward_search_stays_under_the_pixel_cap(model, monkeypatch):
