@@ -1,3 +1,8 @@
+import re
+
+import pytest
+
+from unetkit.errors import UnetkitError
 
 
 def test_unreadable_config_files_are_refused_with_their_name(tmp_path):
@@ -15,3 +20,13 @@ def test_unreadable_config_files_are_refused_with_their_name(tmp_path):
     listed.write_text("- train\n- model\n")
     with pytest.raises(UnetkitError, match="list.yaml: expected sections"):
         load_config(listed)
+
+
+@pytest.mark.parametrize("key,value,words", [("texture", -0.1, "grain amplitude >= 0"), ("shading", 1.0, "in [0, 1)")])
+def test_texture_and_shading_out_of_range_are_refused(tmp_path, key, value, words):
+    from unetkit.config import load_config
+    (tmp_path / "c.yaml").write_text(f"augment:\n  {key}: {value}\n")
+    with pytest.raises(UnetkitError, match=rf"c.yaml: augment.{key} = {value} must be .*{re.escape(words)}"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "ok.yaml").write_text(f"augment:\n  {key}: 0.5\n")
+    assert getattr(load_config(tmp_path / "ok.yaml").augment, key) == 0.5

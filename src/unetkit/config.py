@@ -266,6 +266,11 @@ def validate(cfg: RunConfig, source: str = "config", whole: bool = True) -> RunC
         raise UnetkitError(f"{source}: train.ema = {cfg.train.ema} must be a momentum in [0, 1) (0 = off; e.g. 0.999)")
     if not 0 <= cfg.train.warmup < 1:
         raise UnetkitError(f"{source}: train.warmup = {cfg.train.warmup} must be a fraction of the run in [0, 1)")
+    if not (isinstance(cfg.augment.texture, (int, float)) and cfg.augment.texture >= 0):
+        raise UnetkitError(f"{source}: augment.texture = {cfg.augment.texture!r} must be a grain amplitude >= 0 (0 = off)")
+    if not (isinstance(cfg.augment.shading, (int, float)) and 0 <= cfg.augment.shading < 1):
+        raise UnetkitError(f"{source}: augment.shading = {cfg.augment.shading!r} must be the most dimming in [0, 1) "
+                           "(0 = off)")
     if whole and not cfg.train.init:
         if cfg.train.freeze != "none":
             raise UnetkitError(f"{source}: train.freeze = {cfg.train.freeze!r} needs a model to start from "
