@@ -25,15 +25,12 @@ unetkit calibrate --model "$out/run/last.keras" --images "$out/pick/images" --ma
 # seeds smoothed 2 px (Gaussian sigma): the pick images score it as unsmoothed (0.793 both), the textured
 # stand-in built from them (new_microscope.py) gains 0.555 -> 0.650 F1 (benchmarks/README.md, 19)
 python -c "from unetkit.checkpoint import load_model, save_model; m, meta = load_model('$out/calibrated.keras'); \
-meta['instances'] = {**meta['instances'], 'smooth': 2.0}; save_model(m, '$out/nuclei.keras', meta, with_optimizer=False)"
+meta['instances'] = {**meta['instances'], 'smooth': 2.0}; save_model(m, '$out/gpu.keras', meta, with_optimizer=False)"
 # stop 23: the texture continuation (55 CPU minutes; it keeps the thresholds and the smoothing), then half and half
-unetkit train --init "$out/nuclei.keras" --config "$here/nuclei_texture_ft.yaml" --images "$out/train/images" \
+# (the GPU model's metadata travels with the mix)
+unetkit train --init "$out/gpu.keras" --config "$here/nuclei_texture_ft.yaml" --images "$out/train/images" \
   --masks "$out/train/masks" --val-files "$(paste -sd, "$out/val_stems.txt")" --out "$out/texture"
-python -c "from unetkit.checkpoint import load_model, save_model; from unetkit.mixing import mix_weights; \
-a, meta = load_model('$out/nuclei.keras'); b, _ = load_model('$out/texture/last.keras'); \
-a.set_weights(mix_weights([a.get_weights(), b.get_weights()], [0.5, 0.5])); \
-save_model(a, '$out/nuclei.keras', dict(meta, soup={'models': ['GPU run, last epoch', 'texture continuation, last epoch'], \
-'weights': [0.5, 0.5]}), with_optimizer=False)"
+python "$here/soup.py" "$out/nuclei.keras" "$out/gpu.keras" "$out/texture/last.keras"
 SPLITS=watershed bash "$here/evaluate_dev.sh" "$out/nuclei.keras" "$data" "$out"
 cp "$out/nuclei.keras" "$here/../../src/unetkit/assets/models/nuclei.keras"
 echo "bundled model updated: src/unetkit/assets/models/nuclei.keras"
