@@ -6,6 +6,8 @@ are split, seeded, into N images to fine-tune on and the rest to score. ``unetki
 them pick the checkpoint); the bundled and the fine-tuned model then count the rest with
 ``count``'s defaults, and both are scored the same way.
 
+With ``--mix`` below 1 (the preset's 0.5) the unmixed best epoch and the last epoch are scored too.
+
 Usage: python benchmarks/nuclei/finetune.py [DSB_DIR] [OUT] [--group colour-bright] [--n 8] [--minutes 10] [--lr 1e-4]
        [--freeze encoder] [--ema 0.99]
 """
@@ -62,8 +64,13 @@ def main():
         *(["--ema", a.ema] if a.ema else []))
     minutes = (time.time() - t0) / 60
     rows = {}
-    for name, model in (("bundled nuclei", "nuclei"), (f"fine-tuned on {len(tune)}", str(out / "run"))):
-        cdir = out / ("count_" + name.split()[0])
+    run_dir = out / "run"
+    models = [("bundled nuclei", "bundled", "nuclei"), (f"fine-tuned on {len(tune)}", "fine-tuned", str(run_dir))]
+    if (run_dir / "finetuned.keras").is_file():   # --mix < 1: best.keras is the mix; the unmixed best and the
+        models += [("unmixed best", "unmixed", str(run_dir / "finetuned.keras")),   # last epoch, for the record
+                   ("last epoch", "last", str(run_dir / "last.keras"))]
+    for name, tag, model in models:
+        cdir = out / ("count_" + tag)
         run("unetkit", "count", str(out / "test_images"), "--model", model, "--out", str(cdir), "--quiet",
             "--overwrite")
         rows[name] = evaluate_instances(cdir, out / "test_masks", thresholds=(0.5, 0.75), verbose=False)
