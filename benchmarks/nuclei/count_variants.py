@@ -32,7 +32,9 @@ from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
 from unetkit.config import COUNT_TTA, PredictConfig
-from unetkit.instances import clean, components, foreground_and_interior, instance_settings, relabel, watershed_split
+from unetkit.diameter import to_shape
+from unetkit.instances import (clean, components, foreground_and_interior, instance_settings, instances_from_probs,
+                               relabel, seed_every_component)
 
 
 def cache(model, images, masks, out: Path, views: bool) -> None:
@@ -67,10 +69,7 @@ def cache(model, images, masks, out: Path, views: bool) -> None:
 def hmax_split(mask, interior, icfg, h):
     relief = ndimage.gaussian_filter(interior, icfg.smooth) if icfg.smooth else interior
     markers = components(h_maxima(relief.astype(np.float64), h) & mask & (relief >= 0.3))
-    comp = components(mask)   # components without a seed keep one object, as in count
-    missing = np.setdiff1d(np.unique(comp[mask]), np.unique(comp[markers > 0]))
-    markers[np.isin(comp, missing)] = comp[np.isin(comp, missing)] + markers.max()
-    return watershed(-relief, markers, mask=mask).astype(np.int32)
+    return watershed(-relief, seed_every_component(markers, mask), mask=mask).astype(np.int32)
 
 
 def concave_split(labels, solidity, h):
@@ -96,14 +95,12 @@ def label(probs, shape, scale, icfg, v):
         from unetkit.diameter import native_settings
         probs = cv2.resize(probs, (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_LINEAR)
         icfg = native_settings(icfg, scale)
-    mask, interior = foreground_and_interior(probs, icfg)
-    mask = clean(mask, icfg)
-    labels = hmax_split(mask, interior, icfg, v["h"]) if v.get("seeds") == "hmax" else \
-        watershed_split(mask, interior, icfg)
-    labels = relabel(labels, icfg.min_size)
-    if labels.shape != tuple(shape):
-        labels = cv2.resize(labels.astype(np.float32), (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_NEAREST)
-        labels = relabel(labels.astype(np.int32), 1)
+    if v.get("seeds") == "hmax":
+        mask, interior = foreground_and_interior(probs, icfg)
+        labels = relabel(hmax_split(clean(mask, icfg), interior, icfg, v["h"]), icfg.min_size)
+    else:
+        labels = instances_from_probs(probs, icfg)
+    labels = to_shape(labels, shape)
     return concave_split(labels, *v["concave"]) if v.get("concave") else labels
 
 

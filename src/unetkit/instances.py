@@ -109,14 +109,19 @@ def watershed_split(mask: np.ndarray, interior: np.ndarray | None, cfg: Instance
     else:
         markers = distance_markers(mask, cfg.min_distance)
         relief = -ndimage.distance_transform_edt(mask)
-    markers[~mask] = 0
-    # components with no marker would vanish in the watershed: give them one
+    return watershed(relief, seed_every_component(markers, mask), mask=mask).astype(np.int32)
+
+
+def seed_every_component(markers: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``markers`` inside ``mask``, plus one marker (the whole component) for every foreground component
+    that has none: a component with no marker would vanish in the watershed."""
+    markers = np.where(mask, markers, 0)
     comp = components(mask)
     missing = np.setdiff1d(np.unique(comp[mask]), np.unique(comp[markers > 0]))
     if missing.size:
         extra = np.isin(comp, missing)
         markers[extra] = comp[extra] + markers.max()
-    return watershed(relief, markers, mask=mask).astype(np.int32)
+    return markers
 
 
 def canny_contours(mask: np.ndarray) -> np.ndarray:
