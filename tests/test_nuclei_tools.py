@@ -310,3 +310,71 @@ def test_ema_checkpoints_hold_the_moving_average_and_resume_steps_on_from_the_ra
     with pytest.raises(UnetkitError, match=r"train.ema = 1 must be a momentum in \[0, 1\)"):
         from unetkit.config import validate
         validate(tiny_config(*synth, ema=1))
+
+
+def disks(size: int, radius: int, centres) -> tuple[np.ndarray, np.ndarray]:
+    lab = np.zeros((size, size), np.int32)
+    for i, c in enumerate(centres, 1):
+        lab[disk(c, radius, shape=lab.shape)] = i
+    img = np.where(lab > 0, 200, 30).astype(np.uint8)
+    return img, lab
+
+
+def test_matching_scale_brings_objects_outside_counts_band_to_the_models_size():
+    from unetkit.data.pairs import resize_pair
+    from unetkit.diameter import matching_scale, median_diameter
+    img, lab = disks(96, 12, [(20, 20), (20, 70), (70, 45)])       # about 24 px across
+    assert matching_scale(lab, 12.0) == pytest.approx(12.0 / median_diameter(lab)[0])
+    assert matching_scale(lab, 20.0) == 1.0                          # in the band count leaves alone
+    assert matching_scale(lab, 20.0, scale=0.5) == pytest.approx(20.0 / median_diameter(lab)[0])
+    assert matching_scale(lab, None) == 1.0 and matching_scale(lab[:30], 12.0) == 1.0   # no size, < 3 objects
+    f = matching_scale(lab, 12.0)
+    small_img, small = resize_pair(img, lab, f)
+    assert small.shape == small_img.shape[:2] == (round(96 * f),) * 2 and small.dtype == lab.dtype
+    assert set(np.unique(small)) == {0, 1, 2, 3}                     # ids stay ids (nearest neighbour)
+    assert median_diameter(small)[0] == pytest.approx(12.0, rel=0.1)
+    big_img, big = resize_pair(img, lab, 2.0)                        # enlarging: linear, still 8-bit
+    assert big.shape == (192, 192) and big_img.dtype == np.uint8 and set(np.unique(big)) == {0, 1, 2, 3}
+
+
+def test_fine_tuning_on_instances_trains_each_image_at_the_size_count_will_show_it(tmp_path, capsys):
+    """Images whose nuclei are far from the start model's size are resized to it, in-band ones stay,
+    and --no-match-diameter keeps every image at its own size."""
+    from conftest import tiny_config
+    from unetkit.checkpoint import rewrite_meta
+    from unetkit.diameter import median_diameter
+    from unetkit.training import matched_scales, read_pairs, to_samples, train
+    from unetkit.data.pairs import pair_folders
+    for i in range(6):   # 0, 2, 4: nuclei about 24 px across (2x the model's 12 px); 1, 3, 5: about 12 px
+        radius, centres = (12, [(20, 20), (20, 70), (70, 45)]) if i % 2 == 0 else \
+            (6, [(15, 15), (15, 50), (50, 15), (50, 50), (80, 80)])
+        img, lab = disks(96, radius, centres)
+        write_image(tmp_path / "data" / "images" / f"{i:03d}.png", img)
+        write_image(tmp_path / "data" / "masks" / f"{i:03d}.png", lab.astype(np.uint16))
+    images, masks = tmp_path / "data" / "images", tmp_path / "data" / "masks"
+    base_cfg = tiny_config(images, masks, epochs=1, steps_per_epoch=1)
+    base_cfg.data.mask_mode = "instances"
+    base = train(base_cfg, tmp_path / "base", verbose=0).best_path
+    start = rewrite_meta(base, tmp_path / "start.keras", {**read_meta(base), "diameter": 12.0})
+    cfg = tiny_config(images, masks, init=str(start), epochs=1, steps_per_epoch=1)
+    cfg.data.mask_mode = "instances"
+    train(cfg, tmp_path / "tuned", verbose=1)
+    log = capsys.readouterr().out
+    assert "object size matched to the model's 12.0 px" in log and "2 of 4 training images resized" in log
+    assert "1 of 2 validation images resized" in log
+
+    def sizes(cfg):
+        loaded = read_pairs(pair_folders(images, masks), cfg)
+        samples = to_samples(loaded, cfg, 1, matched_scales(loaded, cfg, lambda line: None))
+        return [(s.labels.shape[0], median_diameter(s.objects)[0]) for s in samples]
+    matched = sizes(cfg)
+    assert [side for side, _ in matched] == [49, 96] * 3       # 96 px x 12 / 23.7
+    assert all(d == pytest.approx(12, rel=0.15) for _, d in matched)
+    cfg.train.match_diameter = False
+    assert [side for side, _ in sizes(cfg)] == [96] * 6
+    assert main(["train", "--init", str(start), "--images", str(images), "--masks", str(masks), "--no-match-diameter",
+                 "--out", str(tmp_path / "own"), "--epochs", "1", "--steps-per-epoch", "1", "--patch-size", "32",
+                 "--val-range", "4:6", "--precision", "float32"]) == 0
+    assert "object size matched" not in capsys.readouterr().out
+    import yaml
+    assert yaml.safe_load((tmp_path / "own" / "config.yaml").read_text())["train"]["match_diameter"] is False

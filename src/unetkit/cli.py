@@ -53,6 +53,9 @@ def _add_train(sub):
     g.add_argument("--mix", type=float, metavar="SHARE",
                    help="with --init: best.keras = SHARE x the fine-tuned weights + the rest from the start model "
                         f"(WiSE-FT; finetune preset {PRESETS['finetune']['train']['mix']:g}, 1 = fine-tuned alone)")
+    g.add_argument("--match-diameter", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --init on instance masks: resize each image whose objects are outside the size band "
+                        "count leaves alone to the model's training diameter, as count will (default on)")
     g.add_argument("--plan", action=argparse.BooleanOptionalAction, default=None,
                    help="measure the data and apply the plan's settings (see 'unetkit plan'; written to RUN/plan.yaml); "
                         "on by default, off with --config, --preset or --init; explicit options always win")
@@ -98,7 +101,7 @@ TRAIN_FIELDS = {
     "model": [("model_name", "name"), "base_filters", "depth", "dropout", "batch_norm", "upsampling", "aux",
               "aux_weight"],
     "train": ["epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "warmup", "loss", "precision", "time_limit",
-              "early_stopping", "seed", "tensorboard", "devices", "loader_workers", "jit", "steps_per_execution", "freeze", "mix", "ema"],
+              "early_stopping", "seed", "tensorboard", "devices", "loader_workers", "jit", "steps_per_execution", "freeze", "mix", "match_diameter", "ema"],
 }
 
 

@@ -105,6 +105,11 @@ class TrainConfig:
     # 1 = the fine-tuned weights alone. The finetune preset mixes half and half: on 8 held-out H&E images the mix
     # scored above the fine-tuned model alone in all three runs (benchmarks/README.md, 13)
     mix: float = 1.0
+    # with init on instance labels: tune each image at the object size count will show it at (the start model's
+    # diameter where the image's median object is outside count's band, its own size inside it; training.
+    # matched_scales). Off trains every image at its own size: on big textured nuclei the mix then scored
+    # F1 0.695, resized per image 0.779 (benchmarks/README.md, 21-22)
+    match_diameter: bool = True
     # checkpoints hold an exponential moving average of the weights (Polyak averaging; Keras' optimizer use_ema),
     # this momentum per step, 0 = off: validation scores and saves the average, training steps the raw weights.
     # Off by default: continuing the bundled nuclei model with it tied, and 10-minute H&E fine-tunes with it lost

@@ -28,7 +28,7 @@ from .checkpoint import BEST, LAST, load_model, save_model
 from .config import RunConfig
 from .io import write_text
 from .data.prepare import is_color, prepare
-from .data.pairs import load_pair, pair_folders, split_pairs
+from .data.pairs import load_pair, pair_folders, resize_pair, split_pairs
 from .data.sampling import PatchDataset, Sample, TileDataset, appearance
 from .data.targets import distance_target, make_targets
 from .data.weightmap import border_weight_map, class_weights
@@ -172,22 +172,41 @@ def read_pairs(pairs, cfg: RunConfig) -> list[tuple]:
     return loaded
 
 
-def to_samples(loaded, cfg: RunConfig, channels: int) -> list[Sample]:
+def to_samples(loaded, cfg: RunConfig, channels: int, scales: list[float] | None = None) -> list[Sample]:
+    """Samples of the loaded pairs, each resized once at load to its scale: ``scales`` (one per
+    pair, ``matched_scales``) or the plan's working scale ``data.scale`` for all."""
     samples = []
-    for p, image, labels in loaded:
-        if cfg.data.scale != 1.0:  # the plan's working scale: resize once at load, masks by nearest neighbour
-            import cv2
-            size = (max(int(round(labels.shape[1] * cfg.data.scale)), 1),
-                    max(int(round(labels.shape[0] * cfg.data.scale)), 1))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            labels = cv2.resize(labels.astype(np.int32 if labels.dtype != np.uint8 else np.uint8).astype(np.float32),
-                                size, interpolation=cv2.INTER_NEAREST).astype(labels.dtype)
+    for i, (p, image, labels) in enumerate(loaded):
+        image, labels = resize_pair(image, labels, cfg.data.scale if scales is None else scales[i])
         classes, objects = make_targets(labels, cfg.data)
         aux = distance_target(objects) if cfg.model.aux == "distance" else None
         samples.append(Sample(p.name, prepare(image, channels, cfg.data.norm, cfg.data.invert), classes, objects,
                               group=appearance(image) if cfg.data.balance == "appearance" else "",
                               aux=aux, aux_weight=cfg.model.aux_weight))
     return samples
+
+
+def matched_scales(loaded, cfg: RunConfig, log, what: str = "training") -> list[float] | None:
+    """Fine-tuning on instance labels: each pair's scale from ``diameter.matching_scale``, so the
+    network is tuned at the object size ``count`` will show it this microscope's images at (the
+    start model's training diameter, kept in its meta; images already in its band stay as they are).
+    None where that does not apply: no ``--init``, ``--no-match-diameter``, other masks, resize
+    sampling, or a start model without a recorded diameter."""
+    if not (cfg.train.init and cfg.train.match_diameter and cfg.data.mask_mode == "instances"
+            and cfg.data.sampling != "resize"):
+        return None
+    from .checkpoint import read_meta, resolve_model_path
+    from .diameter import matching_scale, median_diameter
+    trained = read_meta(resolve_model_path(cfg.train.init)).get("diameter")
+    if not trained:
+        return None
+    scales = [matching_scale(labels, trained, cfg.data.scale) for _, _, labels in loaded]
+    moved = [(p.name, median_diameter(labels)[0], f) for (p, _, labels), f in zip(loaded, scales) if f != cfg.data.scale]
+    if moved:
+        log(f"object size matched to the model's {trained:.1f} px (as count will scale them): {len(moved)} of "
+            f"{len(loaded)} {what} images resized, " + ", ".join(f"{n} {d:.1f} px x{f:.2f}" for n, d, f in moved[:6])
+            + (", ..." if len(moved) > 6 else "") + "; --no-match-diameter trains them at their own size")
+    return scales
 
 
 def add_weight_maps(train_samples, val_samples, cfg: RunConfig) -> None:
@@ -222,7 +241,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     channels = int(channels)
     log = _printer(verbose)
     log(f"data: {len(train_pairs)} training and {len(val_pairs)} validation pairs, {channels} channel(s)")
-    train_samples, val_samples = to_samples(train_loaded, cfg, channels), to_samples(val_loaded, cfg, channels)
+    train_samples = to_samples(train_loaded, cfg, channels, matched_scales(train_loaded, cfg, log))
+    val_samples = to_samples(val_loaded, cfg, channels, matched_scales(val_loaded, cfg, log, "validation"))
     del train_loaded, val_loaded
     if needs_weights:
         t0 = time.time()
@@ -267,7 +287,7 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
                 meta.update({k: init_meta[k] for k in ("divisor", "halo", "instances", "diameter") if k in init_meta},
                             init=cfg.train.init)
                 if own and meta.get("diameter") and own != meta["diameter"]:
-                    log(f"objects in these images: median {own:.1f} px; the model keeps its own {meta['diameter']:.1f} px")
+                    log(f"objects as trained: median {own:.1f} px; the model keeps its own {meta['diameter']:.1f} px")
                 log(f"fine-tuning {cfg.train.init} (its weights; learning rate {lr:g})")
                 if cfg.train.freeze == "encoder":
                     from .models.blocks import freeze_encoder

@@ -128,6 +128,20 @@ def load_pair(pair: Pair, mode: str, num_classes: int = 2) -> tuple[np.ndarray, 
     return image, mask_to_labels(mask, mode, pair.mask, num_classes)
 
 
+def resize_pair(image: np.ndarray, labels: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """An image and its label array resized by ``factor`` as prediction resizes images
+    (``Predictor``: area averaging to shrink, linear to enlarge), labels by nearest neighbour
+    so ids stay ids. Sides are rounded and at least 1 px."""
+    import cv2
+    if factor == 1.0:
+        return image, labels
+    size = (max(int(round(labels.shape[1] * factor)), 1), max(int(round(labels.shape[0] * factor)), 1))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+    # float32 holds ids exactly up to 2^24; cv2 resizes neither int32 nor uint16 label images by nearest reliably
+    labels = cv2.resize(labels.astype(np.float32), size, interpolation=cv2.INTER_NEAREST).astype(labels.dtype)
+    return image, labels
+
+
 def split_pairs(pairs: list[Pair], *, val_range: str | None = None, val_files: list[str] | None = None,
                 val_fraction: float = 0.2, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
     """Split into (train, val).
