@@ -9,7 +9,7 @@ them pick the checkpoint); the bundled and the fine-tuned model then count the r
 With ``--mix`` below 1 (the preset's 0.5) the unmixed best epoch and the last epoch are scored too.
 
 Usage: python benchmarks/nuclei/finetune.py [DSB_DIR] [OUT] [--group colour-bright] [--n 8] [--minutes 10] [--lr 1e-4]
-       [--freeze encoder] [--ema 0.99]
+       [--freeze encoder] [--ema 0.99] [--no-match-diameter]
 """
 import argparse
 import json
@@ -40,6 +40,8 @@ def main():
     ap.add_argument("--lr", help="learning rate (default: the finetune preset's)")
     ap.add_argument("--freeze", help="passed to train --freeze (encoder: the decoder trains only)")
     ap.add_argument("--ema", help="passed to train --ema (checkpoints hold the weights' moving average)")
+    ap.add_argument("--no-match-diameter", action="store_true",
+                    help="passed to train: every image at its own size (default: train --init's per-image matching)")
     a = ap.parse_args()
     from unetkit.data.sampling import appearance
     from unetkit.evaluation import evaluate_instances
@@ -61,7 +63,7 @@ def main():
     run("unetkit", "train", "--init", "nuclei", "--images", str(out / "tune_images"), "--masks", str(out / "tune_masks"),
         "--val-fraction", "0.25", "--time-limit", str(a.minutes), "--seed", str(a.seed), "--out", str(out / "run"),
         "--quiet", *(["--lr", a.lr] if a.lr else []), *(["--freeze", a.freeze] if a.freeze else []),
-        *(["--ema", a.ema] if a.ema else []))
+        *(["--ema", a.ema] if a.ema else []), *(["--no-match-diameter"] if a.no_match_diameter else []))
     minutes = (time.time() - t0) / 60
     rows = {}
     run_dir = out / "run"

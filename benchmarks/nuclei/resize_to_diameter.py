@@ -2,7 +2,8 @@
 
 What `count` does to an image before the model sees it, done to training pairs: fine-tuning on these trains the
 network at the size it will be shown the user's nuclei at (benchmarks/README.md, 21). Images by INTER_AREA (or
-linear when enlarging), labels by nearest neighbour; one factor per image.
+linear when enlarging), labels by nearest neighbour (``resize_pair``); one factor per image, every image, also those
+in count's band. ``train --init`` now does this by itself for images outside the band (``--match-diameter``).
 
     python benchmarks/nuclei/resize_to_diameter.py IMAGES MASKS OUT [--diameter 18.86]
 writes OUT/images and OUT/masks with the same file names.
@@ -10,10 +11,9 @@ writes OUT/images and OUT/masks with the same file names.
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from unetkit.data.pairs import pair_folders
+from unetkit.data.pairs import pair_folders, resize_pair
 from unetkit.diameter import median_diameter
 from unetkit.io import read_array, write_image
 
@@ -30,12 +30,10 @@ def main(argv=None) -> None:
         if found is None:
             raise SystemExit(f"{p.mask}: fewer than 3 objects, no diameter to match; leave it out")
         f = a.diameter / found
-        size = (max(int(round(labels.shape[1] * f)), 1), max(int(round(labels.shape[0] * f)), 1))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-        labels = cv2.resize(labels.astype(np.float32), size, interpolation=cv2.INTER_NEAREST).astype(np.int32)
+        image, labels = resize_pair(image, labels, f)
         write_image(out / "images" / p.image.name, image)
         write_image(out / "masks" / p.mask.name, labels.astype(np.uint16))
-        print(f"{p.image.name}: median {found:.1f} px, x{f:.3f} -> {size[0]} x {size[1]}", flush=True)
+        print(f"{p.image.name}: median {found:.1f} px, x{f:.3f} -> {labels.shape[1]} x {labels.shape[0]}", flush=True)
 
 
 if __name__ == "__main__":
