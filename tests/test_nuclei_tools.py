@@ -328,6 +328,10 @@ def test_matching_scale_brings_objects_outside_counts_band_to_the_models_size():
     assert matching_scale(lab, 20.0) == 1.0                          # in the band count leaves alone
     assert matching_scale(lab, 20.0, scale=0.5) == pytest.approx(20.0 / median_diameter(lab)[0])
     assert matching_scale(lab, None) == 1.0 and matching_scale(lab[:30], 12.0) == 1.0   # no size, < 3 objects
+    from unetkit.diameter import MAX_UPSCALED
+    wide = np.zeros((2048, 2048), np.int32)                          # 6 px nuclei: x3.1 would make 40 Mpx
+    wide[:100, :100] = disks(100, 3, [(20, 20), (20, 60), (60, 40)])[1]
+    assert 1 < matching_scale(wide, 18.86) and matching_scale(wide, 18.86) ** 2 * wide.size <= MAX_UPSCALED * 1.001
     f = matching_scale(lab, 12.0)
     small_img, small = resize_pair(img, lab, f)
     assert small.shape == small_img.shape[:2] == (round(96 * f),) * 2 and small.dtype == lab.dtype

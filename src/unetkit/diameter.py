@@ -243,11 +243,13 @@ def matching_scale(labels: np.ndarray, trained: float | None, scale: float = 1.0
     """The scale to fine-tune an annotated image at: the one ``count`` will show the network its
     objects at. Objects in the band around the model's training diameter ``trained`` stay at the
     working ``scale``, as ``count`` leaves them; objects outside it are brought to ``trained`` px
-    (within ``SCALE_RANGE``), as ``count``'s size search brings them. Training at the image's own
-    size instead teaches the network sizes it is never shown: on big textured nuclei (1.6-4.7x the
-    bundled model's) fine-tuning at their own size lost F1 0.03, resized per image it gained 0.11
-    (benchmarks/README.md, 21). No estimate (fewer than ``MIN_OBJECTS`` objects): ``scale``."""
+    (within ``SCALE_RANGE``, and enlarging no further than ``MAX_UPSCALED`` px, where ``count``
+    stops too), as ``count``'s size search brings them. Training at the image's own size instead
+    teaches the network sizes it is never shown (benchmarks/README.md, 21-22: on big textured
+    nuclei the fine-tune lost F1 at their own size and gained resized). No estimate (fewer than
+    ``MIN_OBJECTS`` objects): ``scale``."""
     found, _ = median_diameter(labels)
     if not trained or found is None or in_band(found * scale, trained):
         return scale
-    return float(np.clip(trained / found, *SCALE_RANGE))
+    most = float(np.sqrt(MAX_UPSCALED / labels.size))
+    return float(np.clip(trained / found, SCALE_RANGE[0], min(SCALE_RANGE[1], max(most, 1.0))))
