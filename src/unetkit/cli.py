@@ -55,7 +55,8 @@ def _add_train(sub):
                         f"(WiSE-FT; finetune preset {PRESETS['finetune']['train']['mix']:g}, 1 = fine-tuned alone)")
     g.add_argument("--match-diameter", action=argparse.BooleanOptionalAction, default=None,
                    help="with --init on instance masks: resize each image whose objects are outside the size band "
-                        "count leaves alone to the model's training diameter, as count will (default on)")
+                        "count leaves alone to the model's training diameter, as count will "
+                        f"(default {'on' if TrainConfig().match_diameter else 'off'})")
     g.add_argument("--plan", action=argparse.BooleanOptionalAction, default=None,
                    help="measure the data and apply the plan's settings (see 'unetkit plan'; written to RUN/plan.yaml); "
                         "on by default, off with --config, --preset or --init; explicit options always win")
