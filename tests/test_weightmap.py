@@ -57,3 +57,18 @@ def test_class_balance_switch():
     add_weight_maps([s], [], cfg)
     assert s.weights[32, 30] == 1.0 and s.weights[2, 2] == pytest.approx(1.0, abs=0.01)
     assert s.weights[32, 30 + 12 + 1] > 8
+
+
+def test_contacts_weigh_where_objects_meet_without_a_gap():
+    from unetkit.data.weightmap import contact_pixels
+    lab = _two_disks(gap=-4)               # overlapping disks: the later label wins, they meet pixel to pixel
+    touching = contact_pixels(lab)
+    assert touching.any() and (lab[touching] > 0).all()
+    assert not touching[32, 30] and not touching[2, 2]      # a centre and the background are no contact
+    labels = (lab > 0).astype(np.uint8)
+    ones = np.array([1.0, 1.0], np.float32)
+    plain = border_weight_map(labels, lab, ones, w0=10, sigma=5)
+    weighted = border_weight_map(labels, lab, ones, w0=10, sigma=5, contacts=True)
+    assert (plain[touching] == 1.0).all()          # the paper's term leaves the meeting line at weight 1
+    assert (weighted[touching] > 8).all()          # contacts: weighted like a one-pixel gap
+    assert np.array_equal(weighted[~touching], plain[~touching])

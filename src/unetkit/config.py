@@ -121,6 +121,9 @@ class TrainConfig:
     class_balance: bool = True     # weighted_bce: w_c balances class frequencies (the paper's); off = border term only
     w0: float = 10.0               # border weight of the paper's weight map
     sigma: float = 5.0             # px
+    contacts: bool = False         # the border term also on objects' pixels that touch another object: instance
+                                   # masks often join nuclei with no background between them, where the paper's
+                                   # term (background only) leaves the contact at weight 1
 
 
 @dataclass

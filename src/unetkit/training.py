@@ -89,10 +89,11 @@ def model_meta(cfg: RunConfig, channels: int) -> dict:
         "aux": options.get("aux"), "keep": "all" if cfg.predict.keep == "auto" else cfg.predict.keep,
         # the training loss, so fine-tuning (train --init) goes on optimising what the weights learned
         "loss": cfg.train.loss, "w0": cfg.train.w0, "sigma": cfg.train.sigma, "class_balance": cfg.train.class_balance,
+        "contacts": cfg.train.contacts,
     }
 
 
-LOSS_FIELDS = ("loss", "w0", "sigma", "class_balance")
+LOSS_FIELDS = ("loss", "w0", "sigma", "class_balance", "contacts")
 
 
 def adopt_init(cfg: RunConfig, spec: str, chosen: dict | None = None) -> RunConfig:
@@ -117,6 +118,7 @@ def adopt_init(cfg: RunConfig, spec: str, chosen: dict | None = None) -> RunConf
         cfg.train.loss = meta["loss"]
         cfg.train.w0, cfg.train.sigma = float(meta["w0"]), float(meta["sigma"])
         cfg.train.class_balance = bool(meta["class_balance"])
+        cfg.train.contacts = bool(meta.get("contacts", False))
     for key in set(LOSS_FIELDS) & set(chosen or {}):
         setattr(cfg.train, key, chosen[key])
     return cfg
@@ -213,7 +215,8 @@ def add_weight_maps(train_samples, val_samples, cfg: RunConfig) -> None:
     n = target_classes(cfg)
     w_c = class_weights([s.labels for s in train_samples], n) if cfg.train.class_balance else np.ones(n, np.float32)
     for s in train_samples + val_samples:
-        s.weights = border_weight_map(s.labels, s.objects, w_c, cfg.train.w0, cfg.train.sigma)
+        s.weights = border_weight_map(s.labels, s.objects, w_c, cfg.train.w0, cfg.train.sigma,
+                                      contacts=cfg.train.contacts)
 
 
 def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = False, verbose: int | None = None,
@@ -247,7 +250,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     if needs_weights:
         t0 = time.time()
         add_weight_maps(train_samples, val_samples, cfg)
-        log(f"weight maps (w0={cfg.train.w0}, sigma={cfg.train.sigma} px) in {time.time() - t0:.1f} s")
+        log(f"weight maps (w0={cfg.train.w0}, sigma={cfg.train.sigma} px"
+            f"{', touching objects weighted too' if cfg.train.contacts else ''}) in {time.time() - t0:.1f} s")
 
     keras.utils.set_random_seed(cfg.train.seed)
     precision = choose_precision(cfg.train.precision)
