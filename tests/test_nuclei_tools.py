@@ -382,3 +382,16 @@ def test_fine_tuning_on_instances_trains_each_image_at_the_size_count_will_show_
     assert "object size matched" not in capsys.readouterr().out
     import yaml
     assert yaml.safe_load((tmp_path / "own" / "config.yaml").read_text())["train"]["match_diameter"] is False
+
+
+def test_fine_tuning_takes_the_start_models_loss_and_a_configs_contacts():
+    from unetkit.checkpoint import resolve_model_path
+    from unetkit.config import RunConfig
+    from unetkit.training import adopt_init, model_meta
+    bundled = read_meta(resolve_model_path("nuclei"))
+    cfg = adopt_init(RunConfig(), "nuclei")
+    assert (cfg.train.loss, cfg.train.w0, cfg.train.class_balance) == (bundled["loss"], bundled["w0"], False)
+    assert cfg.train.contacts is False          # saved before contacts existed: the paper's term, gaps only
+    cfg = adopt_init(RunConfig(), "nuclei", chosen={"contacts": True})
+    assert cfg.train.contacts is True and cfg.train.loss == bundled["loss"]
+    assert model_meta(cfg, 1)["contacts"] is True   # and the fine-tuned model records it for the next --init
