@@ -25,7 +25,7 @@ import numpy as np
 from . import _backend  # noqa: F401
 from . import allocator
 from .checkpoint import BEST, LAST, load_model, save_model
-from .config import RunConfig
+from .config import RunConfig, TrainConfig
 from .io import write_text
 from .data.prepare import is_color, prepare
 from .data.pairs import load_pair, pair_folders, resize_pair, split_pairs
@@ -88,12 +88,11 @@ def model_meta(cfg: RunConfig, channels: int) -> dict:
         "architecture": cfg.model.name, "divisor": arch.divisor(**options), "halo": arch.halo(**options),
         "aux": options.get("aux"), "keep": "all" if cfg.predict.keep == "auto" else cfg.predict.keep,
         # the training loss, so fine-tuning (train --init) goes on optimising what the weights learned
-        "loss": cfg.train.loss, "w0": cfg.train.w0, "sigma": cfg.train.sigma, "class_balance": cfg.train.class_balance,
-        "contacts": cfg.train.contacts,
+        **{key: getattr(cfg.train, key) for key in LOSS_FIELDS},
     }
 
 
-LOSS_FIELDS = ("loss", "w0", "sigma", "class_balance", "contacts")
+LOSS_FIELDS = ("loss", "w0", "sigma", "class_balance", "contacts")   # train settings the model records and --init takes
 
 
 def adopt_init(cfg: RunConfig, spec: str, chosen: dict | None = None) -> RunConfig:
@@ -115,10 +114,9 @@ def adopt_init(cfg: RunConfig, spec: str, chosen: dict | None = None) -> RunConf
     if float(meta.get("scale", 1.0) or 1.0) != 1.0:
         cfg.data.scale = float(meta["scale"])
     if "loss" in meta:   # models saved before the loss was recorded keep the preset's
-        cfg.train.loss = meta["loss"]
-        cfg.train.w0, cfg.train.sigma = float(meta["w0"]), float(meta["sigma"])
-        cfg.train.class_balance = bool(meta["class_balance"])
-        cfg.train.contacts = bool(meta.get("contacts", False))
+        for key in LOSS_FIELDS:   # a field saved before it existed: its default
+            default = getattr(TrainConfig(), key)
+            setattr(cfg.train, key, type(default)(meta.get(key, default)))
     for key in set(LOSS_FIELDS) & set(chosen or {}):
         setattr(cfg.train, key, chosen[key])
     return cfg
