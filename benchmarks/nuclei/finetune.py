@@ -6,14 +6,20 @@ are split, seeded, into N images to fine-tune on and the rest to score. ``unetki
 them pick the checkpoint); the bundled and the fine-tuned model then count the rest with
 ``count``'s defaults, and both are scored the same way.
 
+With ``--tune-on train`` the model is fine-tuned instead on the group's images among the bundled
+model's own training images (dsb2018's train split and the extra images but the 40 that pick its
+checkpoint, as ``link_all_data.sh`` links them; ``--n 0`` takes them all), and every dev image of the
+group is scored: a specialist for one appearance, made from data the bundled model already saw.
+
 With ``--mix`` below 1 (the preset's 0.5) the unmixed best epoch and the last epoch are scored too.
 
 Usage: python benchmarks/nuclei/finetune.py [DSB_DIR] [OUT] [--group colour-bright] [--n 8] [--minutes 10] [--lr 1e-4]
-       [--freeze encoder] [--ema 0.99] [--no-match-diameter]
+       [--freeze encoder] [--ema 0.99] [--no-match-diameter] [--tune-on dev|train] [--extra EXTRA_DIR]
 """
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -40,6 +46,10 @@ def main():
     ap.add_argument("--lr", help="learning rate (default: the finetune preset's)")
     ap.add_argument("--freeze", help="passed to train --freeze (encoder: the decoder trains only)")
     ap.add_argument("--ema", help="passed to train --ema (checkpoints hold the weights' moving average)")
+    ap.add_argument("--tune-on", choices=("dev", "train"), default="dev",
+                    help="dev: N of the group's dev images, the rest scored; train: the group's training images")
+    ap.add_argument("--extra", default=str(HERE.parents[2] / "shared" / "data" / "dsb2018_extra"),
+                    help="the extra images (--tune-on train)")
     ap.add_argument("--no-match-diameter", action="store_true",
                     help="passed to train: every image at its own size (default: train --init's per-image matching)")
     a = ap.parse_args()
@@ -47,18 +57,31 @@ def main():
     from unetkit.evaluation import evaluate_instances
     from unetkit.io import read_array
     data, out = Path(a.data), Path(a.out)
-    dev = json.loads((HERE / "split.json").read_text())["dev"]
-    group = [s for s in dev if appearance(read_array(data / "images" / f"{s}.png")) == a.group]
+    split = json.loads((HERE / "split.json").read_text())
+
+    def of_group(folder, stems):
+        return [s for s in stems if appearance(read_array(folder / "images" / f"{s}.png")) == a.group]
+
+    group = of_group(data, split["dev"])
     order = np.random.default_rng(a.seed).permutation(len(group))
-    tune, test = sorted(group[i] for i in order[: a.n]), sorted(group[i] for i in order[a.n:])
-    print(f"{a.group}: {len(group)} dev images, {len(tune)} to fine-tune on, {len(test)} to score", flush=True)
-    for part, stems in (("tune", tune), ("test", test)):
+    if a.tune_on == "dev":
+        tune, test = [(data, group[i]) for i in order[: a.n]], [(data, group[i]) for i in order[a.n:]]
+    else:   # the bundled model's training images of the group; the pick images stay out, as in link_all_data.sh
+        extra = Path(a.extra)
+        stems = sorted(p.stem for p in (extra / "images").glob("*.png"))
+        pick = set(random.Random(2018).sample(stems, 40))
+        pool = [(data, s) for s in of_group(data, split["train"])] + \
+               [(extra, s) for s in of_group(extra, [s for s in stems if s not in pick])]
+        chosen = np.random.default_rng(a.seed).permutation(len(pool))[: a.n or len(pool)]
+        tune, test = [pool[i] for i in chosen], [(data, s) for s in group]
+    print(f"{a.group}: {len(tune)} {a.tune_on} images to fine-tune on, {len(test)} dev images to score", flush=True)
+    for part, pairs in (("tune", tune), ("test", test)):
         for kind in ("images", "masks"):
             d = out / f"{part}_{kind}"
             d.mkdir(parents=True, exist_ok=True)
-            for s in stems:
+            for folder, s in pairs:
                 if not (d / f"{s}.png").exists():
-                    os.symlink((data / kind / f"{s}.png").resolve(), d / f"{s}.png")
+                    os.symlink((folder / kind / f"{s}.png").resolve(), d / f"{s}.png")
     t0 = time.time()
     run("unetkit", "train", "--init", "nuclei", "--images", str(out / "tune_images"), "--masks", str(out / "tune_masks"),
         "--val-fraction", "0.25", "--time-limit", str(a.minutes), "--seed", str(a.seed), "--out", str(out / "run"),
