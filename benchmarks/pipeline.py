@@ -8,6 +8,9 @@ model's raw step on in-memory arrays, same network, batch and precision, in one 
   threads   the same with the loader threads training uses by default (parallel.loader_workers):
             what `unetkit train` runs;
   threads, malloc default   the same without allocator.py's heap settings (UNETKIT_MALLOC=default).
+  loader    the loader threads alone, no model: seconds per batch they deliver together. Below the raw
+            step, the loader can keep the step fed; above it, the loader sets the pace (the question on a
+            GPU, where the step is short).
 Every row runs in a fresh Python process: a row must not inherit the heap another row warmed up
 (the first versions of this script timed the pipeline after the raw step in one process, which hid
 a 1.5x page-fault cost that every real training run paid; allocator.py). Reported per row: seconds
@@ -88,6 +91,13 @@ def one_row(args) -> dict:
     keras.mixed_precision.set_global_policy(args.precision)
     samples, cfg = samples_and_config()
     size, batch = cfg.data.patch_size, cfg.train.batch_size
+    if args.row == "loader":
+        from concurrent.futures import ThreadPoolExecutor
+        ds = PatchDataset(samples, size=size, batch_size=batch, steps=2 + args.steps, augment=AugmentConfig())
+        workers = loader_workers(0)
+        with ThreadPoolExecutor(workers) as pool:   # as PyDataset's threads: each batch its own seeded draw
+            s, cpu = timed(lambda n: list(pool.map(ds.__getitem__, range(n))), args.steps)
+        return {"s": s, "cpu": cpu, "workers": workers}
     keras.utils.set_random_seed(0)
     m = network(args.model, cfg)
     if args.row.startswith("raw"):
@@ -108,7 +118,8 @@ def one_row(args) -> dict:
     return {"s": s, "cpu": cpu, "malloc": "tuned" if callbacks else "default"}
 
 
-ROWS = (("raw", {}), ("inline", {}), ("threads", {}), ("threads_malloc_default", {"UNETKIT_MALLOC": "default"}))
+ROWS = (("raw", {}), ("inline", {}), ("threads", {}), ("threads_malloc_default", {"UNETKIT_MALLOC": "default"}),
+        ("loader", {}))
 
 
 def main():

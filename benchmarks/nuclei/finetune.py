@@ -19,7 +19,6 @@ Usage: python benchmarks/nuclei/finetune.py [DSB_DIR] [OUT] [--group colour-brig
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from pick_stems import pick_stems  # noqa: E402  (a sibling script, not a package)
 
 
 def run(*args):
@@ -69,7 +70,7 @@ def main():
     else:   # the bundled model's training images of the group; the pick images stay out, as in link_all_data.sh
         extra = Path(a.extra)
         stems = sorted(p.stem for p in (extra / "images").glob("*.png"))
-        pick = set(random.Random(2018).sample(stems, 40))
+        pick = set(pick_stems(extra))
         pool = [(data, s) for s in of_group(data, split["train"])] + \
                [(extra, s) for s in of_group(extra, [s for s in stems if s not in pick])]
         chosen = np.random.default_rng(a.seed).permutation(len(pool))[: a.n or len(pool)]

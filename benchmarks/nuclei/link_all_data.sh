@@ -13,5 +13,4 @@ done
 for f in "$extra"/images/*.png; do
   s=$(basename "$f"); ln -sf "$f" "$out/train/images/$s"; ln -sf "$extra/masks/$s" "$out/train/masks/$s"
 done
-python -c "import pathlib, random; s = sorted(p.stem for p in pathlib.Path('$extra/images').glob('*.png')); \
-print('\n'.join(sorted(random.Random(2018).sample(s, ${VAL_EXTRA:-40}))))" > "$out/val_stems.txt"
+python "$here/pick_stems.py" "$extra" "${VAL_EXTRA:-40}" > "$out/val_stems.txt"

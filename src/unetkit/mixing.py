@@ -51,12 +51,13 @@ def mix_run(model, out: Path, init_spec: str, share: float, meta: dict, val_ds, 
         value = model.evaluate(val_ds, verbose=0, return_dict=True).get(monitor.removeprefix("val_"))
         return None if value is None else float(value)
 
-    if val_ds is not None:   # both on the same images: which one pays depends on how far the user's images are
-        model.set_weights(tuned.get_weights())   # from the start model's (benchmarks/README.md, 21 and 24)
-        record["finetuned_score"] = score()
-    model.set_weights(mix_weights([start.get_weights(), tuned.get_weights()], [1 - share, share]))
-    if val_ds is not None:
-        record["score"] = score()
+    # both scored on the same images: which one pays depends on how far the user's images are from the start
+    # model's (benchmarks/README.md, 21 and 24); the mix goes last, so the model holds it when best.keras is saved
+    for key, weights in (("finetuned_score", tuned.get_weights()),
+                         ("score", mix_weights([start.get_weights(), tuned.get_weights()], [1 - share, share]))):
+        model.set_weights(weights)
+        if val_ds is not None:
+            record[key] = score()
     save_model(model, best, {**meta, "mixed": record}, with_optimizer=False)
     scored = ""
     if record.get("score") is not None and record.get("finetuned_score") is not None:

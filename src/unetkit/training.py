@@ -114,8 +114,9 @@ def adopt_init(cfg: RunConfig, spec: str, chosen: dict | None = None) -> RunConf
     if float(meta.get("scale", 1.0) or 1.0) != 1.0:
         cfg.data.scale = float(meta["scale"])
     if "loss" in meta:   # models saved before the loss was recorded keep the preset's
+        defaults = TrainConfig()
         for key in LOSS_FIELDS:   # a field saved before it existed: its default
-            default = getattr(TrainConfig(), key)
+            default = getattr(defaults, key)
             setattr(cfg.train, key, type(default)(meta.get(key, default)))
     for key in set(LOSS_FIELDS) & set(chosen or {}):
         setattr(cfg.train, key, chosen[key])
