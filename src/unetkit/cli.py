@@ -158,6 +158,22 @@ def _add_tiling(p, tta: bool):
     g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"tiles per forward pass (default {d.batch_size})")
     g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=tta,
                    help=f"average over the four flips: 4x the prediction time (default {'on' if tta else 'off'})")
+    g.add_argument("--denoise", type=_denoise, default=d.denoise, metavar="auto|off|PX",
+                   help="smooth images noisier than the model's training images, just enough (auto, default; "
+                        "models that record no training noise: none), never (off), or by a Gaussian of PX at the "
+                        "working scale")
+
+
+def _denoise(value: str) -> str:
+    if value in ("auto", "off"):
+        return value
+    try:
+        sigma = float(value)
+    except ValueError:
+        sigma = -1.0
+    if not 0 <= sigma <= 10:
+        raise argparse.ArgumentTypeError(f"{value!r}: use auto, off or a Gaussian sigma in px from 0 to 10")
+    return str(sigma)
 
 
 def _add_axes_blocks_batch(p, count: bool = False):
@@ -202,7 +218,8 @@ def _axes_blocks_batch(args) -> dict:
 
 def _tiling_config(args, **extra):
     from .config import PredictConfig
-    return PredictConfig(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta, **extra)
+    return PredictConfig(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
+                         denoise=args.denoise, **extra)
 
 
 def _add_predict(sub):

@@ -137,6 +137,8 @@ class PredictConfig:
     prob_format: str = "tif"       # tif | npy
     keep: str = "auto"             # all | largest: keep the largest foreground region, holes filled (one lesion or
                                    # organ per image; the plan chooses it, the model stores it) | auto: the model's
+    denoise: str = "auto"          # auto: smooth images noisier than the model's training images (noise.py; models
+                                   # that record no ceiling: none) | off | a Gaussian sigma in px at the working scale
 
 
 # count, and calibrate (which chooses count's thresholds on the same probabilities), average the four flips by

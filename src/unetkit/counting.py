@@ -87,6 +87,10 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         write_image(out / f"{stem}_count.png", count_overlay(display_image(np.nan_to_num(native)), labels))
         found = f", diameter {size_info['diameter']:.0f} px at scale {size_info['scale']:.2f}" \
             if size_info["diameter"] else ""
+        smoothing = predictor.smoothing(x, size_info["scale"])
+        if smoothing:   # the noise the model never saw (noise.py): say how much was smoothed away
+            found += f", smoothed {smoothing.sigma:g} px" + (" (noisier than the model's training images)"
+                                                             if smoothing.measured else "")
         if "skipped_above" in size_info:   # the size search was cut short: say so, and how to force a size
             found += (f" (scales from {size_info['skipped_above']:.2f} up skipped: the image would exceed "
                       f"{MAX_UPSCALED / 1e6:.1f} Mpx; pass --diameter PX if the objects are smaller)")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data.prepare import NormParams, apply_norm, norm_params, params_from_stats, percentiles_from_histogram, \
-    to_channels, PERCENTILES
+    to_channels, PERCENTILES, POLARITY_BIN, polarity_pixels
 from .config import AxisChoice  # noqa: F401  (settings live in config)
 from .errors import UnetkitError
 from .io import LazyImage
@@ -158,12 +158,14 @@ def _streamed_params(plane: Plane, channels, norm, invert, nan, block) -> NormPa
     blocks = [(y, min(y + block, h), x, min(x + block, w)) for y in range(0, h, block) for x in range(0, w, block)]
     dtype = None
     counts: dict = {}
+    binned_counts: dict = {}   # the polarity's histogram: blocks averaged over POLARITY_BIN squares (prepare.py)
     lo_hi = [np.inf, -np.inf]
     floats = None
-    for y0, y1, x0, x1 in blocks:  # pass 1: integer histogram, or the range of a float image
+    for y0, y1, x0, x1 in blocks:  # pass 1: integer histograms, or the range of a float image
         native = plane.native(y0, y1, x0, x1)
         bad = check_finite(plane.path, native, nan)
         x = to_channels(native, channels)
+        small = polarity_pixels(x[~bad] if bad is not None else x) if invert == "auto" else None
         x = x[~bad] if bad is not None else x.ravel()
         dtype = x.dtype
         floats = np.issubdtype(x.dtype, np.floating)
@@ -171,26 +173,41 @@ def _streamed_params(plane: Plane, channels, norm, invert, nan, block) -> NormPa
             if x.size:
                 lo_hi = [min(lo_hi[0], float(x.min())), max(lo_hi[1], float(x.max()))]
         else:
-            v, c = np.unique(x, return_counts=True)
-            for a, b in zip(v.tolist(), c.tolist()):
-                counts[a] = counts.get(a, 0) + b
+            _tally(counts, x)
+            if small is not None:   # a mean of POLARITY_BIN^2 integers: exact in 1/POLARITY_BIN^2 steps
+                _tally(binned_counts, np.round(small * POLARITY_BIN ** 2).astype(np.int64))
     if norm != "percentile" and invert != "auto":
         return params_from_stats(norm, dtype, invert=invert)
     if floats:
         edges = np.linspace(lo_hi[0], lo_hi[1], 65537)
-        hist = np.zeros(65536, np.int64)
-        for y0, y1, x0, x1 in blocks:  # pass 2: a fine histogram of the float range
+        hist, binned_hist = np.zeros(65536, np.int64), np.zeros(65536, np.int64)
+        for y0, y1, x0, x1 in blocks:  # pass 2: fine histograms of the float range
             native = plane.native(y0, y1, x0, x1)
             x = to_channels(native, channels)
-            x = x[np.isfinite(x)]
-            hist += np.histogram(x, edges)[0]
+            finite = np.isfinite(x)
+            if invert == "auto":
+                binned_hist += np.histogram(polarity_pixels(x if finite.all() else x[finite]), edges)[0]
+            hist += np.histogram(x[finite], edges)[0]
         values, cnt = (edges[:-1] + edges[1:]) / 2, hist
+        polarity = (values, binned_hist)
     else:
-        values = np.array(sorted(counts), np.float64)
-        cnt = np.array([counts[v] for v in sorted(counts)], np.int64)
+        values, cnt = _histogram(counts)
+        v, c = _histogram(binned_counts)
+        polarity = (v / POLARITY_BIN ** 2, c)
     keep = cnt > 0
     lo, hi = percentiles_from_histogram(cnt[keep], values[keep], list(PERCENTILES))
-    return params_from_stats(norm, dtype, lo, hi, invert, values[keep], cnt[keep])
+    return params_from_stats(norm, dtype, lo, hi, invert, *polarity)
+
+
+def _tally(counts: dict, x: np.ndarray) -> None:
+    v, c = np.unique(x, return_counts=True)
+    for a, b in zip(v.tolist(), c.tolist()):
+        counts[a] = counts.get(a, 0) + b
+
+
+def _histogram(counts: dict) -> tuple[np.ndarray, np.ndarray]:
+    keys = sorted(counts)
+    return np.array(keys, np.float64), np.array([counts[k] for k in keys], np.int64)
 
 
 def model_input(native: np.ndarray, channels: int, params: NormParams, bad: np.ndarray | None = None) -> np.ndarray:

@@ -79,16 +79,29 @@ class Predictor:
         from .tiling import predict_tiled
         scale = self.scale if scale is None else float(scale)
         h, w = x.shape[:2]
+        batch = self.smoothed(self.smoothing(x, scale))
         if scale != 1.0:
-            size = (max(int(round(w * scale)), 1), max(int(round(h * scale)), 1))
-            self.check_size(f"image at scale {scale:g}", size[::-1])
-            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            x = cv2.resize(x, size, interpolation=interp).reshape(size[1], size[0], -1)
-        probs = predict_tiled(self.batch, x, tile=self.cfg.tile, overlap=self.cfg.overlap, multiple=self.multiple,
+            self.check_size(f"image at scale {scale:g}", (max(int(round(h * scale)), 1), max(int(round(w * scale)), 1)))
+            x = resized(x, scale)
+        probs = predict_tiled(batch, x, tile=self.cfg.tile, overlap=self.cfg.overlap, multiple=self.multiple,
                               batch_size=self.cfg.batch_size, tta=self.cfg.tta, progress=progress)
         if scale != 1.0 and map_back:
             probs = cv2.resize(probs, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
         return probs
+
+    def smoothing(self, x: np.ndarray, scale: float):
+        """``noise.choose`` for a normalised image ``x`` (its central window) seen at ``scale``, with the
+        user's ``denoise`` and the model's training noise."""
+        from .noise import central_window, choose, needs_window
+        choice, ceiling, window = str(self.cfg.denoise), self.meta.get("noise"), None
+        if needs_window(choice, ceiling):
+            y0, y1, x0, x1 = central_window(x.shape[:2])
+            window = resized(x[y0:y1, x0:x1], scale)
+        return choose(window, choice, ceiling)
+
+    def smoothed(self, smoothing):
+        """``batch``, with each tile smoothed first (``noise.Smoothing``; the tiles of both prediction paths)."""
+        return self.batch if not smoothing else (lambda x: self.batch(smoothing.apply(x)))
 
     @property
     def keep(self) -> str:
@@ -107,6 +120,17 @@ class Predictor:
             mask = probs[..., 0] >= self.threshold
             return (largest_region(mask) if self.keep == "largest" else mask).astype(np.uint8)
         return probs.argmax(-1).astype(np.uint8)
+
+
+def resized(x: np.ndarray, scale: float) -> np.ndarray:
+    """(H, W, C) resized by ``scale`` as the model sees it: area averaging to shrink, linear to enlarge."""
+    import cv2
+    if scale == 1.0:
+        return x
+    h, w = x.shape[:2]
+    size = (max(int(round(w * scale)), 1), max(int(round(h * scale)), 1))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(x, size, interpolation=interp).reshape(size[1], size[0], -1)
 
 
 def largest_region(mask: np.ndarray) -> np.ndarray:

@@ -268,6 +268,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         meta["diameter"] = round(float(np.median(sizes)), 2) if sizes else None
     if meta["scale"] != 1.0:
         log(f"working scale {meta['scale']:.3f}: predict and count shrink images by it and map results back")
+    from .noise import ceiling   # predict and count smooth images noisier than these (noise.py)
+    meta["noise"] = ceiling([s.image for s in train_samples])
     custom = {f.__name__: f for f in [loss_fn, *TRAINING_METRICS]}
 
     from .parallel import compile_options, loader_workers, replicas, strategy_scope
@@ -289,6 +291,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
                 own = meta.get("diameter")
                 meta.update({k: init_meta[k] for k in ("divisor", "halo", "instances", "diameter") if k in init_meta},
                             init=cfg.train.init)
+                if init_meta.get("noise") and meta.get("noise"):   # it has seen both sets of images
+                    meta["noise"] = max(meta["noise"], init_meta["noise"])
                 if own and meta.get("diameter") and own != meta["diameter"]:
                     log(f"objects as trained: median {own:.1f} px; the model keeps its own {meta['diameter']:.1f} px")
                 log(f"fine-tuning {cfg.train.init} (its weights; learning rate {lr:g})")

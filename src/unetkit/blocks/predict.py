@@ -18,6 +18,7 @@ so the native pixels held at once stay bounded (about (256 / s)^2) however small
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,7 @@ class ImageJob:
     threshold: float
     outputs: dict = field(default_factory=dict)   # name -> ZarrOutput
     scale: float = 1.0                            # working scale: ``plan`` is the resized image's tile grid
+    smoothing: dict = field(default_factory=dict)  # (t, z) -> noise.Smoothing of every tile
 
     def predictor(self) -> Predictor:
         def load():
@@ -91,10 +93,11 @@ def predict_block(task: BlockTask) -> int:
         return model_input(native, job.channels, params, bad)
 
     y0, y1, x0, x1 = task.region
+    batch = predictor.smoothed(job.smoothing.get((task.t, task.z)))
     if job.scale == 1.0:
-        probs = predict_region(predictor.batch, read, job.plan, task.region, batch_size=job.batch_size, tta=job.tta)
+        probs = predict_region(batch, read, job.plan, task.region, batch_size=job.batch_size, tta=job.tta)
     else:
-        probs = _predict_scaled(predictor, plane, job, params, task.region)
+        probs = _predict_scaled(batch, plane, job, params, task.region)
     floats = np.issubdtype(job.selection().data.dtype, np.floating)
     bad = check_finite(plane.path, plane.native(y0, y1, x0, x1), job.choice.nan) if floats else None
     if bad is not None:  # masked pixels were predicted from a stand-in value: call them background
@@ -109,7 +112,7 @@ def predict_block(task: BlockTask) -> int:
     return sum(masked)
 
 
-def _predict_scaled(predictor: Predictor, plane, job: ImageJob, params, region) -> np.ndarray:
+def _predict_scaled(batch, plane, job: ImageJob, params, region) -> np.ndarray:
     """Probabilities of a native block from the resized image's tiles (see the module docstring)."""
     from .rescale import resample, resized_window, source_window
     (h, w), (sh, sw) = plane.selection.yx, (job.plan.height, job.plan.width)
@@ -125,7 +128,7 @@ def _predict_scaled(predictor: Predictor, plane, job: ImageJob, params, region) 
     # the resized rows and columns the block's native pixels are interpolated from
     Y0, Y1, back_r = source_window(np.arange(y0, y1), sh, h, "linear")
     X0, X1, back_c = source_window(np.arange(x0, x1), sw, w, "linear")
-    small = predict_region(predictor.batch, read_scaled, job.plan, (Y0, Y1, X0, X1), batch_size=job.batch_size,
+    small = predict_region(batch, read_scaled, job.plan, (Y0, Y1, X0, X1), batch_size=job.batch_size,
                            tta=job.tta)
     return resample(small, (Y0, back_r), (X0, back_c))
 
@@ -148,18 +151,34 @@ def prepare_job(predictor: Predictor, path: Path, choice: AxisChoice, bcfg: Bloc
     job = ImageJob(str(path), choice, axes, predictor.spec, key, plan, params, predictor.channels,
                    cfg.batch_size, cfg.tta, predictor.threshold)
     if predictor.scale != 1.0:   # a model trained at a working scale: the resized image's tile grid
-        job = with_scale(job, predictor, sel.yx, predictor.scale)
-    return job, sel
+        return with_scale(job, predictor, sel.yx, predictor.scale), sel
+    return dataclasses.replace(job, smoothing=plane_smoothing(predictor, job, 1.0)), sel
+
+
+def plane_smoothing(predictor: Predictor, job: ImageJob, scale: float) -> dict:
+    """Each plane's smoothing at ``scale`` (``Predictor.smoothing``), from the central window that the
+    in-memory path uses, so both paths smooth alike."""
+    from ..noise import central_window, needs_window
+    sel, out = job.selection(), {}
+    y0, y1, x0, x1 = central_window(sel.yx)
+    for t, z in sel.planes:
+        window = np.zeros((1, 1, job.channels), np.float32)   # not read where nothing is measured or stretched
+        if needs_window(str(predictor.cfg.denoise), predictor.meta.get("noise")):
+            plane = sel.plane(t, z)
+            native = plane.native(y0, y1, x0, x1)
+            window = model_input(native, job.channels, job.params[(t, z)],
+                                 check_finite(plane.path, native, job.choice.nan))
+        out[(t, z)] = predictor.smoothing(window, scale)
+    return out
 
 
 def with_scale(job: ImageJob, predictor: Predictor, yx: tuple[int, int], scale: float) -> ImageJob:
     """The same job on the tile grid of the image resized by ``scale`` (e.g. found by ``count``'s
     diameter estimate)."""
-    import dataclasses
     grid = tuple(max(int(round(n * scale)), 1) for n in yx)
     predictor.check_size(f"{job.path} at scale {scale:g}", grid)
     plan = TilePlan.make(grid, predictor.cfg.tile, predictor.cfg.overlap, predictor.multiple)
-    return dataclasses.replace(job, plan=plan, scale=float(scale))
+    return dataclasses.replace(job, plan=plan, scale=float(scale), smoothing=plane_smoothing(predictor, job, scale))
 
 
 def output_axes(sel: Selection) -> dict:

@@ -95,6 +95,28 @@ def background_level(normalised: np.ndarray, weights: np.ndarray | None = None) 
     return float((edges[i] + edges[i + 1]) / 2)
 
 
+POLARITY_BIN = 4   # px: the background's level is read from the image averaged over 4 x 4 pixels. A flat
+# background keeps its level, while shot noise, which smears a dim camera frame's histogram until the fullest bin
+# drifts past mid-range (a synthetic colony at 20 photons read as bright-background and was inverted), shrinks 4x.
+# All 498 shared DSB 2018 images keep the polarity they had (none lies within 0.08 of mid-range either way).
+
+
+def polarity_pixels(x: np.ndarray) -> np.ndarray:
+    """The values ``background_level`` reads: an image (H, W[, C]) averaged over ``POLARITY_BIN`` squares
+    (``binned``), or a masked image's 1-D pixels as they are; all of them or an evenly strided sample."""
+    return _pixels(binned(x) if x.ndim >= 2 else x)
+
+
+def binned(x: np.ndarray) -> np.ndarray:
+    """(H, W[, C]) averaged over ``POLARITY_BIN`` x ``POLARITY_BIN`` squares (as it is, if smaller)."""
+    import cv2
+    h, w = x.shape[:2]
+    if min(h, w) < POLARITY_BIN:
+        return x
+    size = (w // POLARITY_BIN, h // POLARITY_BIN)
+    return cv2.resize(x.astype(np.float32), size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], *x.shape[2:])
+
+
 def _pixels(x: np.ndarray, most: int = 2 ** 22) -> np.ndarray:
     """Every pixel value of ``x``, or an evenly strided sample of ``most`` (the background's level)."""
     flat = x.ravel()
@@ -105,7 +127,7 @@ def norm_params(x: np.ndarray, mode: str = "percentile", invert: str = "never") 
     """Parameters from a whole image held in memory (after channel conversion)."""
     if mode == "channel":
         return channel_params(x, invert)
-    values = _pixels(x) if invert == "auto" else None
+    values = polarity_pixels(x) if invert == "auto" else None
     if mode != "percentile":
         return params_from_stats(mode, x.dtype, invert=invert, values=values)
     lo, hi = np.percentile(x.astype(np.float32), PERCENTILES)
@@ -121,7 +143,8 @@ def channel_params(x: np.ndarray, invert: str = "never") -> NormParams:
     flat = x.reshape(-1, x.shape[-1]).astype(np.float32)
     lo, hi = np.percentile(flat, PERCENTILES, axis=0)
     denom = np.where(hi - lo > 1e-6, hi - lo, 1.0)
-    flip = invert == "auto" and background_level(((flat - lo) / denom).mean(axis=1)) > 0.5
+    small = binned(x).reshape(-1, x.shape[-1]) if x.ndim == 3 else flat
+    flip = invert == "auto" and background_level(((small - lo) / denom).mean(axis=1)) > 0.5
     return NormParams("channel", tuple(float(v) for v in lo), tuple(float(v) for v in denom), invert=flip)
 
 
