@@ -165,11 +165,14 @@ def test_train_init_fine_tunes_a_model_and_takes_its_input_settings(tmp_path, ca
     # a calibrated start model hands its count thresholds and its learned object size on to the fine-tune
     from unetkit.checkpoint import rewrite_meta
     calibrated = rewrite_meta(base / "best.keras", tmp_path / "calibrated.keras",
-                              {**read_meta(base / "best.keras"), "instances": {"threshold": 0.4}, "diameter": 42.0})
+                              {**read_meta(base / "best.keras"), "instances": {"threshold": 0.4}, "diameter": 42.0,
+                               "noise": 0.5})
     assert main(["train", "--init", str(calibrated), "--config", str(chosen), "--images", str(images), "--masks",
                  str(masks), "--out", str(tmp_path / "from_calibrated"), "--precision", "float32", "--quiet"]) == 0
     tuned_meta = read_meta(tmp_path / "from_calibrated" / "best.keras")
     assert tuned_meta["instances"] == {"threshold": 0.4} and tuned_meta["diameter"] == 42.0
+    # the training images' noise is recorded (noise.py); a fine-tune has seen the start model's images too
+    assert 0 < read_meta(base / "best.keras")["noise"] < 0.5 and tuned_meta["noise"] == 0.5
     # a run that contradicts the model is refused with what differs
     assert main(["train", "--init", str(base), "--images", str(images), "--masks", str(masks),
                  "--out", str(tmp_path / "bad"), "--channels", "3", "--epochs", "1", "--quiet"]) == 2

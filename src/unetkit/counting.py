@@ -75,6 +75,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
             return rows
         native, x, bad = load_plane(predictor, sel, f, choice.nan)
         from .diameter import MAX_UPSCALED, count_labels
+        from .noise import describe
         labels, size_info = count_labels(predictor, x, icfg)
         if bad is not None:
             labels[bad] = 0
@@ -89,8 +90,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
             if size_info["diameter"] else ""
         smoothing = predictor.smoothing(x, size_info["scale"])
         if smoothing:   # the noise the model never saw (noise.py): say how much was smoothed away
-            found += f", smoothed {smoothing.sigma:g} px" + (" (noisier than the model's training images)"
-                                                             if smoothing.measured else "")
+            found += ", " + describe(smoothing)
         if "skipped_above" in size_info:   # the size search was cut short: say so, and how to force a size
             found += (f" (scales from {size_info['skipped_above']:.2f} up skipped: the image would exceed "
                       f"{MAX_UPSCALED / 1e6:.1f} Mpx; pass --diameter PX if the objects are smaller)")

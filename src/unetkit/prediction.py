@@ -19,6 +19,7 @@ from .batch import collect_inputs, image_stem, raise_failures, run_batch
 from .config import BlockConfig, PredictConfig
 from .errors import UnetkitError
 from .io import open_image, write_image
+from .noise import describe
 from .planes import AxisChoice, model_input, native_params, select
 from .predictor import Predictor
 from .progress import Progress
@@ -105,7 +106,9 @@ def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwri
         mask = cls * 255 if probs.shape[-1] == 1 else cls
         written = write_image(out / f"{stem}_mask.png", mask.astype(np.uint8))
         write_image(out / f"{stem}_overlay.png", overlay(display_image(np.nan_to_num(native)), cls))
-        bar.step(f"{f.name}: {native.shape[1]}x{native.shape[0]} px in {time.time() - t0:.2f} s")
+        smoothing = predictor.smoothing(x, predictor.scale)   # the noise the model never saw (noise.py)
+        said = f", {describe(smoothing)}" if smoothing else ""
+        bar.step(f"{f.name}: {native.shape[1]}x{native.shape[0]} px{said} in {time.time() - t0:.2f} s")
         return written
 
     written, failures = run_batch(files, one, on_error=on_error)

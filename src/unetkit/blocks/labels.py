@@ -31,7 +31,8 @@ from ..planes import AxisChoice
 from ..predictor import Predictor
 from . import engine
 from .omezarr import ZarrOutput
-from .predict import ImageJob, block_regions, output_axes, prepare_job, preview, preview_image, run_blocks, with_scale
+from .predict import ImageJob, block_regions, output_axes, prepare_job, preview, preview_image, run_blocks, \
+    say_smoothing, with_scale
 
 LINK_IOU = 0.5
 SAMPLE = 2048    # px: side of the central window of the first plane in which count finds the object size
@@ -188,6 +189,7 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
     if verbose and found:
         print(f"[unetkit] {path.name}: objects {found:.0f} px across in the central {SAMPLE} px window: predicting "
               f"at scale {scale:.2f}", flush=True)
+    say_smoothing(job, path.name, verbose)
     k = predictor.outputs()
     n_t, n_z = sel.data.shape[0], sel.data.shape[1]
     scratch = atomic_folder(out / f"{stem}.scratch")

@@ -172,6 +172,15 @@ def plane_smoothing(predictor: Predictor, job: ImageJob, scale: float) -> dict:
     return out
 
 
+def say_smoothing(job: ImageJob, name: str, verbose: bool) -> None:
+    """One line where planes of the image are smoothed (noise.py), with the strongest smoothing."""
+    from ..noise import describe
+    smoothed = [s for s in job.smoothing.values() if s]
+    if verbose and smoothed:
+        print(f"[unetkit] {name}: {describe(max(smoothed, key=lambda s: s.sigma))} in {len(smoothed)} of "
+              f"{len(job.smoothing)} planes", flush=True)
+
+
 def with_scale(job: ImageJob, predictor: Predictor, yx: tuple[int, int], scale: float) -> ImageJob:
     """The same job on the tile grid of the image resized by ``scale`` (e.g. found by ``count``'s
     diameter estimate)."""
@@ -220,6 +229,7 @@ def predict_image(predictor: Predictor, path: Path, out: Path, stem: str, choice
         raise UnetkitError(f"{path}: --keep {predictor.keep} (the largest region of an image) needs the whole plane "
                            "in memory; predict it with --keep all, or --blocks never if it fits in memory")
     job, sel = prepare_job(predictor, path, choice, bcfg, axes)
+    say_smoothing(job, path.name, verbose)
     k = predictor.outputs()
     where = output_axes(sel)
     pixel_size = sel.image.pixel_size
