@@ -28,8 +28,9 @@ STEP = 0.1          # px: smoothing is chosen on this grid, so near-equal measur
 MOST = 3.0          # px: the strongest smoothing (noise beyond that is not a camera's)
 PERCENTILE = 99     # of the training images' noise levels: the model's ceiling
 MARGIN = 1.25       # smooth only above MARGIN x the ceiling: a 99th percentile of a few dozen images is no hard edge
-# (ISBI 2012's last demo slice measures 1.03x the ceiling of the 25 it trains on, and its membranes are 1-2 px
-# wide: smoothing it would only cost), while synthetic colonies at 60 photons (1.39x) gained 0.89 -> 0.93 F1
+# (four of the five ISBI 2012 slices the demo predicts measure 1.02-1.10x the ceiling of the 22 it trains on, and
+# their membranes are 1-2 px wide: smoothing them would only cost), while synthetic colonies at 60 photons (1.39x)
+# gained 0.89 -> 0.93 F1
 
 # Immerkaer (1996): the difference of two Laplacians cancels planes and straight edges; on white noise of
 # std s its response has std 6 s (the kernel's squared weights sum to 36)
