@@ -127,3 +127,17 @@ def test_count_says_how_much_it_smoothed(tmp_path, capsys):
     count(p, [tmp_path / "a.tif"], tmp_path / "c", instance_cfg=instance_settings({}, split="components"),
           verbose=True)
     assert "noisier than the model's training images" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_streamed_statistics_read_the_polarity_from_binned_pixels_too(dtype):
+    import dask.array as da
+
+    from unetkit.io import LazyImage
+    from unetkit.io.image import canonical
+    from unetkit.planes import plane_params, select
+    for frame, bright_background in ((dim_colony(), False), (65535 - dim_colony(), True)):
+        data, axes = canonical(da.from_array(frame.astype(dtype), chunks=100), "YX")
+        plane = select(LazyImage(None, data, axes), 1).plane(0, 0)
+        streamed = plane_params(plane, 1, "percentile", "auto", "refuse", block=64, in_memory_pixels=0)
+        assert streamed.invert == bright_background
