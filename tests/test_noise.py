@@ -42,6 +42,14 @@ def test_gain_is_what_the_gaussian_does_to_white_noise(sigma):
     assert smoothed[16:-16, 16:-16].std() == pytest.approx(gain(sigma), rel=0.05)
 
 
+def test_the_noise_window_is_central_and_bounded_at_every_scale():
+    from unetkit.noise import central_window
+    assert central_window((300, 500)) == (0, 300, 0, 500)                       # small: all of it
+    assert central_window((10000, 6000)) == (3976, 6024, 1976, 4024)            # 2048 px a side
+    y0, y1, x0, x1 = central_window((10000, 6000), 2.83)                        # enlarged: 2048 px after resizing
+    assert (y1 - y0) * 2.83 <= 2048 and (x1 - x0) == (y1 - y0) and abs(y0 + y1 - 10000) <= 1
+
+
 def test_smoothing_is_the_least_that_reaches_the_ceiling():
     assert smoothing_for(0.019, 0.02) == 0.0 and smoothing_for(0.05, None) == 0.0
     assert smoothing_for(0.024, 0.02) == 0.0            # a little above a 99th percentile is still the model's range

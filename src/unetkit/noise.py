@@ -10,7 +10,7 @@ so that its percentiles span 0-1 again: noise widens an image's 1st-99.8th perce
 dim after normalisation (on three of those frames, smoothing without the stretch found 112-121 of about 250
 nuclei each, with it 199-217). Images as clean as the training images are left exactly as they are.
 
-The level is measured on a central window of at most ``WINDOW`` x ``WINDOW`` native pixels, resized to the
+The level is measured on a central window of at most ``WINDOW`` x ``WINDOW`` pixels, native and resized to the
 working scale as the image is: bounded memory, and the same number for the in-memory and the block-wise path,
 which both smooth tile by tile (``Smoothing.apply``), so their results stay equal.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 from .data.prepare import PERCENTILES
 
-WINDOW = 2048       # native px: the central window the noise is measured on
+WINDOW = 2048       # px a side: the central window the noise is measured on, native and at the working scale
 STEP = 0.1          # px: smoothing is chosen on this grid, so near-equal measurements give the same Gaussian
 MOST = 3.0          # px: the strongest smoothing (noise beyond that is not a camera's)
 PERCENTILE = 99     # of the training images' noise levels: the model's ceiling
@@ -54,8 +54,11 @@ def noise_level(x: np.ndarray) -> float:
     return float(np.mean(levels))
 
 
-def central_window(shape, side: int = WINDOW) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1) of the central ``side`` x ``side`` window of an image of ``shape`` (or all of it)."""
+def central_window(shape, scale: float = 1.0) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the central window of an image of ``shape`` (or all of it) that the noise is measured
+    on, seen at ``scale``: ``WINDOW`` native px a side, fewer where the image is enlarged, so that the resized
+    window stays within ``WINDOW`` px a side too."""
+    side = max(int(WINDOW / max(scale, 1.0)), 16)
     h, w = int(shape[0]), int(shape[1])
     y0, x0 = max((h - side) // 2, 0), max((w - side) // 2, 0)
     return y0, min(y0 + side, h), x0, min(x0 + side, w)

@@ -95,7 +95,7 @@ class Predictor:
         from .noise import central_window, choose, needs_window
         choice, ceiling, window = str(self.cfg.denoise), self.meta.get("noise"), None
         if needs_window(choice, ceiling):
-            y0, y1, x0, x1 = central_window(x.shape[:2])
+            y0, y1, x0, x1 = central_window(x.shape[:2], scale)
             window = resized(x[y0:y1, x0:x1], scale)
         return choose(window, choice, ceiling)
 

@@ -160,7 +160,7 @@ def plane_smoothing(predictor: Predictor, job: ImageJob, scale: float) -> dict:
     in-memory path uses, so both paths smooth alike."""
     from ..noise import central_window, needs_window
     sel, out = job.selection(), {}
-    y0, y1, x0, x1 = central_window(sel.yx)
+    y0, y1, x0, x1 = central_window(sel.yx, scale)
     for t, z in sel.planes:
         window = np.zeros((1, 1, job.channels), np.float32)   # not read where nothing is measured or stretched
         if needs_window(str(predictor.cfg.denoise), predictor.meta.get("noise")):
