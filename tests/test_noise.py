@@ -149,3 +149,13 @@ def test_streamed_statistics_read_the_polarity_from_binned_pixels_too(dtype):
         plane = select(LazyImage(None, data, axes), 1).plane(0, 0)
         streamed = plane_params(plane, 1, "percentile", "auto", "refuse", block=64, in_memory_pixels=0)
         assert streamed.invert == bright_background
+
+
+def test_a_bad_denoise_value_is_refused_in_one_line(tmp_path, capsys):
+    from unetkit.cli import main
+    write_image(tmp_path / "a.tif", dim_colony(size=64))
+    with pytest.raises(SystemExit) as stop:
+        main(["count", str(tmp_path / "a.tif"), "--model", "nuclei", "--out", str(tmp_path / "c"), "--denoise", "lots"])
+    assert stop.value.code == 2
+    assert "'lots': use auto, off or a Gaussian sigma in px from 0 to 10" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

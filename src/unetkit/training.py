@@ -268,8 +268,11 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         meta["diameter"] = round(float(np.median(sizes)), 2) if sizes else None
     if meta["scale"] != 1.0:
         log(f"working scale {meta['scale']:.3f}: predict and count shrink images by it and map results back")
-    from .noise import ceiling   # predict and count smooth images noisier than these (noise.py)
+    from .noise import MARGIN, ceiling   # predict and count smooth images noisier than these (noise.py)
     meta["noise"] = ceiling([s.image for s in train_samples])
+    if meta["noise"]:
+        log(f"noise of the training images: {meta['noise']:.4f} (99th percentile, normalised units); predict and "
+            f"count smooth images above {MARGIN:g}x that")
     custom = {f.__name__: f for f in [loss_fn, *TRAINING_METRICS]}
 
     from .parallel import compile_options, loader_workers, replicas, strategy_scope
