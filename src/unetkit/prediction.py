@@ -97,7 +97,8 @@ def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwri
             bar.step(f"{f.name}: {sel.image.describe()} block-wise in {time.time() - t0:.2f} s")
             return mask_path
         native, x, bad = load_plane(predictor, sel, f, choice.nan)
-        probs = predictor.probabilities(x)
+        smoothing = predictor.smoothing(x, predictor.scale)   # the noise the model never saw (noise.py)
+        probs = predictor.probabilities(x, smoothing=smoothing)
         if bad is not None:
             probs[bad] = 0.0
         cls = predictor.classes(probs)
@@ -106,7 +107,6 @@ def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwri
         mask = cls * 255 if probs.shape[-1] == 1 else cls
         written = write_image(out / f"{stem}_mask.png", mask.astype(np.uint8))
         write_image(out / f"{stem}_overlay.png", overlay(display_image(np.nan_to_num(native)), cls))
-        smoothing = predictor.smoothing(x, predictor.scale)   # the noise the model never saw (noise.py)
         said = f", {describe(smoothing)}" if smoothing else ""
         bar.step(f"{f.name}: {native.shape[1]}x{native.shape[0]} px{said} in {time.time() - t0:.2f} s")
         return written

@@ -13,7 +13,7 @@ import numpy as np
 from . import _backend  # noqa: F401
 from .checkpoint import load_model
 from .config import PredictConfig
-from .data.prepare import prepare
+from .data.prepare import prepare, resized
 from .errors import UnetkitError
 
 
@@ -68,18 +68,19 @@ class Predictor:
         return float(self.meta.get("scale", 1.0) or 1.0)
 
     def probabilities(self, x: np.ndarray, progress=None, scale: float | None = None,
-                      map_back: bool = True) -> np.ndarray:
+                      map_back: bool = True, smoothing=None) -> np.ndarray:
         """(H, W, K) probabilities of an image held in memory; K = 1 for a sigmoid model.
 
         A model trained at a working scale s sees the image resized by s (or by ``scale``,
         e.g. from an object-size estimate), and its probabilities are resized back to
-        (H, W) unless ``map_back`` is False."""
+        (H, W) unless ``map_back`` is False. Its tiles are smoothed by ``smoothing`` (``self.smoothing``
+        of the image at that scale, measured here unless the caller has it)."""
         import cv2
 
         from .tiling import predict_tiled
         scale = self.scale if scale is None else float(scale)
         h, w = x.shape[:2]
-        batch = self.smoothed(self.smoothing(x, scale))
+        batch = self.smoothed(self.smoothing(x, scale) if smoothing is None else smoothing)
         if scale != 1.0:
             self.check_size(f"image at scale {scale:g}", (max(int(round(h * scale)), 1), max(int(round(w * scale)), 1)))
             x = resized(x, scale)
@@ -89,9 +90,9 @@ class Predictor:
             probs = cv2.resize(probs, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
         return probs
 
-    def smoothing(self, x: np.ndarray, scale: float):
+    def smoothing(self, x: np.ndarray | None, scale: float):
         """``noise.choose`` for a normalised image ``x`` (its central window) seen at ``scale``, with the
-        user's ``denoise`` and the model's training noise."""
+        user's ``denoise`` and the model's training noise (``x`` may be None where ``noise.needs_window`` is not)."""
         from .noise import central_window, choose, needs_window
         choice, ceiling, window = str(self.cfg.denoise), self.meta.get("noise"), None
         if needs_window(choice, ceiling):
@@ -120,17 +121,6 @@ class Predictor:
             mask = probs[..., 0] >= self.threshold
             return (largest_region(mask) if self.keep == "largest" else mask).astype(np.uint8)
         return probs.argmax(-1).astype(np.uint8)
-
-
-def resized(x: np.ndarray, scale: float) -> np.ndarray:
-    """(H, W, C) resized by ``scale`` as the model sees it: area averaging to shrink, linear to enlarge."""
-    import cv2
-    if scale == 1.0:
-        return x
-    h, w = x.shape[:2]
-    size = (max(int(round(w * scale)), 1), max(int(round(h * scale)), 1))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(x, size, interpolation=interp).reshape(size[1], size[0], -1)
 
 
 def largest_region(mask: np.ndarray) -> np.ndarray:

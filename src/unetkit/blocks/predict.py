@@ -162,7 +162,7 @@ def plane_smoothing(predictor: Predictor, job: ImageJob, scale: float) -> dict:
     sel, out = job.selection(), {}
     y0, y1, x0, x1 = central_window(sel.yx, scale)
     for t, z in sel.planes:
-        window = np.zeros((1, 1, job.channels), np.float32)   # not read where nothing is measured or stretched
+        window = None   # read only where something is measured or stretched
         if needs_window(str(predictor.cfg.denoise), predictor.meta.get("noise")):
             plane = sel.plane(t, z)
             native = plane.native(y0, y1, x0, x1)

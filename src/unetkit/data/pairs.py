@@ -133,10 +133,12 @@ def resize_pair(image: np.ndarray, labels: np.ndarray, factor: float) -> tuple[n
     (``Predictor``: area averaging to shrink, linear to enlarge), labels by nearest neighbour
     so ids stay ids. Sides are rounded and at least 1 px."""
     import cv2
+
+    from .prepare import resized
     if factor == 1.0:
         return image, labels
-    size = (max(int(round(labels.shape[1] * factor)), 1), max(int(round(labels.shape[0] * factor)), 1))
-    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+    image = resized(image, factor)
+    size = (image.shape[1], image.shape[0])
     # float32 holds ids exactly up to 2^24; cv2 resizes neither int32 nor uint16 label images by nearest reliably
     labels = cv2.resize(labels.astype(np.float32), size, interpolation=cv2.INTER_NEAREST).astype(labels.dtype)
     return image, labels

@@ -95,6 +95,18 @@ def background_level(normalised: np.ndarray, weights: np.ndarray | None = None) 
     return float((edges[i] + edges[i + 1]) / 2)
 
 
+def resized(x: np.ndarray, factor: float) -> np.ndarray:
+    """An image (H, W[, C]) resized by ``factor`` as the model sees it: area averaging to shrink, linear to
+    enlarge; sides rounded, at least 1 px; a trailing channel axis kept."""
+    import cv2
+    if factor == 1.0:
+        return x
+    h, w = x.shape[:2]
+    size = (max(int(round(w * factor)), 1), max(int(round(h * factor)), 1))
+    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    return cv2.resize(x, size, interpolation=interp).reshape(size[1], size[0], *x.shape[2:])
+
+
 POLARITY_BIN = 4   # px: the background's level is read from the image averaged over 4 x 4 pixels. A flat
 # background keeps its level, while shot noise, which smears a dim camera frame's histogram until the fullest bin
 # drifts past mid-range (a synthetic colony at 20 photons read as bright-background and was inverted), shrinks 4x.
