@@ -1,6 +1,6 @@
 import numpy as np
 
-from unetkit.data.augment import AugmentConfig, elastic_field, intensity, remap, sampling_map, texture
+from unetkit.data.augment import AugmentConfig, elastic_field, intensity, remap, sampling_map, shot_noise, texture
 from unetkit.data.sampling import PatchDataset, Sample, TileDataset
 from unetkit.data.synthetic import random_cells
 
@@ -72,8 +72,23 @@ def test_texture_off_draws_nothing_so_seeded_runs_repeat():
     x = np.full((16, 16, 1), 0.5, np.float32)
     a, b = np.random.default_rng(3), np.random.default_rng(3)
     intensity(x, AugmentConfig(), a)
-    intensity(x, AugmentConfig(texture=0.0, shading=0.0), b)
+    intensity(x, AugmentConfig(texture=0.0, shading=0.0, shot_noise=0.0), b)
     assert a.random() == b.random()
+
+
+def test_shot_noise_grows_with_the_signal_and_spares_a_black_background():
+    """Photon noise: variance proportional to brightness, within the drawn photon range."""
+    x = np.zeros((128, 128, 1), np.float32)
+    x[:, 64:] = 0.8
+    x[:, 32:64] = 0.2
+    ys = [shot_noise(x, 100.0, np.random.default_rng(s)) for s in range(12)]
+    assert all(np.array_equal(y[:, :32], x[:, :32]) for y in ys)           # nothing where there is no signal
+    bright = np.array([y[:, 64:].std() for y in ys])
+    dim = np.array([y[:, 32:64].std() for y in ys])
+    assert np.allclose(bright / dim, 2.0, rtol=0.1)                          # std ~ sqrt(x): sqrt(0.8 / 0.2)
+    # std sqrt(0.8 / p) for p in [100, 10000]: 0.0089 .. 0.089, and the draws spread over that range
+    assert bright.max() <= 0.095 and bright.min() >= 0.008 and bright.max() / bright.min() > 2
+    assert abs(float(np.mean([y[:, 64:].mean() for y in ys])) - 0.8) < 0.01  # no shift in brightness
 
 
 def test_patch_dataset_is_reproducible_and_packs_targets():

@@ -32,6 +32,8 @@ class AugmentConfig:
                                  # 1-4 px (new microscopes show textured nuclei DSB 2018 rarely has; off by default)
     shading: float = 0.0         # uneven brightness: x a smooth field in [1 - shading, 1] (30-60 px wide), so dim
                                  # nuclei lie beside bright ones (off by default)
+    shot_noise: float = 0.0      # photon shot noise: x + N(0, sqrt(x / p)), p log-uniform in [s, 100 s] photons at a
+                                 # normalised 1.0 (dim live-cell frames are grainy where DSB 2018 is clean; 0 = off)
     channel_jitter: float = 0.0  # colour images: per-channel gain in [1-j, 1+j] and shift in [-j/2, j/2] (white
                                  # balance and skin tone differ between images; the plan sets it for colour regions)
     enabled: bool = True
@@ -281,6 +283,9 @@ def validate(cfg: RunConfig, source: str = "config", whole: bool = True) -> RunC
     if not (isinstance(cfg.augment.shading, (int, float)) and 0 <= cfg.augment.shading < 1):
         raise UnetkitError(f"{source}: augment.shading = {cfg.augment.shading!r} must be the most dimming in [0, 1) "
                            "(0 = off)")
+    if not (isinstance(cfg.augment.shot_noise, (int, float)) and cfg.augment.shot_noise >= 0):
+        raise UnetkitError(f"{source}: augment.shot_noise = {cfg.augment.shot_noise!r} must be the fewest photons at a "
+                           "normalised 1.0, > 0 (e.g. 100), or 0 = off")
     if whole and not cfg.train.init:
         if cfg.train.freeze != "none":
             raise UnetkitError(f"{source}: train.freeze = {cfg.train.freeze!r} needs a model to start from "
