@@ -94,7 +94,9 @@ def shot_noise(img: np.ndarray, fewest: float, rng: np.random.Generator) -> np.n
     Gaussian form of Poisson noise at p photons per unit, std sqrt(x / p), with p log-uniform in
     [fewest, 100 x fewest], so most patches stay near clean and some are as grainy as a dim
     live-cell frame (issue 10: `count` lost most nuclei there, benchmarks 25). The dark
-    background gets none of it: the additive ``noise`` stands in for a camera's read noise."""
+    background gets none of it: the additive ``noise`` stands in for a camera's read noise. It acts on
+    normalised patches, so the wider percentile range that noise gives a whole image before it is
+    normalised (dimmer nuclei after the stretch; benchmarks 25) is not imitated."""
     photons = float(np.exp(rng.uniform(np.log(fewest), np.log(100 * fewest))))
     std = np.sqrt(np.clip(img, 0, None) / photons)
     return img + std * rng.standard_normal(img.shape, dtype=np.float32)
