@@ -13,7 +13,7 @@ import numpy as np
 from . import _backend  # noqa: F401
 from .checkpoint import load_model
 from .config import PredictConfig
-from .data.prepare import prepare, resized
+from .data.prepare import prepare, resized, scaled_shape
 from .errors import UnetkitError
 
 
@@ -82,7 +82,7 @@ class Predictor:
         h, w = x.shape[:2]
         batch = self.smoothed(self.smoothing(x, scale) if smoothing is None else smoothing)
         if scale != 1.0:
-            self.check_size(f"image at scale {scale:g}", (max(int(round(h * scale)), 1), max(int(round(w * scale)), 1)))
+            self.check_size(f"image at scale {scale:g}", scaled_shape((h, w), scale))   # before allocating it
             x = resized(x, scale)
         probs = predict_tiled(batch, x, tile=self.cfg.tile, overlap=self.cfg.overlap, multiple=self.multiple,
                               batch_size=self.cfg.batch_size, tta=self.cfg.tta, progress=progress)

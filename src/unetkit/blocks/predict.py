@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import BlockConfig
+from ..data.prepare import scaled_shape
 from ..errors import UnetkitError
 from ..io import open_image
 from ..planes import AxisChoice, Selection, check_finite, model_input, plane_params, select
@@ -161,9 +162,10 @@ def plane_smoothing(predictor: Predictor, job: ImageJob, scale: float) -> dict:
     from ..noise import central_window, needs_window
     sel, out = job.selection(), {}
     y0, y1, x0, x1 = central_window(sel.yx, scale)
+    read = needs_window(str(predictor.cfg.denoise), predictor.meta.get("noise"))   # something to measure or stretch
     for t, z in sel.planes:
-        window = None   # read only where something is measured or stretched
-        if needs_window(str(predictor.cfg.denoise), predictor.meta.get("noise")):
+        window = None
+        if read:
             plane = sel.plane(t, z)
             native = plane.native(y0, y1, x0, x1)
             window = model_input(native, job.channels, job.params[(t, z)],
@@ -184,7 +186,7 @@ def say_smoothing(job: ImageJob, name: str, verbose: bool) -> None:
 def with_scale(job: ImageJob, predictor: Predictor, yx: tuple[int, int], scale: float) -> ImageJob:
     """The same job on the tile grid of the image resized by ``scale`` (e.g. found by ``count``'s
     diameter estimate)."""
-    grid = tuple(max(int(round(n * scale)), 1) for n in yx)
+    grid = scaled_shape(yx, scale)
     predictor.check_size(f"{job.path} at scale {scale:g}", grid)
     plan = TilePlan.make(grid, predictor.cfg.tile, predictor.cfg.overlap, predictor.multiple)
     return dataclasses.replace(job, plan=plan, scale=float(scale), smoothing=plane_smoothing(predictor, job, scale))

@@ -95,16 +95,20 @@ def background_level(normalised: np.ndarray, weights: np.ndarray | None = None) 
     return float((edges[i] + edges[i + 1]) / 2)
 
 
+def scaled_shape(shape, factor: float) -> tuple[int, int]:
+    """(H, W) of an image of ``shape`` resized by ``factor``: sides rounded, at least 1 px."""
+    return max(int(round(shape[0] * factor)), 1), max(int(round(shape[1] * factor)), 1)
+
+
 def resized(x: np.ndarray, factor: float) -> np.ndarray:
     """An image (H, W[, C]) resized by ``factor`` as the model sees it: area averaging to shrink, linear to
-    enlarge; sides rounded, at least 1 px; a trailing channel axis kept."""
+    enlarge; sides as ``scaled_shape``; a trailing channel axis kept."""
     import cv2
     if factor == 1.0:
         return x
-    h, w = x.shape[:2]
-    size = (max(int(round(w * factor)), 1), max(int(round(h * factor)), 1))
+    h, w = scaled_shape(x.shape, factor)
     interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-    return cv2.resize(x, size, interpolation=interp).reshape(size[1], size[0], *x.shape[2:])
+    return cv2.resize(x, (w, h), interpolation=interp).reshape(h, w, *x.shape[2:])
 
 
 POLARITY_BIN = 4   # px: the background's level is read from the image averaged over 4 x 4 pixels. A flat
