@@ -62,5 +62,11 @@ def calibrate(model, images_dir, masks_dir, **kwargs):
     return _calibrate(model, images_dir, masks_dir, **kwargs)
 
 
+def export_model(model, out, cfg=None, **kwargs):
+    """Write a model for other tools: a bioimage.io package (NAME.zip) or ONNX (NAME.onnx), per ``ExportConfig``."""
+    from .exporting import export_model as _export
+    return _export(model, out, cfg, **kwargs)
+
+
 __all__ = ["UnetkitError", "build_model", "load_model", "train", "predict", "count", "evaluate",
-           "evaluate_instances", "calibrate", "__version__"]
+           "evaluate_instances", "calibrate", "export_model", "__version__"]

@@ -114,12 +114,18 @@ def with_current_policy(model):
     saved with: a model trained in bfloat16 on a CPU with bf16 units would otherwise run emulated
     bfloat16, many times slower, on a CPU without them. The float32 output head stays float32."""
     import keras
-    current = keras.mixed_precision.global_policy().name
+    return with_policy(model, keras.mixed_precision.global_policy().name)
+
+
+def with_policy(model, name: str):
+    """``model`` computing in the precision policy ``name`` (its mixed layers switched; the same object
+    when nothing changes). ``float32`` is what an exported network must compute in."""
+    import keras
     config = model.get_config()
     saved = _policy_names(config)
-    if not saved or saved == {current}:
+    if not saved or saved == {name}:
         return model
-    _policy_names(config, current)
+    _policy_names(config, name)
     copy = keras.Model.from_config(config)
     copy.set_weights(model.get_weights())
     return copy

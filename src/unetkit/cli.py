@@ -331,6 +331,29 @@ def _add_calibrate(sub):
     p.add_argument("--quiet", action="store_true")
 
 
+def _add_export(sub):
+    from .config import ExportConfig
+    d = ExportConfig()
+    p = sub.add_parser("export", help="write a model for other tools: a bioimage.io package (Fiji, QuPath, ilastik, "
+                                      "napari) or ONNX")
+    p.add_argument("--model", required=True, help="run folder, .keras file or bundled model name")
+    p.add_argument("--out", required=True, help="NAME.zip (bioimage.io package) or NAME.onnx")
+    p.add_argument("--format", choices=["bioimageio", "onnx"], default=d.format)
+    p.add_argument("--overwrite", action="store_true")
+    g = p.add_argument_group("bioimage.io package")
+    g.add_argument("--polarity", choices=["auto", "bright", "dark"], default=d.polarity,
+                   help="objects brighter than the background (fluorescence) or darker (brightfield, H&E): a "
+                        "package fixes what unetkit decides per image (auto = bright)")
+    g.add_argument("--sample", help="an image of your own for the package's test image and cover (default: "
+                                    "synthetic cells)")
+    g.add_argument("--crop", type=int, default=d.crop, help=f"px per side of the test image (default {d.crop})")
+    g.add_argument("--name", help="the package's name (default: the model's)")
+    g.add_argument("--author", action="append", dest="authors", help="an author's name (repeat for several)")
+    g.add_argument("--license", default=d.license, help=f"SPDX licence id of the weights (default {d.license})")
+    g = p.add_argument_group("ONNX")
+    g.add_argument("--opset", type=int, default=d.opset, help=f"ONNX opset (default {d.opset})")
+
+
 def _add_demo(sub):
     p = sub.add_parser("demo", help="train, predict and evaluate on bundled data (about 8 minutes)")
     p.add_argument("--data", choices=["isbi", "synthetic"], default="isbi")
@@ -355,6 +378,7 @@ def main(argv=None) -> int:
     _add_plan(sub)
     _add_calibrate(sub)
     _add_tune(sub)
+    _add_export(sub)
     sub.add_parser("models", help="list the registered architectures and bundled models")
     args = parser.parse_args(argv)
     if args.command not in ("evaluate", "plan") and not args.verbose:
@@ -427,6 +451,13 @@ def _run(args) -> int:
         write_calibrated(args.model, result, out)
         write_text(report, json.dumps(asdict(result), indent=1))
         print(f"[unetkit] wrote {out} (count uses {result.settings}) and {report}")
+    elif args.command == "export":
+        from .config import ExportConfig
+        from .exporting import export_model
+        cfg = ExportConfig(format=args.format, polarity=args.polarity, sample=args.sample, crop=args.crop,
+                           name=args.name, license=args.license, opset=args.opset,
+                           **({"authors": tuple(args.authors)} if args.authors else {}))
+        export_model(args.model, args.out, cfg, overwrite=args.overwrite)
     elif args.command == "plan":
         from .plan import plan_for, write_plan
         plan = plan_for(args.images, args.masks, args.mask_mode, args.num_classes)

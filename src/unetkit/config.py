@@ -189,6 +189,24 @@ class BlockConfig:
 
 
 @dataclass
+class ExportConfig:
+    """``unetkit export``: a model for other tools (``unetkit.exporting``)."""
+    format: str = "bioimageio"     # bioimageio (a zoo package: Fiji/deepImageJ, QuPath, ilastik, napari) | onnx
+    polarity: str = "auto"         # models that invert bright-background images (invert: auto) decide per image;
+                                   # a package's pre-processing cannot: bright (objects brighter than the background,
+                                   # fluorescence) | dark (brightfield, H&E: inverted after normalisation). auto = bright
+                                   # for those models; other models have one polarity and refuse dark
+    sample: str | None = None      # an image of the user's own for the package's test tensors and cover (default:
+                                   # synthetic cells); cropped to at most crop x crop px from its centre
+    crop: int = 256                # px per side of the test image
+    name: str | None = None        # the package's name (default: the model's file stem)
+    authors: tuple = ("unetkit user",)
+    license: str = "CC-BY-4.0"     # an SPDX id; bioimage.io's recommendation for model weights
+    opset: int = 17                # ONNX opset (17: ONNX Runtime >= 1.11, deepImageJ and QuPath read it)
+    tolerance: float = 1e-4        # largest difference allowed between the exported network's output and Keras's
+
+
+@dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

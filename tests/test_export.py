@@ -1,0 +1,119 @@
+"""unetkit export: ONNX files and bioimage.io packages that reproduce unetkit's own outputs, and refusals."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from unetkit.checkpoint import save_model
+from unetkit.cli import main
+from unetkit.config import ExportConfig, RunConfig
+from unetkit.errors import UnetkitError
+from unetkit.exporting import export_model
+from unetkit.exporting.bioimageio_package import package_halo
+from unetkit.io import write_image
+
+
+def tiny_model(path, **data):
+    """An untrained 4-filter, depth-2 U-Net saved as a unetkit model (export needs weights, not accuracy)."""
+    from unetkit.training import architecture, model_meta
+    cfg = RunConfig()
+    cfg.model.base_filters, cfg.model.depth = 4, 2
+    for k, v in data.items():
+        setattr(cfg.data, k, v)
+    channels = data.get("channels", 1)
+    meta = model_meta(cfg, channels)
+    arch, options = architecture(cfg)
+    model = arch.build(**{**options, "input_channels": channels, "num_classes": meta["num_classes"]})
+    return save_model(model, path, meta, with_optimizer=False)
+
+
+def boundary_model(path):
+    return tiny_model(path, mask_mode="instances", target="boundary", num_classes=3, invert="auto")
+
+
+def test_onnx_matches_keras_at_a_new_size_and_carries_the_metadata(tmp_path):
+    import onnx
+    import onnxruntime as ort
+    from unetkit.checkpoint import load_model
+    m = boundary_model(tmp_path / "m.keras")
+    out = export_model(m, tmp_path / "m.onnx", ExportConfig(format="onnx"))
+    model, meta = load_model(m)
+    x = np.random.default_rng(3).random((2, 44, 36, 1), dtype=np.float32)   # not the export's check size
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert got.shape == (2, 44, 36, 3)
+    assert np.max(np.abs(got - np.asarray(model.predict_on_batch(x)))) < 1e-4
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(props["unetkit"]) == meta
+
+
+def test_package_validates_and_reproduces_unetkit_on_a_bright_background_image(tmp_path):
+    """A dark-object package of a model that inverts per image: bioimage.io's runner, given a brightfield-like
+    image, must compute what unetkit's own preparation (which inverts this image) and network compute."""
+    from bioimageio.core import create_prediction_pipeline, load_description, predict
+    from bioimageio.spec.model import v0_5
+    from unetkit.data.synthetic import random_cells
+    from unetkit.predictor import Predictor
+    m = boundary_model(tmp_path / "m.keras")
+    pkg = export_model(m, tmp_path / "m.zip", ExportConfig(polarity="dark", crop=64))
+    descr = load_description(pkg)
+    assert isinstance(descr, v0_5.ModelDescr), descr
+    assert [s.id for s in descr.inputs[0].preprocessing] == ["ensure_dtype", "scale_range", "scale_linear",
+                                                             "ensure_dtype"]
+    assert [str(c) for c in descr.outputs[0].axes[-1].channel_names] == ["background", "interior", "boundary"]
+    img, _ = random_cells(size=96, n=8, rng=np.random.default_rng(5))
+    img = (255 - img).astype(np.float32)                                   # dark nuclei on a bright background
+    p = Predictor.load(m)
+    x = p.prepare(img)
+    assert x[0, 0, 0] < 0.5                                                # unetkit inverted it
+    want = np.asarray(p.model.predict_on_batch(x[None]))[0]
+    sample = predict(model=create_prediction_pipeline(descr, weight_format="onnx"), inputs=img[None, :, :, None])
+    got = sample.members["probabilities"].data.transpose("batch", "y", "x", "channel").values[0]
+    h = package_halo(p.meta)   # the runner tiles and pads the borders its own way: compare beyond the halo
+    assert got.shape == want.shape and np.max(np.abs(got - want)[h:-h, h:-h]) < 1e-3
+
+
+def test_package_of_a_bundled_model_carries_its_card_and_citations(tmp_path):
+    pkg = export_model("nuclei", tmp_path / "nuclei.zip", ExportConfig(crop=224))
+    with zipfile.ZipFile(pkg) as z:
+        names = set(z.namelist())
+        readme = z.read("README.md").decode()
+        rdf = z.read("rdf.yaml").decode()
+    assert {"rdf.yaml", "nuclei.onnx", "nuclei.keras", "test_input.npy", "test_output.npy", "cover.png"} <= names
+    assert "bright objects" in readme and "--polarity dark" in readme and "## Data and split" in readme
+    assert "10.1038/s41592-019-0612-7" in rdf and "min_percentile: 1.0" in rdf and "max_percentile: 99.8" in rdf
+
+
+def test_refusals_leave_nothing_behind(tmp_path):
+    never = tiny_model(tmp_path / "never.keras", invert="never")
+    with pytest.raises(UnetkitError, match="never inverts"):
+        export_model(never, tmp_path / "a.zip", ExportConfig(polarity="dark", crop=64))
+    with pytest.raises(UnetkitError, match="NAME.onnx"):
+        export_model(never, tmp_path / "a.zip", ExportConfig(format="onnx"))
+    stack = write_image(tmp_path / "stack.npy", np.zeros((5, 80, 80), np.float32))
+    with pytest.raises(UnetkitError, match="stack.npy: .*axis"):
+        export_model(never, tmp_path / "a.zip", ExportConfig(sample=str(stack)))
+    nan = np.full((80, 80), 1.0, np.float32)
+    nan[3, 3] = np.nan
+    with pytest.raises(UnetkitError, match="NaN"):
+        export_model(never, tmp_path / "a.zip", ExportConfig(sample=str(write_image(tmp_path / "nan.npy", nan))))
+    small = write_image(tmp_path / "small.png", np.zeros((20, 30), np.uint8))
+    with pytest.raises(UnetkitError, match="small.png: 20x30 px is smaller"):
+        export_model(never, tmp_path / "a.zip", ExportConfig(sample=str(small)))
+    assert not (tmp_path / "a.zip").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temporary files left
+
+
+def test_cli_exports_refuses_an_existing_file_and_overwrites_when_asked(tmp_path, capsys):
+    m = tiny_model(tmp_path / "m.keras")
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--model", str(m), "--out", str(out), "--format", "onnx"]) == 0
+    first = out.read_bytes()
+    assert main(["export", "--model", str(m), "--out", str(out), "--format", "onnx"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already exists" in err[0] and str(out) in err[0]
+    assert out.read_bytes() == first
+    assert main(["export", "--model", str(m), "--out", str(out), "--format", "onnx", "--overwrite"]) == 0
+    assert main(["export", "--model", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "x.onnx"),
+                 "--format", "onnx"]) == 2
