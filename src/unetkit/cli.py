@@ -290,6 +290,8 @@ def _add_count(sub):
                         "the size the model learned; off predicts at the model's own scale")
     g.add_argument("--pixel-size", type=float,
                    help="um per pixel: report areas in um^2 and lengths in um (default: from the file's metadata)")
+    g.add_argument("--geojson", action="store_true",
+                   help="also write NAME_objects.geojson: outlines and measurements that QuPath imports as detections")
     from .config import COUNT_TTA
     _add_tiling(p, tta=COUNT_TTA)
     _add_axes_blocks_batch(p, count=True)
@@ -415,7 +417,7 @@ def _run(args) -> int:
                                  seeds=args.seeds, distance_threshold=args.distance_threshold, diameter=args.diameter,
                                  smooth=args.smooth)
         count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size,
-              overwrite=args.overwrite, verbose=not args.quiet, **_axes_blocks_batch(args))
+              overwrite=args.overwrite, verbose=not args.quiet, geojson=args.geojson, **_axes_blocks_batch(args))
     elif args.command == "evaluate" and args.instances:
         from .evaluation import evaluate_instances
         evaluate_instances(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)

@@ -1,8 +1,8 @@
 """``unetkit count``: predict, split into objects, measure, and write tables and overlays.
 
 Per image: ``NAME_labels.tif`` (16-bit label image), ``NAME_objects.csv`` (one row per
-object) and ``NAME_count.png`` (outlines, ids and the count), written last, so an image
-whose count picture exists is done. Large planes, z-stacks and time series go block by
+object), with ``geojson`` ``NAME_objects.geojson`` (outlines and measurements for QuPath), and
+``NAME_count.png`` (outlines, ids and the count), written last, so an image whose count picture exists is done. Large planes, z-stacks and time series go block by
 block (``blocks.labels``): ``NAME_labels.ome.zarr`` (32-bit ids, multiscale) and a
 preview picture. For the set: ``counts.csv`` (file, t, count), ``objects.csv`` (every
 image's rows, streamed) and ``sizes.png`` (histogram of object areas). Objects are
@@ -29,7 +29,7 @@ from .prediction import check_out_dir, load_plane, use_blocks
 from .predictor import Predictor
 from .progress import Progress
 
-COUNT_SUFFIXES = ("_labels.tif", "_count.png", "_objects.csv", "_labels.ome.zarr")
+COUNT_SUFFIXES = ("_labels.tif", "_count.png", "_objects.csv", "_labels.ome.zarr", "_objects.geojson")
 TABLES = ("counts.csv", "objects.csv", "sizes.png")
 
 
@@ -37,7 +37,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
           instance_cfg: InstanceConfig | None = None, pixel_size: float | None = None,
           overwrite: bool = False, verbose: bool = True, choice: AxisChoice | None = None,
           blocks: BlockConfig | None = None, axes: str | None = None, on_error: str = "skip",
-          skip_existing: bool = False) -> list[dict]:
+          skip_existing: bool = False, geojson: bool = False) -> list[dict]:
     """Count objects in every input; returns the rows of counts.csv (file, t, count)."""
     from .viz import count_overlay, display_image, size_histogram
     predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg or PredictConfig(tta=COUNT_TTA))
@@ -60,7 +60,8 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         t0 = time.time()
         stem = image_stem(f)
         table = out / f"{stem}_objects.csv"
-        if skip_existing and (out / f"{stem}_count.png").exists() and table.exists():
+        if skip_existing and (out / f"{stem}_count.png").exists() and table.exists() and \
+                (not geojson or (out / f"{stem}_objects.geojson").exists()):
             bar.step(f"{f.name}: done in an earlier run, skipped")
             return _counts_from_table(table, f.name)
         sel = select(open_image(f, axes), predictor.channels, choice)
@@ -69,7 +70,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         if use_blocks(sel, bcfg):
             from .blocks.labels import count_image
             rows = count_image(predictor, f, out, stem, choice, bcfg, icfg, size, axes=axes,
-                               overwrite=overwrite or skip_existing, verbose=verbose)
+                               overwrite=overwrite or skip_existing, verbose=verbose, geojson=geojson)
             bar.step(f"{f.name}: {sum(r['count'] for r in rows)} objects, {sel.image.describe()} block-wise "
                      f"in {time.time() - t0:.2f} s")
             return rows
@@ -85,6 +86,9 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         objects = [{"file": f.name, "t": 0, "z": 0, **r, "pixel_size_um": size or ""}
                    for r in measure(labels, np.nan_to_num(native), size)]
         write_text(table, _csv(objects, TABLE_COLUMNS))
+        if geojson:
+            from .io.geojson import write_objects
+            write_objects(out / f"{stem}_objects.geojson", labels, objects)
         write_image(out / f"{stem}_count.png", count_overlay(display_image(np.nan_to_num(native)), labels))
         found = f", diameter {size_info['diameter']:.0f} px at scale {size_info['scale']:.2f}" \
             if size_info["diameter"] else ""

@@ -12,7 +12,8 @@ Three passes over blocks, each a set of Dask tasks:
      running count of the blocks before (ids unique over the whole image).
 For z-stacks (``--z slices``) objects of consecutive slices that overlap with IoU >= 0.5
 then share one id (linked block by block, bounded by the number of objects, not pixels).
-``NAME_objects.csv`` is streamed from the scratch CSVs; memory is a few blocks.
+``NAME_objects.csv`` is streamed from the scratch CSVs, and ``NAME_objects.geojson`` (asked for) from the outlines
+each block traced of the objects it owns, whole; memory is a few blocks.
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class LabelTask:
     pixel_size: float | None
     file: str
     distance: bool = False       # the probabilities' last channel is the model's distance head (seeds)
+    geojson: bool = False        # also trace the kept objects' outlines (NAME_objects.geojson)
 
 
 def _crop_path(task_or_scratch, t, z, index) -> Path:
@@ -95,6 +97,12 @@ def label_block(task: LabelTask) -> dict:
                           zarr_format=2)
     arr[:] = sub
     result["box"] = (int(Y0 + by0), int(Y0 + by1), int(X0 + bx0), int(X0 + bx1))
+    if task.geojson:   # outlines in image coordinates, in id order as the rows below
+        import json
+        from ..io.geojson import object_geometries
+        with open(Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}.geo", "w") as fh:
+            for _, geometry in object_geometries(kept, (Y0, X0)):
+                fh.write(json.dumps(geometry, separators=(",", ":")) + "\n")
     native = job.selection().plane(task.t, task.z).native(Y0, Y1, X0, X1)
     s = task.pixel_size or 1.0
     with open(Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}.csv", "w", newline="") as fh:
@@ -173,9 +181,9 @@ def _link_slices(labels: ZarrOutput, t: int, n_z: int, regions) -> dict:
 
 def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: AxisChoice, bcfg: BlockConfig,
                 icfg: InstanceConfig, pixel_size: float | None, *, axes: str | None = None,
-                overwrite: bool = False, verbose: bool = True) -> list[dict]:
-    """``NAME_labels.ome.zarr``, ``NAME_objects.csv`` and a preview ``NAME_count.png``;
-    returns one counts row per time point."""
+                overwrite: bool = False, verbose: bool = True, geojson: bool = False) -> list[dict]:
+    """``NAME_labels.ome.zarr``, ``NAME_objects.csv`` (with ``geojson`` ``NAME_objects.geojson``) and a
+    preview ``NAME_count.png``; returns one counts row per time point."""
     import sys
 
     from ..io import write_image
@@ -206,7 +214,7 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             raise UnetkitError(f"label block {bcfg.label_block} must be a multiple of the chunk size {bcfg.chunk}")
         regions = block_regions(sel.yx, bcfg.label_block)
         tasks = [LabelTask(job, str(scratch), t, z, i, r, bcfg.halo, icfg, pixel_size, path.name,
-                           distance=predictor.heads == "all")
+                           distance=predictor.heads == "all", geojson=geojson)
                  for t, z in sel.planes for i, r in enumerate(regions)]
         results = engine.run(label_block, tasks, scheduler=bcfg.scheduler, workers=bcfg.workers,
                              label=f"{path.name}: objects", verbose=verbose)
@@ -239,6 +247,8 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             for t in range(n_t):
                 linked.update(_link_slices(labels_out, t, n_z, regions))
         counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t)
+        if geojson:
+            _write_geojson(out / f"{stem}_objects.geojson", tasks, offsets, linked)
         labels_out.finish(overwrite, bcfg.block_size)
     except BaseException:
         if labels_out is not None:
@@ -269,6 +279,26 @@ def sample_scale(job: ImageJob, sel, predictor: Predictor, icfg: InstanceConfig)
     # the window (at most SAMPLE px a side) already bounds the search: no pixel cap on top
     _, info, _ = choose_scale(predictor, x, icfg, capped=False)
     return float(info["scale"]), info["diameter"]
+
+
+def _write_geojson(target: Path, tasks, offsets, linked: dict) -> None:
+    """Stream each block's outlines and rows into one FeatureCollection with the global (and z-linked) ids."""
+    import json
+    from itertools import zip_longest
+    from ..io.geojson import FeatureWriter, feature
+    with FeatureWriter(target) as w:
+        for task, off in zip(tasks, offsets[:-1]):
+            base = Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}"
+            if not base.with_suffix(".csv").exists():
+                continue
+            with open(base.with_suffix(".csv"), newline="") as rows, open(base.with_suffix(".geo")) as geo:
+                for row, line in zip_longest(csv.reader(rows), geo):
+                    if row is None or line is None:
+                        raise RuntimeError(f"{base}: outlines and rows differ in number")   # a bug, not bad input
+                    values = dict(zip(OBJECT_COLUMNS, row))
+                    raw = int(row[0]) + int(off)
+                    values["id"] = linked.get(raw, raw)
+                    w.add(feature(json.loads(line), values, task.z, task.t))
 
 
 def _write_table(target: Path, tasks, offsets, linked: dict, file: str, pixel_size, n_t: int) -> list[int]:
