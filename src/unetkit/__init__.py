@@ -44,6 +44,12 @@ def count(model, inputs, out_dir, cfg=None, **kwargs):
     return _count(model, inputs, out_dir, predict_cfg=cfg, **kwargs)
 
 
+def label(model, image, **kwargs):
+    """Objects of one 2-D image array, as ``count`` finds them in a file: (label image, size-search info)."""
+    from .counting import label_array
+    return label_array(model, image, **kwargs)
+
+
 def evaluate(pred_dir, truth_dir, **kwargs):
     """Pixel and ISBI 2012 scores of predicted masks against truth masks."""
     from .evaluation import evaluate_folders
@@ -68,5 +74,5 @@ def export_model(model, out, cfg=None, **kwargs):
     return _export(model, out, cfg, **kwargs)
 
 
-__all__ = ["UnetkitError", "build_model", "load_model", "train", "predict", "count", "evaluate",
+__all__ = ["UnetkitError", "build_model", "load_model", "train", "predict", "count", "label", "evaluate",
            "evaluate_instances", "calibrate", "export_model", "__version__"]

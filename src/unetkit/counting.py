@@ -113,6 +113,29 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
     return counts
 
 
+def label_array(model, image: np.ndarray, *, instance_cfg: InstanceConfig | None = None,
+                predict_cfg: PredictConfig | None = None, name: str = "image") -> tuple[np.ndarray, dict]:
+    """(labels, how the object size was found) of one 2-D image held in memory, gray (H, W) or colour (H, W, 3|4),
+    exactly as ``count`` labels a file: the model's normalisation and polarity, the size search, flip TTA, the
+    model's count settings under ``instance_cfg``. ``model``: a ``Predictor``, run folder, .keras file or bundled
+    name; ``name`` goes into error messages. NaN/inf pixels are refused.
+    Memory: the image and its prediction at up to three scales (``diameter.choose_scale``)."""
+    from .diameter import count_labels
+    from .planes import model_input, native_params
+    predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg or PredictConfig(tta=COUNT_TTA))
+    icfg = instance_cfg or instance_settings(predictor.meta)
+    if distance_seeds(predictor.meta, icfg):
+        predictor = dataclasses.replace(predictor, heads="all")
+    image = np.asarray(image)
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
+        raise UnetkitError(f"{name}: an image of shape {image.shape} is not one 2-D plane, gray or RGB; pass one "
+                           "plane (count files with z-stacks or time series through 'unetkit count')")
+    predictor.check_size(name, image.shape)
+    meta = predictor.meta
+    params, bad = native_params(name, image, predictor.channels, meta["norm"], meta.get("invert", "never"), "refuse")
+    return count_labels(predictor, model_input(image, predictor.channels, params, bad), icfg)
+
+
 def _counts_from_table(table: Path, name: str) -> list[dict]:
     """Counts per t of an image finished in an earlier run, from its objects table."""
     ids: dict[int, set] = {}

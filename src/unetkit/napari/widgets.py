@@ -1,0 +1,103 @@
+"""The functions behind the napari widgets. napari builds each form from the annotations (magicgui) and adds the
+returned layer; the functions call unetkit's public API on the layer's pixels and nothing deeper, so they run,
+and are tested, without a viewer or Qt.
+
+A layer is counted plane by plane: a 2-D image (gray or RGB) as ``unetkit count`` counts a file, a stack (time
+points, z-slices) one plane at a time with ids kept unique over the stack (no linking across z: ``unetkit count
+--z slices`` links). Layers larger than ``BlockConfig.max_pixels`` per plane are refused: a whole slide goes
+through ``unetkit count`` (block by block) and its OME-Zarr labels open in napari. Memory: the layer's pixels
+(napari holds them) plus one plane's predictions.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from ..config import BlockConfig
+from ..errors import UnetkitError
+
+
+def _predictor(model: str, tta: bool):
+    """A loaded model, kept between runs of a widget (loading costs seconds; counting a small image, less) until
+    its file changes (a run retrained into the same folder)."""
+    from ..checkpoint import resolve_model_path
+    path = resolve_model_path(model)
+    return _load(str(path), path.stat().st_mtime_ns, tta)
+
+
+@lru_cache(maxsize=2)
+def _load(path: str, mtime: int, tta: bool):
+    from ..config import PredictConfig
+    from ..predictor import Predictor
+    return Predictor.load(path, PredictConfig(tta=tta))
+
+
+def _planes(layer) -> tuple[np.ndarray, tuple]:
+    """(the layer's full-resolution pixels, the shape of its leading (stack) axes), checked for size."""
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    rgb = bool(getattr(layer, "rgb", False))
+    spatial = 3 if rgb else 2
+    if data.ndim < spatial:
+        raise UnetkitError(f"{layer.name}: a layer of shape {data.shape} has no image plane")
+    h, w = data.shape[-spatial:][:2]
+    if h * w > BlockConfig().max_pixels:
+        raise UnetkitError(f"{layer.name}: {h}x{w} px per plane is a whole slide; count it with 'unetkit count' "
+                           "(block by block) and open its NAME_labels.ome.zarr in napari")
+    return data, tuple(data.shape[:-spatial])
+
+
+def _layer_kwargs(layer, name: str, **metadata) -> dict:
+    """The new layer's name and metadata, lying exactly over the image: its scale and translation (napari gives an
+    RGB layer one entry per axis other than the colours, as many as the new layer has)."""
+    kw = {"name": name, "metadata": metadata}
+    for key in ("scale", "translate"):
+        value = getattr(layer, key, None)
+        if value is not None:
+            kw[key] = tuple(float(v) for v in value)
+    return kw
+
+
+def count_objects(image: "napari.layers.Image", model: str = "nuclei", diameter: float = 0.0,
+                  tta: bool = True) -> "napari.types.LayerDataTuple":
+    """Count objects (nuclei, cells) in an image layer: a labels layer, one id per object.
+
+    model: a bundled name (nuclei), a run folder or a .keras file. diameter: typical object size in px
+    (0 = found per plane). tta: average the four flips (2x slower, more accurate)."""
+    from .. import label
+    from ..instances import instance_settings
+    predictor = _predictor(str(model), bool(tta))
+    icfg = instance_settings(predictor.meta, diameter=float(diameter) if diameter else "auto")
+    data, lead = _planes(image)
+    out = None
+    counts, offset = [], 0
+    for index in np.ndindex(*lead):
+        labels, _ = label(predictor, np.asarray(data[index]), instance_cfg=icfg, name=image.name)
+        if out is None:
+            out = np.zeros(lead + labels.shape, np.uint32)
+        out[index] = np.where(labels > 0, labels.astype(np.uint32) + offset, 0)
+        counts.append(int(labels.max()))
+        offset += counts[-1]
+    return out, _layer_kwargs(image, f"{image.name} objects", count=sum(counts), counts_per_plane=counts,
+                              model=str(model)), "labels"
+
+
+def probabilities(image: "napari.layers.Image", model: str = "nuclei",
+                  tta: bool = False) -> "napari.types.LayerDataTuple":
+    """The model's probability per pixel for an image layer (overlap-tile, at the model's own scale): an image
+    layer with the classes along a last axis of its own (background / interior / boundary for nuclei)."""
+    from ..planes import check_finite
+    predictor = _predictor(str(model), bool(tta))
+    data, lead = _planes(image)
+    out = None
+    for index in np.ndindex(*lead):
+        plane = np.asarray(data[index])
+        predictor.check_size(image.name, plane.shape)
+        check_finite(image.name, plane, "refuse")
+        probs = predictor.probabilities(predictor.prepare(plane))
+        if out is None:
+            out = np.zeros(lead + probs.shape[:2] + (probs.shape[2],), np.float32)
+        out[index] = probs
+    kw = _layer_kwargs(image, f"{image.name} probabilities", model=str(model))
+    kw["channel_axis"] = out.ndim - 1   # one image layer per class, each with the image's scale and place
+    return out, kw, "image"

@@ -1,0 +1,70 @@
+"""The napari plugin: its manifest is found through the entry point and names functions that exist; a widget
+counts a layer exactly as 'unetkit count' counts the same pixels in a file; stacks keep ids unique; whole
+slides are sent to the command line."""
+import numpy as np
+import pytest
+
+from unetkit.data.synthetic import random_cells
+from unetkit.errors import UnetkitError
+from unetkit.io import read_array, write_image
+from unetkit.napari.widgets import count_objects, probabilities
+
+
+def test_manifest_is_discovered_and_its_commands_import():
+    import npe2
+    manifest = npe2.PluginManifest.from_distribution("unetkit")    # through the napari.manifest entry point
+    assert manifest.name == "unetkit"
+    widgets = {w.command for w in manifest.contributions.widgets}
+    assert widgets == {"unetkit.count_objects", "unetkit.probabilities"}
+    for command in manifest.contributions.commands:
+        assert callable(npe2.manifest.utils.import_python_name(command.python_name))
+
+
+def test_count_widget_equals_count_on_the_file_and_sits_on_the_image(tmp_path):
+    import napari.layers
+    from unetkit.counting import count
+    img, truth = random_cells(size=128, n=10, rng=np.random.default_rng(2))
+    layer = napari.layers.Image(img, name="cells", scale=(0.5, 0.5), translate=(10, 20))
+    data, kw, kind = count_objects(layer, model="nuclei", tta=False)
+    assert kind == "labels" and kw["name"] == "cells objects" and kw["scale"] == (0.5, 0.5)
+    assert kw["translate"] == (10.0, 20.0)
+    write_image(tmp_path / "cells.png", img)
+    from unetkit.config import PredictConfig
+    rows = count("nuclei", [tmp_path / "cells.png"], tmp_path / "out", predict_cfg=PredictConfig(tta=False),
+                 verbose=False)
+    assert kw["metadata"]["count"] == rows[0]["count"] == data.max()
+    assert abs(rows[0]["count"] - truth.max()) <= 1
+    assert np.array_equal(data, read_array(tmp_path / "out" / "cells_labels.tif"))
+
+
+def test_a_stack_is_counted_plane_by_plane_with_unique_ids():
+    import napari.layers
+    a, _ = random_cells(size=96, n=5, rng=np.random.default_rng(3))
+    b, _ = random_cells(size=96, n=7, rng=np.random.default_rng(4))
+    data, kw, _ = count_objects(napari.layers.Image(np.stack([a, b]), name="movie"), tta=False)
+    per_plane = kw["metadata"]["counts_per_plane"]
+    assert data.shape == (2, 96, 96) and len(per_plane) == 2 and sum(per_plane) == kw["metadata"]["count"]
+    ids0, ids1 = set(np.unique(data[0])) - {0}, set(np.unique(data[1])) - {0}
+    assert len(ids0) == per_plane[0] and len(ids1) == per_plane[1] and not ids0 & ids1
+
+
+def test_probabilities_widget_gives_one_layer_per_class():
+    import napari.layers
+    img, _ = random_cells(size=64, n=3, rng=np.random.default_rng(5))
+    data, kw, kind = probabilities(napari.layers.Image(img, name="x"))
+    assert kind == "image" and data.shape == (64, 64, 3) and kw["channel_axis"] == 2
+    assert np.allclose(data.sum(-1), 1, atol=1e-3)                      # softmax over background/interior/boundary
+
+
+def test_a_whole_slide_layer_is_sent_to_the_command_line():
+    class Slide:   # a lazy layer: napari holds slides as dask/zarr arrays, nothing is read here
+        name, rgb, multiscale = "slide", False, False
+        data = np.broadcast_to(np.zeros(1, np.uint8), (20000, 20000))
+    with pytest.raises(UnetkitError, match="slide: 20000x20000 px .* 'unetkit count'"):
+        count_objects(Slide(), tta=False)
+
+
+def test_label_refuses_what_is_not_one_plane():
+    import unetkit
+    with pytest.raises(UnetkitError, match=r"stack: an image of shape \(3, 64, 64\) is not one 2-D plane"):
+        unetkit.label("nuclei", np.zeros((3, 64, 64), np.uint8), name="stack")
