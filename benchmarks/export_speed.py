@@ -6,8 +6,8 @@
 2. The same float32 network on the same batches (2 tiles of 512 x 512, count's batch), Keras on this process's
    backend against the exported ONNX file in ONNX Runtime (what ilastik, QuPath's extension and deepImageJ's
    ONNX engine run): median of 9 calls after 2 warm-ups each, and the ratio.
-3. With ``--labels`` (a folder of ``NAME_labels.tif`` from ``unetkit count``): the time ``--geojson`` adds, tracing
-   and writing every object, per image.
+3. With ``--labels`` (a folder of ``NAME_labels.tif`` from ``unetkit count``): the time ``--outlines`` adds,
+   tracing and writing every object, per image and format.
 """
 from __future__ import annotations
 
@@ -61,19 +61,20 @@ def main(argv=None) -> None:
               f"Keras / ONNX Runtime = {k / o:.2f}; largest difference {diff:.1e}")
     if a.labels:
         from unetkit.io import read_array
-        from unetkit.io.geojson import write_objects
+        from unetkit.io.outlines import FORMATS, write_objects
         files = sorted(Path(a.labels).glob("*_labels.tif"))
-        total, objects = 0.0, 0
-        with tempfile.TemporaryDirectory() as d:
-            for f in files:
-                labels = read_array(f).astype(np.int32)
-                rows = [{"id": i} for i in range(1, int(labels.max()) + 1)]
-                t = time.perf_counter()
-                write_objects(Path(d) / "x.geojson", labels, rows)
-                total += time.perf_counter() - t
-                objects += len(rows)
-        print(f"--geojson on {len(files)} label images, {objects} objects: {total:.2f} s in all, "
-              f"{1e3 * total / max(len(files), 1):.0f} ms per image, {1e6 * total / max(objects, 1):.0f} us per object")
+        for fmt, (suffix, _) in FORMATS.items():
+            total, objects = 0.0, 0
+            with tempfile.TemporaryDirectory() as d:
+                for f in files:
+                    labels = read_array(f).astype(np.int32)
+                    rows = [{"id": i} for i in range(1, int(labels.max()) + 1)]
+                    t = time.perf_counter()
+                    write_objects(fmt, Path(d) / f"x{suffix}", labels, rows)
+                    total += time.perf_counter() - t
+                    objects += len(rows)
+            print(f"--outlines {fmt} on {len(files)} label images, {objects} objects: {total:.2f} s in all, "
+                  f"{1e3 * total / max(len(files), 1):.0f} ms per image, {1e6 * total / max(objects, 1):.0f} us per object")
 
 
 if __name__ == "__main__":

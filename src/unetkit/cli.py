@@ -290,8 +290,9 @@ def _add_count(sub):
                         "the size the model learned; off predicts at the model's own scale")
     g.add_argument("--pixel-size", type=float,
                    help="um per pixel: report areas in um^2 and lengths in um (default: from the file's metadata)")
-    g.add_argument("--geojson", action="store_true",
-                   help="also write NAME_objects.geojson: outlines and measurements that QuPath imports as detections")
+    g.add_argument("--outlines", nargs="+", choices=["geojson", "imagej"], default=[],
+                   help="also write every object's outline: geojson (NAME_objects.geojson: QuPath imports it as "
+                        "detections with their measurements), imagej (NAME_rois.zip: Fiji's ROI Manager)")
     from .config import COUNT_TTA
     _add_tiling(p, tta=COUNT_TTA)
     _add_axes_blocks_batch(p, count=True)
@@ -417,7 +418,7 @@ def _run(args) -> int:
                                  seeds=args.seeds, distance_threshold=args.distance_threshold, diameter=args.diameter,
                                  smooth=args.smooth)
         count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size,
-              overwrite=args.overwrite, verbose=not args.quiet, geojson=args.geojson, **_axes_blocks_batch(args))
+              overwrite=args.overwrite, verbose=not args.quiet, outlines=tuple(args.outlines), **_axes_blocks_batch(args))
     elif args.command == "evaluate" and args.instances:
         from .evaluation import evaluate_instances
         evaluate_instances(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)

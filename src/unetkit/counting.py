@@ -1,7 +1,7 @@
 """``unetkit count``: predict, split into objects, measure, and write tables and overlays.
 
 Per image: ``NAME_labels.tif`` (16-bit label image), ``NAME_objects.csv`` (one row per
-object), with ``geojson`` ``NAME_objects.geojson`` (outlines and measurements for QuPath), and
+object), the ``outlines`` asked for (``NAME_objects.geojson`` for QuPath, ``NAME_rois.zip`` for Fiji), and
 ``NAME_count.png`` (outlines, ids and the count), written last, so an image whose count picture exists is done. Large planes, z-stacks and time series go block by
 block (``blocks.labels``): ``NAME_labels.ome.zarr`` (32-bit ids, multiscale) and a
 preview picture. For the set: ``counts.csv`` (file, t, count), ``objects.csv`` (every
@@ -29,7 +29,7 @@ from .prediction import check_out_dir, load_plane, use_blocks
 from .predictor import Predictor
 from .progress import Progress
 
-COUNT_SUFFIXES = ("_labels.tif", "_count.png", "_objects.csv", "_labels.ome.zarr", "_objects.geojson")
+COUNT_SUFFIXES = ("_labels.tif", "_count.png", "_objects.csv", "_labels.ome.zarr", "_objects.geojson", "_rois.zip")
 TABLES = ("counts.csv", "objects.csv", "sizes.png")
 
 
@@ -37,8 +37,10 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
           instance_cfg: InstanceConfig | None = None, pixel_size: float | None = None,
           overwrite: bool = False, verbose: bool = True, choice: AxisChoice | None = None,
           blocks: BlockConfig | None = None, axes: str | None = None, on_error: str = "skip",
-          skip_existing: bool = False, geojson: bool = False) -> list[dict]:
-    """Count objects in every input; returns the rows of counts.csv (file, t, count)."""
+          skip_existing: bool = False, outlines: tuple = ()) -> list[dict]:
+    """Count objects in every input; returns the rows of counts.csv (file, t, count). ``outlines``: formats of
+    ``io.outlines.FORMATS`` (geojson, imagej) to write every object's outline in."""
+    from .io.outlines import FORMATS, write_objects
     from .viz import count_overlay, display_image, size_histogram
     predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg or PredictConfig(tta=COUNT_TTA))
     icfg, choice, bcfg = instance_cfg or instance_settings(predictor.meta), choice or AxisChoice(), blocks or BlockConfig()
@@ -53,6 +55,9 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
                                "--skip-existing to continue that run, or --overwrite")
     if pixel_size is not None and pixel_size <= 0:
         raise UnetkitError(f"--pixel-size {pixel_size}: must be a positive length in um per pixel")
+    unknown = set(outlines) - set(FORMATS)
+    if unknown:
+        raise UnetkitError(f"unknown outline format {sorted(unknown)[0]!r}: use {' or '.join(FORMATS)}")
     out.mkdir(parents=True, exist_ok=True)
     bar = Progress(len(files), "images", enabled=verbose)
 
@@ -61,7 +66,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         stem = image_stem(f)
         table = out / f"{stem}_objects.csv"
         if skip_existing and (out / f"{stem}_count.png").exists() and table.exists() and \
-                (not geojson or (out / f"{stem}_objects.geojson").exists()):
+                all((out / f"{stem}{FORMATS[fmt][0]}").exists() for fmt in outlines):
             bar.step(f"{f.name}: done in an earlier run, skipped")
             return _counts_from_table(table, f.name)
         sel = select(open_image(f, axes), predictor.channels, choice)
@@ -70,7 +75,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         if use_blocks(sel, bcfg):
             from .blocks.labels import count_image
             rows = count_image(predictor, f, out, stem, choice, bcfg, icfg, size, axes=axes,
-                               overwrite=overwrite or skip_existing, verbose=verbose, geojson=geojson)
+                               overwrite=overwrite or skip_existing, verbose=verbose, outlines=outlines)
             bar.step(f"{f.name}: {sum(r['count'] for r in rows)} objects, {sel.image.describe()} block-wise "
                      f"in {time.time() - t0:.2f} s")
             return rows
@@ -86,9 +91,8 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         objects = [{"file": f.name, "t": 0, "z": 0, **r, "pixel_size_um": size or ""}
                    for r in measure(labels, np.nan_to_num(native), size)]
         write_text(table, _csv(objects, TABLE_COLUMNS))
-        if geojson:
-            from .io.geojson import write_objects
-            write_objects(out / f"{stem}_objects.geojson", labels, objects)
+        for fmt in outlines:
+            write_objects(fmt, out / f"{stem}{FORMATS[fmt][0]}", labels, objects)
         write_image(out / f"{stem}_count.png", count_overlay(display_image(np.nan_to_num(native)), labels))
         found = f", diameter {size_info['diameter']:.0f} px at scale {size_info['scale']:.2f}" \
             if size_info["diameter"] else ""

@@ -12,8 +12,8 @@ Three passes over blocks, each a set of Dask tasks:
      running count of the blocks before (ids unique over the whole image).
 For z-stacks (``--z slices``) objects of consecutive slices that overlap with IoU >= 0.5
 then share one id (linked block by block, bounded by the number of objects, not pixels).
-``NAME_objects.csv`` is streamed from the scratch CSVs, and ``NAME_objects.geojson`` (asked for) from the outlines
-each block traced of the objects it owns, whole; memory is a few blocks.
+``NAME_objects.csv`` is streamed from the scratch CSVs, and the outline files asked for (``io.outlines``) from the
+outlines each block traced of the objects it owns, whole; memory is a few blocks.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class LabelTask:
     pixel_size: float | None
     file: str
     distance: bool = False       # the probabilities' last channel is the model's distance head (seeds)
-    geojson: bool = False        # also trace the kept objects' outlines (NAME_objects.geojson)
+    outlines: bool = False       # also trace the kept objects' outlines (for the outline files asked for)
 
 
 def _crop_path(task_or_scratch, t, z, index) -> Path:
@@ -97,9 +97,9 @@ def label_block(task: LabelTask) -> dict:
                           zarr_format=2)
     arr[:] = sub
     result["box"] = (int(Y0 + by0), int(Y0 + by1), int(X0 + bx0), int(X0 + bx1))
-    if task.geojson:   # outlines in image coordinates, in id order as the rows below
+    if task.outlines:   # outlines in image coordinates, in id order as the rows below
         import json
-        from ..io.geojson import object_geometries
+        from ..io.outlines import object_geometries
         with open(Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}.geo", "w") as fh:
             for _, geometry in object_geometries(kept, (Y0, X0)):
                 fh.write(json.dumps(geometry, separators=(",", ":")) + "\n")
@@ -181,9 +181,9 @@ def _link_slices(labels: ZarrOutput, t: int, n_z: int, regions) -> dict:
 
 def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: AxisChoice, bcfg: BlockConfig,
                 icfg: InstanceConfig, pixel_size: float | None, *, axes: str | None = None,
-                overwrite: bool = False, verbose: bool = True, geojson: bool = False) -> list[dict]:
-    """``NAME_labels.ome.zarr``, ``NAME_objects.csv`` (with ``geojson`` ``NAME_objects.geojson``) and a
-    preview ``NAME_count.png``; returns one counts row per time point."""
+                overwrite: bool = False, verbose: bool = True, outlines: tuple = ()) -> list[dict]:
+    """``NAME_labels.ome.zarr``, ``NAME_objects.csv`` (and the ``outlines`` formats' files) and a preview
+    ``NAME_count.png``; returns one counts row per time point."""
     import sys
 
     from ..io import write_image
@@ -214,7 +214,7 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             raise UnetkitError(f"label block {bcfg.label_block} must be a multiple of the chunk size {bcfg.chunk}")
         regions = block_regions(sel.yx, bcfg.label_block)
         tasks = [LabelTask(job, str(scratch), t, z, i, r, bcfg.halo, icfg, pixel_size, path.name,
-                           distance=predictor.heads == "all", geojson=geojson)
+                           distance=predictor.heads == "all", outlines=bool(outlines))
                  for t, z in sel.planes for i, r in enumerate(regions)]
         results = engine.run(label_block, tasks, scheduler=bcfg.scheduler, workers=bcfg.workers,
                              label=f"{path.name}: objects", verbose=verbose)
@@ -247,8 +247,8 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             for t in range(n_t):
                 linked.update(_link_slices(labels_out, t, n_z, regions))
         counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t)
-        if geojson:
-            _write_geojson(out / f"{stem}_objects.geojson", tasks, offsets, linked)
+        for fmt in outlines:
+            _write_outlines(fmt, out, stem, tasks, offsets, linked, stacked=n_t * n_z > 1)
         labels_out.finish(overwrite, bcfg.block_size)
     except BaseException:
         if labels_out is not None:
@@ -281,12 +281,13 @@ def sample_scale(job: ImageJob, sel, predictor: Predictor, icfg: InstanceConfig)
     return float(info["scale"]), info["diameter"]
 
 
-def _write_geojson(target: Path, tasks, offsets, linked: dict) -> None:
-    """Stream each block's outlines and rows into one FeatureCollection with the global (and z-linked) ids."""
+def _write_outlines(fmt: str, out: Path, stem: str, tasks, offsets, linked: dict, stacked: bool) -> None:
+    """Stream each block's outlines and rows into one outline file of format ``fmt`` with the global (and z-linked)
+    ids; ``stacked``: the image has several planes, so every object says which."""
     import json
     from itertools import zip_longest
-    from ..io.geojson import FeatureWriter, feature
-    with FeatureWriter(target) as w:
+    from ..io.outlines import FORMATS, writer
+    with writer(fmt, out / f"{stem}{FORMATS[fmt][0]}") as w:
         for task, off in zip(tasks, offsets[:-1]):
             base = Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}"
             if not base.with_suffix(".csv").exists():
@@ -298,7 +299,7 @@ def _write_geojson(target: Path, tasks, offsets, linked: dict) -> None:
                     values = dict(zip(OBJECT_COLUMNS, row))
                     raw = int(row[0]) + int(off)
                     values["id"] = linked.get(raw, raw)
-                    w.add(feature(json.loads(line), values, task.z, task.t))
+                    w.add(json.loads(line), values, *((task.z, task.t) if stacked else (None, None)))
 
 
 def _write_table(target: Path, tasks, offsets, linked: dict, file: str, pixel_size, n_t: int) -> list[int]:

@@ -1,19 +1,21 @@
-"""Counted objects as GeoJSON (QuPath detections): outlines at pixel centres, measurements from the table,
-the same features block-wise as in memory (ids across seams, z planes), and nothing half-written."""
+"""Counted objects as outlines: GeoJSON (QuPath detections) and ImageJ ROI sets (Fiji), traced at pixel centres,
+measured from the table, the same block-wise as in memory (ids across seams, z planes), nothing half-written."""
 import csv
 import json
 
 import numpy as np
 import pytest
 import tifffile
+from roifile import roiread
 from skimage.draw import disk
 
 from unetkit.config import BlockConfig, PredictConfig
 from unetkit.counting import count
-from unetkit.io.geojson import FeatureWriter, object_geometries, outline, write_objects
+from unetkit.errors import UnetkitError
+from unetkit.io import write_image
+from unetkit.io.outlines import object_geometries, outline, write_objects, writer
 from unetkit.planes import AxisChoice
 from unetkit.predictor import Predictor
-from unetkit.io import write_image
 
 
 class Threshold:
@@ -53,35 +55,58 @@ def test_objects_in_pieces_and_single_pixel_lines_keep_an_area():
     assert shoelace(got[2]["coordinates"][0]) == pytest.approx(6.0)   # the line's pixels as a 6 x 1 box
 
 
-def test_write_objects_measures_each_feature_and_leaves_no_file_on_error(tmp_path):
+def disks():
     labels = np.zeros((40, 40), np.int32)
     labels[disk((10, 10), 5)] = 1
     labels[disk((28, 25), 7)] = 2
-    rows = [{"id": 1, "area": 81.0, "file": "a.png"}, {"id": 2, "area": 149.0, "file": "a.png"}]
-    path = write_objects(tmp_path / "a.geojson", labels, rows, z=3, t=1)
-    doc = json.loads(path.read_text())
+    return labels, [{"id": 1, "area": 81.0, "file": "a.png"}, {"id": 2, "area": 149.0, "file": "a.png"}]
+
+
+def test_geojson_features_carry_measurements_and_their_plane(tmp_path):
+    import cv2
+    labels, rows = disks()
+    doc = json.loads(write_objects("geojson", tmp_path / "a.geojson", labels, rows, z=3, t=1).read_text())
     assert doc["type"] == "FeatureCollection" and len(doc["features"]) == 2
     f2 = doc["features"][1]
     assert f2["properties"] == {"objectType": "detection", "name": "2", "measurements": {"id": 2.0, "area": 149.0}}
     assert f2["geometry"]["plane"] == {"c": -1, "z": 3, "t": 1}
-    import cv2
     ring = np.array(f2["geometry"]["coordinates"][0], np.float32)
     assert cv2.pointPolygonTest(ring, (25.5, 28.5), False) > 0        # the disk's centre pixel is inside
+    flat = json.loads(write_objects("geojson", tmp_path / "b.geojson", labels, rows).read_text())
+    assert "plane" not in flat["features"][0]["geometry"]             # a 2-D image: QuPath's default plane
+
+
+def test_imagej_rois_hold_the_same_outlines_in_subpixel_coordinates(tmp_path):
+    labels, rows = disks()
+    geo = json.loads(write_objects("geojson", tmp_path / "a.geojson", labels, rows).read_text())["features"]
+    rois = roiread(write_objects("imagej", tmp_path / "a_rois.zip", labels, rows))
+    assert [r.name for r in rois] == ["1", "2"]
+    for roi, f in zip(rois, geo):
+        assert np.allclose(roi.coordinates(), np.array(f["geometry"]["coordinates"][0][:-1]), atol=1e-4)
+        assert roi.z_position == 0 and roi.t_position == 0             # one plane: shown on the whole image
+    stacked = roiread(write_objects("imagej", tmp_path / "z_rois.zip", labels, rows, z=2, t=0))
+    assert [r.name for r in stacked] == ["1 z2 t0", "2 z2 t0"] and stacked[0].z_position == 3   # 1-based
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "imagej"])
+def test_a_writer_interrupted_leaves_no_file(tmp_path, fmt):
+    labels, rows = disks()
     with pytest.raises(ValueError):
-        with FeatureWriter(tmp_path / "b.geojson") as w:
-            w.add({"type": "Feature"})
+        with writer(fmt, tmp_path / "x.out") as w:
+            w.add(dict(object_geometries(labels))[1], rows[0])
             raise ValueError("interrupted")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.geojson"]
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_block_wise_geojson_equals_the_in_memory_one(tmp_path):
+def test_block_wise_outlines_equal_the_in_memory_ones(tmp_path):
     from test_blocks import cells_on_seams
     img, truth = cells_on_seams()
     write_image(tmp_path / "cells.png", img)
-    mem = count(threshold_model(), [tmp_path / "cells.png"], tmp_path / "mem", verbose=False, geojson=True)
+    both = ("geojson", "imagej")
+    mem = count(threshold_model(), [tmp_path / "cells.png"], tmp_path / "mem", verbose=False, outlines=both)
     blocks = BlockConfig(mode="always", block_size=128, label_block=128, chunk=64, halo=32)
     blk = count(threshold_model(), [tmp_path / "cells.png"], tmp_path / "blk", verbose=False, blocks=blocks,
-                geojson=True)
+                outlines=both)
     assert mem[0]["count"] == blk[0]["count"] == truth.max()
 
     def features(folder):
@@ -90,12 +115,16 @@ def test_block_wise_geojson_equals_the_in_memory_one(tmp_path):
             table = {int(r["id"]): float(r["area"]) for r in csv.DictReader(fh)}
         for f in doc["features"]:   # each feature is its table row
             assert f["properties"]["measurements"]["area"] == table[int(f["properties"]["name"])]
+        rois = {r.name: r.coordinates() for r in roiread(folder / "cells_rois.zip")}
+        for f in doc["features"]:   # and the ROI of the same id has the same outline
+            assert np.allclose(rois[f["properties"]["name"]], f["geometry"]["coordinates"][0][:-1], atol=1e-4)
         return sorted((sorted(map(tuple, f["geometry"]["coordinates"][0])), f["properties"]["measurements"]["area"])
                       for f in doc["features"])
 
     assert features(tmp_path / "mem") == features(tmp_path / "blk")
-    assert len(set(json.loads((tmp_path / "blk" / "cells_objects.geojson").read_text())["features"][i]["properties"]
-                   ["name"] for i in range(truth.max()))) == truth.max()     # global ids, unique across blocks
+    names = [f["properties"]["name"] for f in json.loads((tmp_path / "blk" / "cells_objects.geojson").read_text())
+             ["features"]]
+    assert len(set(names)) == len(names) == truth.max()                 # global ids, unique across blocks
 
 
 def test_z_slices_carry_their_plane_and_linked_ids(tmp_path):
@@ -107,9 +136,19 @@ def test_z_slices_carry_their_plane_and_linked_ids(tmp_path):
     stack = np.stack([blobs([(30, 30)]), blobs([(31, 30)]), blobs([(30, 30), (70, 70)])])
     tifffile.imwrite(tmp_path / "z.tif", stack, imagej=True, metadata={"axes": "ZYX"})
     count(threshold_model(), [tmp_path / "z.tif"], tmp_path / "out", verbose=False, choice=AxisChoice(z="slices"),
-          geojson=True)
+          outlines=("geojson", "imagej"))
     feats = json.loads((tmp_path / "out" / "z_objects.geojson").read_text())["features"]
     planes = sorted((f["geometry"].get("plane", {"z": 0})["z"], f["properties"]["name"]) for f in feats)
     assert [z for z, _ in planes] == [0, 1, 2, 2]
     names = dict(planes[:2])
     assert names[0] == names[1]                                         # one nucleus through z: one id
+    rois = roiread(tmp_path / "out" / "z_rois.zip")
+    assert sorted(r.z_position for r in rois) == [1, 2, 3, 3]          # every slice's ROI on its own slice
+    assert f"{names[0]} z0 t0" in {r.name for r in rois}
+
+
+def test_an_unknown_outline_format_is_refused_before_anything_is_written(tmp_path):
+    write_image(tmp_path / "a.png", np.zeros((64, 64), np.uint8))
+    with pytest.raises(UnetkitError, match="unknown outline format 'svg'"):
+        count(threshold_model(), [tmp_path / "a.png"], tmp_path / "out", verbose=False, outlines=("svg",))
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,75 @@
+"""Counted objects as outlines for the tools people measure in: GeoJSON for QuPath (``geojson``) and ImageJ ROI
+sets for Fiji's ROI Manager (``imagej_rois``), both traced here the same way.
+
+An outline runs through the centres of the object's edge pixels (OpenCV's contour, as Cellpose's outlines), in
+the image's pixel coordinates with a pixel's centre at +0.5 (QuPath's and ImageJ's subpixel convention). An object
+in more than one piece has one ring per piece. ``FORMATS`` maps a format to its file suffix and writer; a writer
+takes one object at a time (``add(geometry, row, z, t)``; z and t None for a single 2-D image), writes to a temporary name and renames on ``close``
+(``discard`` drops it; as a context manager, closed on success, discarded on an error): memory is one object.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def outline(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> dict:
+    """The GeoJSON geometry of one object's ``mask`` (a crop), its top-left pixel at ``offset`` (y, x) in the image."""
+    import cv2
+    padded = np.pad(mask.astype(np.uint8), 1)
+    contours, _ = cv2.findContours(padded, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    y0, x0 = offset[0] - 1 + 0.5, offset[1] - 1 + 0.5       # undo the padding, then to pixel centres
+    polygons = []
+    for c in contours:
+        pts = c[:, 0, :].astype(np.float64)
+        if len(pts) < 3:   # a line or a dot of pixels: its pixels' square hull, so the outline has an area
+            lo, hi = pts.min(0) - 0.5, pts.max(0) + 0.5
+            pts = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
+        ring = [[round(float(x) + x0, 2), round(float(y) + y0, 2)] for x, y in pts]
+        polygons.append([ring + [ring[0]]])
+    if len(polygons) == 1:
+        return {"type": "Polygon", "coordinates": polygons[0]}
+    return {"type": "MultiPolygon", "coordinates": polygons}
+
+
+def rings(geometry: dict) -> list[list]:
+    """The outer ring of each piece of a Polygon or MultiPolygon geometry."""
+    if geometry["type"] == "Polygon":
+        return [geometry["coordinates"][0]]
+    return [polygon[0] for polygon in geometry["coordinates"]]
+
+
+def object_geometries(labels: np.ndarray, offset: tuple[int, int] = (0, 0)):
+    """(id, geometry) of every object of a label image, in id order; ``offset`` places the image's top-left pixel."""
+    from scipy import ndimage
+    for i, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is not None:
+            yield i, outline(labels[box] == i, (offset[0] + box[0].start, offset[1] + box[1].start))
+
+
+def _geojson(path):
+    from .geojson import FeatureWriter
+    return FeatureWriter(path)
+
+
+def _imagej(path):
+    from .imagej_rois import RoiZipWriter
+    return RoiZipWriter(path)
+
+
+FORMATS = {"geojson": ("_objects.geojson", _geojson), "imagej": ("_rois.zip", _imagej)}
+
+
+def writer(fmt: str, path):
+    return FORMATS[fmt][1](path)
+
+
+def write_objects(fmt: str, path, labels: np.ndarray, rows: list[dict], z: int | None = None,
+                  t: int | None = None) -> Path:
+    """``path`` in format ``fmt`` with every object of ``labels``, measured by ``rows`` (matched on their ``id``)."""
+    by_id = {int(r["id"]): r for r in rows}
+    with writer(fmt, path) as w:
+        for i, geometry in object_geometries(labels):
+            w.add(geometry, by_id.get(i, {"id": i}), z, t)
+    return Path(path)
