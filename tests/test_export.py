@@ -1,4 +1,5 @@
 """unetkit export: ONNX files and bioimage.io packages that reproduce unetkit's own outputs, and refusals."""
+import io
 import json
 import zipfile
 
@@ -72,6 +73,18 @@ def test_package_validates_and_reproduces_unetkit_on_a_bright_background_image(t
     got = sample.members["probabilities"].data.transpose("batch", "y", "x", "channel").values[0]
     h = package_halo(p.meta)   # the runner tiles and pads the borders its own way: compare beyond the halo
     assert got.shape == want.shape and np.max(np.abs(got - want)[h:-h, h:-h]) < 1e-3
+
+
+def test_a_model_scaled_by_its_type_gets_the_types_gain_from_a_16_bit_sample(tmp_path):
+    """The seeds' recipe divides by the type's maximum: the package must say 1/65535 for a 16-bit sample."""
+    m = tiny_model(tmp_path / "seed.keras", norm="scale")
+    img = (np.random.default_rng(1).random((70, 90)) * 40000).astype(np.uint16)
+    sample = write_image(tmp_path / "s.tif", img)
+    pkg = export_model(m, tmp_path / "seed.zip", ExportConfig(sample=str(sample)))   # refused unless reproduced
+    with zipfile.ZipFile(pkg) as z:
+        rdf = z.read("rdf.yaml").decode()
+        x = np.load(io.BytesIO(z.read("test_input.npy")))
+    assert "gain: 1.5259" in rdf and x.shape[1:3] == (68, 68) and x.max() > 255   # raw values, a centre square
 
 
 def test_package_of_a_bundled_model_carries_its_card_and_citations(tmp_path):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ExportConfig
-from ..data.prepare import PERCENTILES, apply_norm, norm_params, to_channels
+from ..data.prepare import PERCENTILES, apply_norm, norm_params, params_from_stats, to_channels
 from ..errors import UnetkitError
 from ..io import atomic_target
 from .onnx_graph import float32_model, require, write_checked
@@ -110,9 +110,12 @@ def test_image(cfg: ExportConfig, meta: dict, invert: bool) -> tuple[np.ndarray,
     return to_channels(arr, channels).astype(np.float32), arr.dtype
 
 
-def expected_output(model, meta: dict, raw: np.ndarray, invert: bool) -> np.ndarray:
-    """unetkit's own output for the raw test image: its normalisation, the chosen polarity, the Keras network."""
-    p = dataclasses.replace(norm_params(raw, meta.get("norm", "percentile")), invert=invert)
+def expected_output(model, meta: dict, raw: np.ndarray, raw_dtype, invert: bool) -> np.ndarray:
+    """unetkit's own output for the raw test image: its normalisation (``scale`` by the file's own type, which
+    the float32 test image no longer has), the chosen polarity, the Keras network."""
+    norm = meta.get("norm", "percentile")
+    p = params_from_stats(norm, raw_dtype) if norm in ("scale", "none") else norm_params(raw, norm)
+    p = dataclasses.replace(p, invert=invert)
     return np.asarray(model.predict_on_batch(apply_norm(raw, p)[None]), np.float32)
 
 
@@ -266,7 +269,7 @@ def failures(summary) -> str:
     bad = [d for d in summary.details if d.status == "failed"]
     msgs = []
     for d in bad[:3]:
-        errors = "; ".join(str(e.msg) for e in (d.errors or [])[:2])
+        errors = "; ".join(" ".join(str(e.msg).split())[:200] for e in (d.errors or [])[:2])   # one line
         msgs.append(f"{d.name}: {errors}" if errors else d.name)
     return " | ".join(msgs) or summary.status
 
@@ -290,7 +293,7 @@ def write_package(spec, out: Path, cfg: ExportConfig) -> Path:
     name = cfg.name or f"unetkit {stem}"
     invert = inverts(meta, cfg.polarity, str(spec))
     raw, raw_dtype = test_image(cfg, meta, invert)
-    expected = expected_output(model, meta, raw, invert)
+    expected = expected_output(model, meta, raw, raw_dtype, invert)
     names = output_names(meta, expected.shape[-1])
     card = model_card(str(spec)).read_text() if bundled and model_card(str(spec)) else None
     with tempfile.TemporaryDirectory(prefix=".unetkit-export.", dir=out.parent if out.parent.exists() else None) as d:
