@@ -20,6 +20,23 @@ def test_manifest_is_discovered_and_its_commands_import():
         assert callable(npe2.manifest.utils.import_python_name(command.python_name))
 
 
+@pytest.mark.parametrize("fn", [count_objects, probabilities])
+def test_the_form_napari_builds_offers_the_viewers_layers(fn):
+    """napari builds each widget's form with magicgui from the annotations: the image must become napari's layer
+    chooser and the result a layer napari adds (resolved here as napari resolves them, without Qt)."""
+    import typing
+    import napari  # noqa: F401  (registers napari's types with magicgui)
+    import napari.types
+    from magicgui.signature import magic_signature
+    from magicgui.type_map import get_widget_class
+    sig = magic_signature(fn)
+    cls, options = get_widget_class(sig.parameters["image"].default, sig.parameters["image"].annotation)
+    assert cls.__name__ == "ComboBox" and options["choices"].__name__ == "get_layers"
+    for name in ("model", "tta"):
+        get_widget_class(sig.parameters[name].default, sig.parameters[name].annotation)
+    assert typing.get_type_hints(fn, localns={"napari": napari})["return"] is napari.types.LayerDataTuple
+
+
 def test_count_widget_equals_count_on_the_file_and_sits_on_the_image(tmp_path):
     import napari.layers
     from unetkit.counting import count

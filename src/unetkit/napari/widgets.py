@@ -58,8 +58,8 @@ def _layer_kwargs(layer, name: str, **metadata) -> dict:
     return kw
 
 
-def count_objects(image: "napari.layers.Image", model: str = "nuclei", diameter: float = 0.0,
-                  tta: bool = True) -> "napari.types.LayerDataTuple":
+def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: float = 0.0,
+                  tta: bool = True) -> napari.types.LayerDataTuple:
     """Count objects (nuclei, cells) in an image layer: a labels layer, one id per object.
 
     model: a bundled name (nuclei), a run folder or a .keras file. diameter: typical object size in px
@@ -82,8 +82,8 @@ def count_objects(image: "napari.layers.Image", model: str = "nuclei", diameter:
                               model=str(model)), "labels"
 
 
-def probabilities(image: "napari.layers.Image", model: str = "nuclei",
-                  tta: bool = False) -> "napari.types.LayerDataTuple":
+def probabilities(image: napari.layers.Image, model: str = "nuclei",
+                  tta: bool = False) -> napari.types.LayerDataTuple:
     """The model's probability per pixel for an image layer (overlap-tile, at the model's own scale): an image
     layer with the classes along a last axis of its own (background / interior / boundary for nuclei)."""
     from ..planes import check_finite
