@@ -61,7 +61,7 @@ def main(argv=None) -> None:
               f"Keras / ONNX Runtime = {k / o:.2f}; largest difference {diff:.1e}")
     if a.labels:
         from unetkit.io import read_array
-        from unetkit.io.outlines import FORMATS, write_objects
+        from unetkit.io.object_files import FORMATS, write_objects
         files = sorted(Path(a.labels).glob("*_labels.tif"))
         for fmt, (suffix, _) in FORMATS.items():
             total, objects = 0.0, 0

@@ -13,7 +13,8 @@ from unetkit.config import BlockConfig, PredictConfig
 from unetkit.counting import count
 from unetkit.errors import UnetkitError
 from unetkit.io import write_image
-from unetkit.io.outlines import object_geometries, outline, write_objects, writer
+from unetkit.io.object_files import write_objects, writer
+from unetkit.io.outlines import object_geometries, outline
 from unetkit.planes import AxisChoice
 from unetkit.predictor import Predictor
 

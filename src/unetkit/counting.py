@@ -1,9 +1,9 @@
 """``unetkit count``: predict, split into objects, measure, and write tables and overlays.
 
 Per image: ``NAME_labels.tif`` (16-bit label image), ``NAME_objects.csv`` (one row per
-object), the ``outlines`` asked for (``NAME_objects.geojson`` for QuPath, ``NAME_rois.zip`` for Fiji), and
-``NAME_count.png`` (outlines, ids and the count), written last, so an image whose count picture exists is done. Large planes, z-stacks and time series go block by
-block (``blocks.labels``): ``NAME_labels.ome.zarr`` (32-bit ids, multiscale) and a
+object), the ``outlines`` asked for (``NAME_objects.geojson`` for QuPath, ``NAME_rois.zip`` for
+Fiji), and ``NAME_count.png`` (outlines, ids and the count), written last, so an image whose
+count picture exists is done. Large planes, z-stacks and time series go block by block (``blocks.labels``): ``NAME_labels.ome.zarr`` (32-bit ids, multiscale) and a
 preview picture. For the set: ``counts.csv`` (file, t, count), ``objects.csv`` (every
 image's rows, streamed) and ``sizes.png`` (histogram of object areas). Objects are
 labelled on the blended probability map, so an object cut by a tile seam is one object.
@@ -39,8 +39,8 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
           blocks: BlockConfig | None = None, axes: str | None = None, on_error: str = "skip",
           skip_existing: bool = False, outlines: tuple = ()) -> list[dict]:
     """Count objects in every input; returns the rows of counts.csv (file, t, count). ``outlines``: formats of
-    ``io.outlines.FORMATS`` (geojson, imagej) to write every object's outline in."""
-    from .io.outlines import FORMATS, write_objects
+    ``io.object_files.FORMATS`` (geojson, imagej) to write every object's outline in."""
+    from .io.object_files import FORMATS, write_objects
     from .viz import count_overlay, display_image, size_histogram
     predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg or PredictConfig(tta=COUNT_TTA))
     icfg, choice, bcfg = instance_cfg or instance_settings(predictor.meta), choice or AxisChoice(), blocks or BlockConfig()

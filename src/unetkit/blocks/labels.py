@@ -12,7 +12,7 @@ Three passes over blocks, each a set of Dask tasks:
      running count of the blocks before (ids unique over the whole image).
 For z-stacks (``--z slices``) objects of consecutive slices that overlap with IoU >= 0.5
 then share one id (linked block by block, bounded by the number of objects, not pixels).
-``NAME_objects.csv`` is streamed from the scratch CSVs, and the outline files asked for (``io.outlines``) from the
+``NAME_objects.csv`` is streamed from the scratch CSVs, and the outline files asked for (``io.object_files``) from the
 outlines each block traced of the objects it owns, whole; memory is a few blocks.
 """
 from __future__ import annotations
@@ -286,7 +286,7 @@ def _write_outlines(fmt: str, out: Path, stem: str, tasks, offsets, linked: dict
     ids; ``stacked``: the image has several planes, so every object says which."""
     import json
     from itertools import zip_longest
-    from ..io.outlines import FORMATS, writer
+    from ..io.object_files import FORMATS, writer
     with writer(fmt, out / f"{stem}{FORMATS[fmt][0]}") as w:
         for task, off in zip(tasks, offsets[:-1]):
             base = Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}"

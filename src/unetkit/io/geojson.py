@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 
-from .write import atomic_target
+from .outlines import OutlineWriter
 
 
 def feature(geometry: dict, row: dict, z: int | None = None, t: int | None = None) -> dict:
@@ -31,37 +30,19 @@ def _number(v) -> bool:
         return False
 
 
-class FeatureWriter:
-    """A FeatureCollection written one object at a time (``outlines``' writer contract)."""
+class FeatureWriter(OutlineWriter):
+    """A FeatureCollection, one object at a time."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.tmp = atomic_target(self.path)
+        super().__init__(path)
         self.fh = open(self.tmp, "w")
         self.fh.write('{"type": "FeatureCollection", "features": [\n')
-        self.n = 0
 
     def add(self, geometry: dict, row: dict, z: int | None = None, t: int | None = None) -> None:
         self.fh.write((",\n" if self.n else "") + json.dumps(feature(geometry, row, z, t), separators=(",", ":")))
         self.n += 1
 
-    def close(self) -> Path:
-        self.fh.write("\n]}\n")
+    def _finish(self, complete: bool) -> None:
+        if complete:
+            self.fh.write("\n]}\n")
         self.fh.close()
-        os.replace(self.tmp, self.path)
-        return self.path
-
-    def discard(self) -> None:
-        self.fh.close()
-        if self.tmp.exists():
-            self.tmp.unlink()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.discard()
-        return False

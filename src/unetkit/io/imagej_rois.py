@@ -7,21 +7,17 @@ from __future__ import annotations
 
 import os
 import zipfile
-from pathlib import Path
 
-from .outlines import rings
-from .write import atomic_target
+from .outlines import OutlineWriter, rings
 
 
-class RoiZipWriter:
-    """A ROI set written one object at a time (``outlines``' writer contract)."""
+class RoiZipWriter(OutlineWriter):
+    """A ROI set, one object at a time."""
 
     def __init__(self, path: str | os.PathLike):
-        import roifile   # noqa: F401  (a core dependency: fail here, before any counting is written)
-        self.path = Path(path)
-        self.tmp = atomic_target(self.path)
+        import roifile   # noqa: F401  (a core dependency: fail here, before any object is written)
+        super().__init__(path)
         self.zf = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_DEFLATED)
-        self.n = 0
 
     def add(self, geometry: dict, row: dict, z: int | None = None, t: int | None = None) -> None:
         """One object; ``z``/``t`` (0-based) place it in a stack, None for a single 2-D image."""
@@ -36,22 +32,5 @@ class RoiZipWriter:
             self.zf.writestr(f"{name}.roi", roi.tobytes())
         self.n += 1
 
-    def close(self) -> Path:
+    def _finish(self, complete: bool) -> None:
         self.zf.close()
-        os.replace(self.tmp, self.path)
-        return self.path
-
-    def discard(self) -> None:
-        self.zf.close()
-        if self.tmp.exists():
-            self.tmp.unlink()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.discard()
-        return False

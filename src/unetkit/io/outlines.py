@@ -1,17 +1,17 @@
-"""Counted objects as outlines for the tools people measure in: GeoJSON for QuPath (``geojson``) and ImageJ ROI
-sets for Fiji's ROI Manager (``imagej_rois``), both traced here the same way.
+"""Counted objects' outlines, traced once for every file format (``object_files``), and the writers' contract.
 
 An outline runs through the centres of the object's edge pixels (OpenCV's contour, as Cellpose's outlines), in
-the image's pixel coordinates with a pixel's centre at +0.5 (QuPath's and ImageJ's subpixel convention). An object
-in more than one piece has one ring per piece. ``FORMATS`` maps a format to its file suffix and writer; a writer
-takes one object at a time (``add(geometry, row, z, t)``; z and t None for a single 2-D image), writes to a temporary name and renames on ``close``
-(``discard`` drops it; as a context manager, closed on success, discarded on an error): memory is one object.
+the image's pixel coordinates with a pixel's centre at +0.5 (QuPath's and ImageJ's subpixel convention), as a
+GeoJSON geometry: an object in more than one piece has one ring per piece (a MultiPolygon).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+
+from .write import atomic_target
 
 
 def outline(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> dict:
@@ -48,28 +48,38 @@ def object_geometries(labels: np.ndarray, offset: tuple[int, int] = (0, 0)):
             yield i, outline(labels[box] == i, (offset[0] + box[0].start, offset[1] + box[1].start))
 
 
-def _geojson(path):
-    from .geojson import FeatureWriter
-    return FeatureWriter(path)
+class OutlineWriter:
+    """A file of outlines written one object at a time (``add(geometry, row, z, t)``; z and t None for a single
+    2-D image) to a temporary name, renamed into place by ``close`` (``discard`` drops it); as a context manager,
+    closed on success and discarded on an error. Memory: one object. Formats implement ``add`` and ``_finish``."""
 
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.tmp = atomic_target(self.path)
+        self.n = 0
 
-def _imagej(path):
-    from .imagej_rois import RoiZipWriter
-    return RoiZipWriter(path)
+    def add(self, geometry: dict, row: dict, z: int | None = None, t: int | None = None) -> None:
+        raise NotImplementedError
 
+    def _finish(self, complete: bool) -> None:
+        """Close the temporary file; ``complete``: it will be kept (write what ends the format)."""
+        raise NotImplementedError
 
-FORMATS = {"geojson": ("_objects.geojson", _geojson), "imagej": ("_rois.zip", _imagej)}
+    def close(self) -> Path:
+        self._finish(True)
+        os.replace(self.tmp, self.path)
+        return self.path
 
+    def discard(self) -> None:
+        self._finish(False)
+        self.tmp.unlink(missing_ok=True)
 
-def writer(fmt: str, path):
-    return FORMATS[fmt][1](path)
+    def __enter__(self):
+        return self
 
-
-def write_objects(fmt: str, path, labels: np.ndarray, rows: list[dict], z: int | None = None,
-                  t: int | None = None) -> Path:
-    """``path`` in format ``fmt`` with every object of ``labels``, measured by ``rows`` (matched on their ``id``)."""
-    by_id = {int(r["id"]): r for r in rows}
-    with writer(fmt, path) as w:
-        for i, geometry in object_geometries(labels):
-            w.add(geometry, by_id.get(i, {"id": i}), z, t)
-    return Path(path)
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+        return False
