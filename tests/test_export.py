@@ -111,10 +111,14 @@ def test_refusals_leave_nothing_behind(tmp_path):
     nan[3, 3] = np.nan
     with pytest.raises(UnetkitError, match="NaN"):
         export_model(never, tmp_path / "a.zip", ExportConfig(sample=str(write_image(tmp_path / "nan.npy", nan))))
+    with pytest.raises(UnetkitError, match="ONNX file holds the network alone"):
+        export_model(never, tmp_path / "a.onnx", ExportConfig(format="onnx", polarity="dark"))
+    with pytest.raises(UnetkitError, match=r"^--license 'MIT-ish' is not an SPDX licence id; use e.g."):
+        export_model(never, tmp_path / "a.zip", ExportConfig(license="MIT-ish", crop=64))
     small = write_image(tmp_path / "small.png", np.zeros((20, 30), np.uint8))
     with pytest.raises(UnetkitError, match="small.png: 20x30 px is smaller"):
         export_model(never, tmp_path / "a.zip", ExportConfig(sample=str(small)))
-    assert not (tmp_path / "a.zip").exists()
+    assert not (tmp_path / "a.zip").exists() and not (tmp_path / "a.onnx").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temporary files left
 
 

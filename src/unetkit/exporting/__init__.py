@@ -36,6 +36,9 @@ def export_model(model, out, cfg: ExportConfig | None = None, overwrite: bool = 
     cfg = cfg or ExportConfig()
     if cfg.format not in FORMATS:
         raise UnetkitError(f"unknown export format {cfg.format!r}: use {' or '.join(FORMATS)}")
+    if cfg.format == "onnx" and (cfg.polarity != "auto" or cfg.sample):   # the network alone: nothing to apply them to
+        raise UnetkitError("--polarity and --sample shape a bioimage.io package's pre-processing and test image; an "
+                           "ONNX file holds the network alone: leave them out, or export --format bioimageio")
     write, suffix = FORMATS[cfg.format]
     out = Path(out)
     if out.suffix.lower() != suffix:

@@ -237,8 +237,12 @@ def describe(v, files: dict, meta: dict, cfg: ExportConfig, name: str, names: li
             inputs=[inp], outputs=[out], weights=weights, config=v.Config(unetkit=meta))
     except pydantic.ValidationError as exc:   # the user's name, author or licence: say which, in one line
         e = exc.errors()[0]
-        raise UnetkitError(f"the package's {'.'.join(str(x) for x in e['loc'][:2])} {e['input']!r}: {e['msg']} "
-                           "(see --name, --author, --license)") from None
+        field = str(e["loc"][0]) if e["loc"] else "description"
+        if field == "license":   # pydantic lists every SPDX id: name a few instead
+            raise UnetkitError(f"--license {cfg.license!r} is not an SPDX licence id; use e.g. CC-BY-4.0, CC0-1.0 "
+                               "or MIT") from None
+        raise UnetkitError(f"the package's {field} {e['input']!r}: {' '.join(str(e['msg']).split())[:160]} "
+                           "(see --name, --author)") from None
 
 
 def _backend_version(backend: str) -> str:
