@@ -65,6 +65,15 @@ def test_a_stack_is_counted_plane_by_plane_with_unique_ids():
     assert len(ids0) == per_plane[0] and len(ids1) == per_plane[1] and not ids0 & ids1
 
 
+def test_an_rgb_layer_gives_a_plane_of_labels_on_the_same_grid():
+    import napari.layers
+    img, truth = random_cells(size=96, n=6, rng=np.random.default_rng(6))
+    layer = napari.layers.Image(np.stack([img, img // 2, img], -1), name="rgb", rgb=True, scale=(2.0, 3.0))
+    data, kw, _ = count_objects(layer, tta=False)
+    assert data.shape == (96, 96) and kw["scale"] == (2.0, 3.0)          # the colour axis is not a layer axis
+    assert abs(kw["metadata"]["count"] - truth.max()) <= 1
+
+
 def test_probabilities_widget_gives_one_layer_per_class():
     import napari.layers
     img, _ = random_cells(size=64, n=3, rng=np.random.default_rng(5))
