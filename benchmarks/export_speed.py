@@ -70,7 +70,7 @@ def main(argv=None) -> None:
                     labels = read_array(f).astype(np.int32)
                     rows = [{"id": i} for i in range(1, int(labels.max()) + 1)]
                     t = time.perf_counter()
-                    write_objects(fmt, Path(d) / f"x{suffix}", labels, rows)
+                    write_objects({fmt: Path(d) / f"x{suffix}"}, labels, rows)
                     total += time.perf_counter() - t
                     objects += len(rows)
             print(f"--outlines {fmt} on {len(files)} label images, {objects} objects: {total:.2f} s in all, "

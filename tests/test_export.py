@@ -115,6 +115,12 @@ def test_refusals_leave_nothing_behind(tmp_path):
         export_model(never, tmp_path / "a.onnx", ExportConfig(format="onnx", polarity="dark"))
     with pytest.raises(UnetkitError, match=r"^--license 'MIT-ish' is not an SPDX licence id; use e.g."):
         export_model(never, tmp_path / "a.zip", ExportConfig(license="MIT-ish", crop=64))
+    with pytest.raises(UnetkitError, match="unknown export format 'tflite': use bioimageio or onnx"):
+        export_model(never, tmp_path / "a.tflite", ExportConfig(format="tflite"))
+    with pytest.raises(UnetkitError, match="unknown polarity 'light': use auto, bright, dark"):
+        export_model(never, tmp_path / "a.zip", ExportConfig(polarity="light", crop=64))
+    with pytest.raises(UnetkitError, match=r"^the package's name 'ab': .*at least 5.*\(see --name, --author\)$"):
+        export_model(never, tmp_path / "a.zip", ExportConfig(name="ab", crop=64))
     small = write_image(tmp_path / "small.png", np.zeros((20, 30), np.uint8))
     with pytest.raises(UnetkitError, match="small.png: 20x30 px is smaller"):
         export_model(never, tmp_path / "a.zip", ExportConfig(sample=str(small)))

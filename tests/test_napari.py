@@ -90,7 +90,11 @@ def test_a_whole_slide_layer_is_sent_to_the_command_line():
         count_objects(Slide(), tta=False)
 
 
-def test_label_refuses_what_is_not_one_plane():
+def test_label_refuses_what_is_not_one_plane_and_nan_pixels():
     import unetkit
     with pytest.raises(UnetkitError, match=r"stack: an image of shape \(3, 64, 64\) is not one 2-D plane"):
         unetkit.label("nuclei", np.zeros((3, 64, 64), np.uint8), name="stack")
+    holes = np.ones((64, 64), np.float32)
+    holes[5, 5] = np.nan
+    with pytest.raises(UnetkitError, match="holes: 1 NaN/inf pixels"):
+        unetkit.label("nuclei", holes, name="holes")

@@ -13,7 +13,7 @@ from unetkit.config import BlockConfig, PredictConfig
 from unetkit.counting import count
 from unetkit.errors import UnetkitError
 from unetkit.io import write_image
-from unetkit.io.object_files import write_objects, writer
+from unetkit.io.object_files import write_objects, writers
 from unetkit.io.outlines import object_geometries, outline
 from unetkit.planes import AxisChoice
 from unetkit.predictor import Predictor
@@ -66,35 +66,39 @@ def disks():
 def test_geojson_features_carry_measurements_and_their_plane(tmp_path):
     import cv2
     labels, rows = disks()
-    doc = json.loads(write_objects("geojson", tmp_path / "a.geojson", labels, rows, z=3, t=1).read_text())
+    write_objects({"geojson": tmp_path / "a.geojson"}, labels, rows, z=3, t=1)
+    doc = json.loads((tmp_path / "a.geojson").read_text())
     assert doc["type"] == "FeatureCollection" and len(doc["features"]) == 2
     f2 = doc["features"][1]
     assert f2["properties"] == {"objectType": "detection", "name": "2", "measurements": {"id": 2.0, "area": 149.0}}
     assert f2["geometry"]["plane"] == {"c": -1, "z": 3, "t": 1}
     ring = np.array(f2["geometry"]["coordinates"][0], np.float32)
     assert cv2.pointPolygonTest(ring, (25.5, 28.5), False) > 0        # the disk's centre pixel is inside
-    flat = json.loads(write_objects("geojson", tmp_path / "b.geojson", labels, rows).read_text())
+    write_objects({"geojson": tmp_path / "b.geojson"}, labels, rows)
+    flat = json.loads((tmp_path / "b.geojson").read_text())
     assert "plane" not in flat["features"][0]["geometry"]             # a 2-D image: QuPath's default plane
 
 
 def test_imagej_rois_hold_the_same_outlines_in_subpixel_coordinates(tmp_path):
     labels, rows = disks()
-    geo = json.loads(write_objects("geojson", tmp_path / "a.geojson", labels, rows).read_text())["features"]
-    rois = roiread(write_objects("imagej", tmp_path / "a_rois.zip", labels, rows))
+    write_objects({"geojson": tmp_path / "a.geojson", "imagej": tmp_path / "a_rois.zip"}, labels, rows)  # one pass
+    geo = json.loads((tmp_path / "a.geojson").read_text())["features"]
+    rois = roiread(tmp_path / "a_rois.zip")
     assert [r.name for r in rois] == ["1", "2"]
     for roi, f in zip(rois, geo):
         assert np.allclose(roi.coordinates(), np.array(f["geometry"]["coordinates"][0][:-1]), atol=1e-4)
         assert roi.z_position == 0 and roi.t_position == 0             # one plane: shown on the whole image
-    stacked = roiread(write_objects("imagej", tmp_path / "z_rois.zip", labels, rows, z=2, t=0))
+    write_objects({"imagej": tmp_path / "z_rois.zip"}, labels, rows, z=2, t=0)
+    stacked = roiread(tmp_path / "z_rois.zip")
     assert [r.name for r in stacked] == ["1 z2 t0", "2 z2 t0"] and stacked[0].z_position == 3   # 1-based
 
 
-@pytest.mark.parametrize("fmt", ["geojson", "imagej"])
-def test_a_writer_interrupted_leaves_no_file(tmp_path, fmt):
+def test_writers_interrupted_leave_no_file(tmp_path):
     labels, rows = disks()
     with pytest.raises(ValueError):
-        with writer(fmt, tmp_path / "x.out") as w:
-            w.add(dict(object_geometries(labels))[1], rows[0])
+        with writers({"geojson": tmp_path / "x.geojson", "imagej": tmp_path / "x_rois.zip"}) as ws:
+            for w in ws:
+                w.add(dict(object_geometries(labels))[1], rows[0])
             raise ValueError("interrupted")
     assert list(tmp_path.iterdir()) == []
 
@@ -148,8 +152,13 @@ def test_z_slices_carry_their_plane_and_linked_ids(tmp_path):
     assert f"{names[0]} z0 t0" in {r.name for r in rois}
 
 
-def test_an_unknown_outline_format_is_refused_before_anything_is_written(tmp_path):
+def test_an_unknown_outline_format_is_refused_before_anything_is_written(tmp_path, capsys):
+    from unetkit.cli import main
     write_image(tmp_path / "a.png", np.zeros((64, 64), np.uint8))
     with pytest.raises(UnetkitError, match="unknown outline format 'svg'"):
         count(threshold_model(), [tmp_path / "a.png"], tmp_path / "out", verbose=False, outlines=("svg",))
+    assert main(["count", str(tmp_path / "a.png"), "--model", "nuclei", "--out", str(tmp_path / "out"),
+                 "--outlines", "geojson", "svg", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown outline format 'svg': use geojson or imagej" in err[0]
     assert not (tmp_path / "out").exists()

@@ -66,6 +66,12 @@ def rewrite_meta(src, dst, meta: dict) -> Path:
     return dst
 
 
+def input_multiple(meta: dict) -> int:
+    """The network's input size divisor from a model's metadata (models from before the architecture contract:
+    2^depth)."""
+    return int(meta.get("divisor") or 2 ** meta["depth"])
+
+
 def resolve_model_path(spec: str | os.PathLike) -> Path:
     """A run folder (its best.keras), a .keras file, or a bundled model's name."""
     from .data.bundled import bundled_model

@@ -290,7 +290,7 @@ def _add_count(sub):
                         "the size the model learned; off predicts at the model's own scale")
     g.add_argument("--pixel-size", type=float,
                    help="um per pixel: report areas in um^2 and lengths in um (default: from the file's metadata)")
-    g.add_argument("--outlines", nargs="+", choices=["geojson", "imagej"], default=[],
+    g.add_argument("--outlines", nargs="+", default=[], metavar="FORMAT",   # count checks the names (io.object_files)
                    help="also write every object's outline: geojson (NAME_objects.geojson: QuPath imports it as "
                         "detections with their measurements), imagej (NAME_rois.zip: Fiji's ROI Manager)")
     from .config import COUNT_TTA
@@ -336,15 +336,16 @@ def _add_calibrate(sub):
 
 def _add_export(sub):
     from .config import ExportConfig
+    from .exporting import FORMATS, POLARITIES
     d = ExportConfig()
     p = sub.add_parser("export", help="write a model for other tools: a bioimage.io package (Fiji, QuPath, ilastik, "
                                       "napari) or ONNX")
     p.add_argument("--model", required=True, help="run folder, .keras file or bundled model name")
     p.add_argument("--out", required=True, help="NAME.zip (bioimage.io package) or NAME.onnx")
-    p.add_argument("--format", choices=["bioimageio", "onnx"], default=d.format)
+    p.add_argument("--format", choices=list(FORMATS), default=d.format)
     p.add_argument("--overwrite", action="store_true")
     g = p.add_argument_group("bioimage.io package")
-    g.add_argument("--polarity", choices=["auto", "bright", "dark"], default=d.polarity,
+    g.add_argument("--polarity", choices=POLARITIES, default=d.polarity,
                    help="objects brighter than the background (fluorescence) or darker (brightfield, H&E): a "
                         "package fixes what unetkit decides per image (auto = bright)")
     g.add_argument("--sample", help="an image of your own for the package's test image and cover (default: "

@@ -25,7 +25,7 @@ from .errors import UnetkitError
 from .instances import OBJECT_COLUMNS, TABLE_COLUMNS, InstanceConfig, distance_seeds, instance_settings, measure
 from .io import open_image, write_image, write_text
 from .planes import AxisChoice, select
-from .prediction import check_out_dir, load_plane, use_blocks
+from .prediction import check_out_dir, load_plane, plane_input, use_blocks
 from .predictor import Predictor
 from .progress import Progress
 
@@ -40,12 +40,10 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
           skip_existing: bool = False, outlines: tuple = ()) -> list[dict]:
     """Count objects in every input; returns the rows of counts.csv (file, t, count). ``outlines``: formats of
     ``io.object_files.FORMATS`` (geojson, imagej) to write every object's outline in."""
-    from .io.object_files import FORMATS, write_objects
+    from .io.object_files import FORMATS, paths, write_objects
     from .viz import count_overlay, display_image, size_histogram
-    predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg or PredictConfig(tta=COUNT_TTA))
-    icfg, choice, bcfg = instance_cfg or instance_settings(predictor.meta), choice or AxisChoice(), blocks or BlockConfig()
-    if distance_seeds(predictor.meta, icfg):  # the distance head comes along as the last channel
-        predictor = dataclasses.replace(predictor, heads="all")
+    predictor, icfg = counting_predictor(model, predict_cfg, instance_cfg)
+    choice, bcfg = choice or AxisChoice(), blocks or BlockConfig()
     files = collect_inputs(inputs)
     out = Path(out_dir)
     check_out_dir(out, files, overwrite, COUNT_SUFFIXES, skip_existing)
@@ -66,7 +64,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         stem = image_stem(f)
         table = out / f"{stem}_objects.csv"
         if skip_existing and (out / f"{stem}_count.png").exists() and table.exists() and \
-                all((out / f"{stem}{FORMATS[fmt][0]}").exists() for fmt in outlines):
+                all(p.exists() for p in paths(out, stem, outlines).values()):
             bar.step(f"{f.name}: done in an earlier run, skipped")
             return _counts_from_table(table, f.name)
         sel = select(open_image(f, axes), predictor.channels, choice)
@@ -91,8 +89,8 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         objects = [{"file": f.name, "t": 0, "z": 0, **r, "pixel_size_um": size or ""}
                    for r in measure(labels, np.nan_to_num(native), size)]
         write_text(table, _csv(objects, TABLE_COLUMNS))
-        for fmt in outlines:
-            write_objects(fmt, out / f"{stem}{FORMATS[fmt][0]}", labels, objects)
+        if outlines:
+            write_objects(paths(out, stem, outlines), labels, objects)
         write_image(out / f"{stem}_count.png", count_overlay(display_image(np.nan_to_num(native)), labels))
         found = f", diameter {size_info['diameter']:.0f} px at scale {size_info['scale']:.2f}" \
             if size_info["diameter"] else ""
@@ -117,6 +115,18 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
     return counts
 
 
+def counting_predictor(model, predict_cfg: PredictConfig | None = None,
+                       instance_cfg: InstanceConfig | None = None) -> tuple[Predictor, InstanceConfig]:
+    """(the predictor ``count`` labels with, its instance settings): ``model`` loaded with count's TTA unless given
+    as a ``Predictor``, the model's stored count settings unless ``instance_cfg``, and the distance head kept as
+    the last channel where it seeds the watershed."""
+    predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg or PredictConfig(tta=COUNT_TTA))
+    icfg = instance_cfg or instance_settings(predictor.meta)
+    if distance_seeds(predictor.meta, icfg):
+        predictor = dataclasses.replace(predictor, heads="all")
+    return predictor, icfg
+
+
 def label_array(model, image: np.ndarray, *, instance_cfg: InstanceConfig | None = None,
                 predict_cfg: PredictConfig | None = None, name: str = "image") -> tuple[np.ndarray, dict]:
     """(labels, how the object size was found) of one 2-D image held in memory, gray (H, W) or colour (H, W, 3|4),
@@ -125,19 +135,12 @@ def label_array(model, image: np.ndarray, *, instance_cfg: InstanceConfig | None
     name; ``name`` goes into error messages. NaN/inf pixels are refused.
     Memory: the image and its prediction at up to three scales (``diameter.choose_scale``)."""
     from .diameter import count_labels
-    from .planes import model_input, native_params
-    predictor = model if isinstance(model, Predictor) else Predictor.load(model, predict_cfg or PredictConfig(tta=COUNT_TTA))
-    icfg = instance_cfg or instance_settings(predictor.meta)
-    if distance_seeds(predictor.meta, icfg):
-        predictor = dataclasses.replace(predictor, heads="all")
+    predictor, icfg = counting_predictor(model, predict_cfg, instance_cfg)
     image = np.asarray(image)
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
         raise UnetkitError(f"{name}: an image of shape {image.shape} is not one 2-D plane, gray or RGB; pass one "
                            "plane (count files with z-stacks or time series through 'unetkit count')")
-    predictor.check_size(name, image.shape)
-    meta = predictor.meta
-    params, bad = native_params(name, image, predictor.channels, meta["norm"], meta.get("invert", "never"), "refuse")
-    return count_labels(predictor, model_input(image, predictor.channels, params, bad), icfg)
+    return count_labels(predictor, plane_input(predictor, image, name)[0], icfg)
 
 
 def _counts_from_table(table: Path, name: str) -> list[dict]:

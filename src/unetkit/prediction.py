@@ -56,12 +56,17 @@ def use_blocks(sel, bcfg: BlockConfig) -> bool:
 
 def load_plane(predictor: Predictor, sel, path, nan: str = "refuse") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(native image, model input, non-finite mask) of a single small plane, in memory."""
-    plane = sel.plane(0, 0)
-    native = plane.whole()
+    native = sel.plane(0, 0).whole()
+    return (native, *plane_input(predictor, native, path, nan))
+
+
+def plane_input(predictor: Predictor, native: np.ndarray, path, nan: str = "refuse") -> tuple[np.ndarray, np.ndarray | None]:
+    """(model input, non-finite mask) of one plane held in memory: size checked against the network, NaN/inf
+    refused (or masked), the model's normalisation and polarity from the plane's own statistics."""
     predictor.check_size(path, native.shape)
     meta = predictor.meta
     params, bad = native_params(path, native, predictor.channels, meta["norm"], meta.get("invert", "never"), nan)
-    return native, model_input(native, predictor.channels, params, bad), bad
+    return model_input(native, predictor.channels, params, bad), bad
 
 
 def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwrite: bool = False,

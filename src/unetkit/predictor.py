@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _backend  # noqa: F401
-from .checkpoint import load_model
+from .checkpoint import input_multiple, load_model
 from .config import PredictConfig
 from .data.prepare import prepare, resized, scaled_shape
 from .errors import UnetkitError
@@ -34,8 +34,8 @@ class Predictor:
 
     @property
     def multiple(self) -> int:
-        """The network's input size divisor (models from before the architecture contract: 2^depth)."""
-        return int(self.meta.get("divisor") or 2 ** self.meta["depth"])
+        """The network's input size divisor (``checkpoint.input_multiple``)."""
+        return input_multiple(self.meta)
 
     @property
     def channels(self) -> int:

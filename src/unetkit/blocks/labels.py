@@ -247,8 +247,8 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             for t in range(n_t):
                 linked.update(_link_slices(labels_out, t, n_z, regions))
         counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t)
-        for fmt in outlines:
-            _write_outlines(fmt, out, stem, tasks, offsets, linked, stacked=n_t * n_z > 1)
+        if outlines:
+            _write_outlines(outlines, out, stem, tasks, offsets, linked, stacked=n_t * n_z > 1)
         labels_out.finish(overwrite, bcfg.block_size)
     except BaseException:
         if labels_out is not None:
@@ -281,13 +281,13 @@ def sample_scale(job: ImageJob, sel, predictor: Predictor, icfg: InstanceConfig)
     return float(info["scale"]), info["diameter"]
 
 
-def _write_outlines(fmt: str, out: Path, stem: str, tasks, offsets, linked: dict, stacked: bool) -> None:
-    """Stream each block's outlines and rows into one outline file of format ``fmt`` with the global (and z-linked)
-    ids; ``stacked``: the image has several planes, so every object says which."""
+def _write_outlines(formats, out: Path, stem: str, tasks, offsets, linked: dict, stacked: bool) -> None:
+    """Stream each block's outlines and rows, read once, into the outline file of every format in ``formats``
+    with the global (and z-linked) ids; ``stacked``: the image has several planes, so every object says which."""
     import json
     from itertools import zip_longest
-    from ..io.object_files import FORMATS, writer
-    with writer(fmt, out / f"{stem}{FORMATS[fmt][0]}") as w:
+    from ..io.object_files import paths, writers
+    with writers(paths(out, stem, formats)) as ws:
         for task, off in zip(tasks, offsets[:-1]):
             base = Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}"
             if not base.with_suffix(".csv").exists():
@@ -299,7 +299,9 @@ def _write_outlines(fmt: str, out: Path, stem: str, tasks, offsets, linked: dict
                     values = dict(zip(OBJECT_COLUMNS, row))
                     raw = int(row[0]) + int(off)
                     values["id"] = linked.get(raw, raw)
-                    w.add(json.loads(line), values, *((task.z, task.t) if stacked else (None, None)))
+                    geometry, plane = json.loads(line), ((task.z, task.t) if stacked else (None, None))
+                    for w in ws:
+                        w.add(geometry, values, *plane)
 
 
 def _write_table(target: Path, tasks, offsets, linked: dict, file: str, pixel_size, n_t: int) -> list[int]:

@@ -27,6 +27,7 @@ def _bioimageio(model, out, cfg):
 
 
 FORMATS = {"bioimageio": (_bioimageio, ".zip"), "onnx": (_onnx, ".onnx")}
+POLARITIES = ("auto", "bright", "dark")   # ExportConfig.polarity
 
 
 def export_model(model, out, cfg: ExportConfig | None = None, overwrite: bool = False) -> Path:

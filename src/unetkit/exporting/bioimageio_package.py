@@ -25,8 +25,10 @@ import numpy as np
 
 from ..config import ExportConfig
 from ..data.prepare import PERCENTILES, apply_norm, norm_params, params_from_stats, to_channels
+from ..checkpoint import input_multiple
 from ..errors import UnetkitError
 from ..io import atomic_target
+from . import POLARITIES
 from .onnx_graph import float32_model, require, write_checked
 
 UNET_PAPER = ("Ronneberger, Fischer, Brox: U-Net: Convolutional Networks for Biomedical Image Segmentation, "
@@ -39,8 +41,8 @@ DSB2018 = ("Caicedo et al.: Nucleus segmentation across imaging experiments: the
 def inverts(meta: dict, polarity: str, name: str) -> bool:
     """Whether the package inverts its normalised input. A model that inverts bright-background images itself
     (``invert: auto``) chooses per image, which the zoo's pre-processing cannot: the export fixes one polarity."""
-    if polarity not in ("auto", "bright", "dark"):
-        raise UnetkitError(f"unknown polarity {polarity!r}: use auto, bright or dark")
+    if polarity not in POLARITIES:
+        raise UnetkitError(f"unknown polarity {polarity!r}: use {', '.join(POLARITIES)}")
     if meta.get("invert", "never") != "auto":
         if polarity == "dark":
             raise UnetkitError(f"{name}: this model never inverts its input (it learned one polarity); "
@@ -62,46 +64,43 @@ def output_names(meta: dict, k: int) -> list[str]:
     return names + aux
 
 
-def divisor(meta: dict) -> int:
-    return int(meta.get("divisor") or 2 ** meta["depth"])
-
-
 def package_halo(meta: dict) -> int:
     """The network's halo rounded up to a multiple of its divisor: bioimage.io runners pad each tile by the halo
     on both sides, and a padded tile must still be a size the network takes (a depth-2 model's 22 px halo made
     bioimage.io's runner feed it 71 px tiles, which its pooling cannot halve twice)."""
-    div = divisor(meta)
+    div = input_multiple(meta)
     return -(-int(meta.get("halo") or 0) // div) * div
 
 
 def min_side(meta: dict) -> int:
     """The smallest input side the package admits: a multiple of the network's divisor wider than twice its
     halo, so a tile keeps some output once consumers crop the halo (bioimage.io's halo is cropped per side)."""
-    return 2 * package_halo(meta) + divisor(meta)
+    return 2 * package_halo(meta) + input_multiple(meta)
 
 
 def test_image(cfg: ExportConfig, meta: dict, invert: bool) -> tuple[np.ndarray, np.dtype]:
     """(the package's raw test image (H, W, C) float32 with the model's channels, the file's own type): the
     centre of ``cfg.sample``, or synthetic cells (dark on bright for a dark-object export), cropped to a
-    multiple of the divisor."""
-    channels, div = int(meta["channels"]), divisor(meta)
+    multiple of the divisor. Only that square is read from the file (a slide given as the sample stays on disk)."""
+    channels, div = int(meta["channels"]), input_multiple(meta)
     side = max(min_side(meta), cfg.crop // div * div)
     if cfg.sample:
-        from ..io import read_array
-        arr = read_array(cfg.sample)
-        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
-            raise UnetkitError(f"{cfg.sample}: a test image must be one 2-D plane (gray or RGB), not shape "
-                               f"{arr.shape}; pass one plane of it as --sample")
-        if not np.all(np.isfinite(arr)):
-            raise UnetkitError(f"{cfg.sample}: the image has NaN or infinite pixels; pass another --sample")
-        arr = arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr
-        h, w = arr.shape[:2]
+        from ..io import open_image
+        from ..planes import AxisChoice, select
+        try:
+            sel = select(open_image(cfg.sample), channels, AxisChoice())
+        except UnetkitError as exc:   # the reader's reason, with what export takes instead of its options
+            raise UnetkitError(f"{cfg.sample}: a test image must be one 2-D plane, gray or RGB ({exc}); pass one "
+                               "plane of it as --sample") from None
+        h, w = sel.yx
         side = min(side, h // div * div, w // div * div)
         if side < min_side(meta):
             raise UnetkitError(f"{cfg.sample}: {h}x{w} px is smaller than the package's smallest input "
                                f"{min_side(meta)} px square; pass a larger --sample")
         y, x = (h - side) // 2, (w - side) // 2
-        arr = arr[y:y + side, x:x + side]
+        arr = np.asarray(sel.plane(0, 0).native(y, y + side, x, x + side))
+        if not np.all(np.isfinite(arr)):
+            raise UnetkitError(f"{cfg.sample}: the image has NaN or infinite pixels; pass another --sample")
     else:
         from ..data.synthetic import random_cells
         arr, _ = random_cells(size=side, n=max(4, side * side // 2500), rng=np.random.default_rng(0))
@@ -177,7 +176,7 @@ def documentation(name: str, meta: dict, names: list[str], invert: bool, card: s
                      "by itself).")
     lines += ["", "## Output", "- `probabilities`: " + ", ".join(names) + " (per pixel, 0-1), same size as the input.",
               f"- Halo: {package_halo(meta)} px per side (the network's {meta.get('halo')} px, rounded up to a multiple of "
-              f"its divisor {divisor(meta)}); tiles overlap by it so the seams do not show."]
+              f"its divisor {input_multiple(meta)}); tiles overlap by it so the seams do not show."]
     if meta.get("target") == "boundary":
         inst = meta.get("instances") or {}
         lines.append(f"- Objects (what `unetkit count` does): foreground = background < {1 - inst.get('threshold', 0.5):g}; "
@@ -199,7 +198,7 @@ def describe(v, files: dict, meta: dict, cfg: ExportConfig, name: str, names: li
     """The bioimage.io model description (``v``: bioimageio.spec.model.v0_5) of the files in ``files``."""
     import keras
     halo = package_halo(meta)
-    size = v.ParameterizedSize(min=min_side(meta), step=divisor(meta))
+    size = v.ParameterizedSize(min=min_side(meta), step=input_multiple(meta))
     channel_names = ["gray"] if int(meta["channels"]) == 1 else ["red", "green", "blue"]
     inp = v.InputTensorDescr(
         id=v.TensorId("raw"),
@@ -299,7 +298,8 @@ def write_package(spec, out: Path, cfg: ExportConfig) -> Path:
     raw, raw_dtype = test_image(cfg, meta, invert)
     expected = expected_output(model, meta, raw, raw_dtype, invert)
     names = output_names(meta, expected.shape[-1])
-    card = model_card(str(spec)).read_text() if bundled and model_card(str(spec)) else None
+    card_path = model_card(str(spec)) if bundled else None
+    card = card_path.read_text() if card_path else None
     with tempfile.TemporaryDirectory(prefix=".unetkit-export.", dir=out.parent if out.parent.exists() else None) as d:
         d = Path(d)
         files = {"input": d / "test_input.npy", "output": d / "test_output.npy", "cover": d / "cover.png",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import load_model, with_policy
+from ..checkpoint import input_multiple, load_model, with_policy
 from ..config import ExportConfig
 from ..errors import UnetkitError
 from ..io import atomic_target
@@ -87,7 +87,7 @@ def write_checked(model, meta: dict, out: Path, cfg: ExportConfig) -> float:
     tmp = atomic_target(out)
     try:
         convert(model, tmp, cfg.opset)
-        diff = difference(model, tmp, int(meta.get("divisor") or 2 ** meta["depth"]))
+        diff = difference(model, tmp, input_multiple(meta))
         if not diff <= cfg.tolerance:   # also refuses NaN
             raise UnetkitError(f"{out}: the ONNX network's outputs differ from Keras's by {diff:.2g} (more than "
                                f"{cfg.tolerance:g}); not written. Report the model's architecture to unetkit")

@@ -1,6 +1,6 @@
 """The functions behind the napari widgets. napari builds each form from the annotations (magicgui) and adds the
-returned layer; the functions call unetkit's public API on the layer's pixels and nothing deeper, so they run,
-and are tested, without a viewer or Qt.
+returned layer; the functions run the layer's pixels through what ``count`` and ``predict`` run (``unetkit.label``,
+a ``Predictor``), so they run, and are tested, without a viewer or Qt.
 
 A layer is counted plane by plane: a 2-D image (gray or RGB) as ``unetkit count`` counts a file, a stack (time
 points, z-slices) one plane at a time with ids kept unique over the stack (no linking across z: ``unetkit count
@@ -86,15 +86,12 @@ def probabilities(image: napari.layers.Image, model: str = "nuclei",
                   tta: bool = False) -> napari.types.LayerDataTuple:
     """The model's probability per pixel for an image layer (overlap-tile, at the model's own scale): an image
     layer with the classes along a last axis of its own (background / interior / boundary for nuclei)."""
-    from ..planes import check_finite
+    from ..prediction import plane_input
     predictor = _predictor(str(model), bool(tta))
     data, lead = _planes(image)
     out = None
     for index in np.ndindex(*lead):
-        plane = np.asarray(data[index])
-        predictor.check_size(image.name, plane.shape)
-        check_finite(image.name, plane, "refuse")
-        probs = predictor.probabilities(predictor.prepare(plane))
+        probs = predictor.probabilities(plane_input(predictor, np.asarray(data[index]), image.name)[0])
         if out is None:
             out = np.zeros(lead + probs.shape[:2] + (probs.shape[2],), np.float32)
         out[index] = probs
