@@ -16,8 +16,11 @@ from unetkit.io import write_image
 
 
 def tiny_model(path, **data):
-    """An untrained 4-filter, depth-2 U-Net saved as a unetkit model (export needs weights, not accuracy)."""
+    """An untrained 4-filter, depth-2 U-Net saved as a unetkit model (export needs weights, not accuracy), its
+    weights seeded so every run checks the same network."""
+    import keras
     from unetkit.training import architecture, model_meta
+    keras.utils.set_random_seed(0)
     cfg = RunConfig()
     cfg.model.base_filters, cfg.model.depth = 4, 2
     for k, v in data.items():
@@ -54,6 +57,7 @@ def test_package_validates_and_reproduces_unetkit_on_a_bright_background_image(t
     image, must compute what unetkit's own preparation (which inverts this image) and network compute."""
     from bioimageio.core import create_prediction_pipeline, load_description, predict
     from bioimageio.spec.model import v0_5
+    from bioimageio.spec.model.v0_5 import AxisId
     from unetkit.data.synthetic import random_cells
     from unetkit.predictor import Predictor
     m = boundary_model(tmp_path / "m.keras")
@@ -69,9 +73,13 @@ def test_package_validates_and_reproduces_unetkit_on_a_bright_background_image(t
     x = p.prepare(img)
     assert x[0, 0, 0] < 0.5                                                # unetkit inverted it
     want = np.asarray(p.model.predict_on_batch(x[None]))[0]
-    sample = predict(model=create_prediction_pipeline(descr, weight_format="onnx"), inputs=img[None, :, :, None])
+    whole = {"raw": {AxisId("batch"): 1, AxisId("y"): 96, AxisId("x"): 96}}   # one tile: the runner's own tiles
+    # move boundary pixels a little (benchmarks 27), which is not the package's doing; padding the 96 px image by the
+    # halo before it normalises shifts its percentiles by a hair (up to 5e-4 here)
+    sample = predict(model=create_prediction_pipeline(descr, weight_format="onnx"), inputs=img[None, :, :, None],
+                     input_block_shape=whole)
     got = sample.members["probabilities"].data.transpose("batch", "y", "x", "channel").values[0]
-    h = package_halo(p.meta)   # the runner tiles and pads the borders its own way: compare beyond the halo
+    h = package_halo(p.meta)   # the runner pads the borders its own way: compare beyond the halo
     assert got.shape == want.shape and np.max(np.abs(got - want)[h:-h, h:-h]) < 1e-3
 
 
