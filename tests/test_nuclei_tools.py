@@ -75,6 +75,35 @@ def test_smoothed_seeds_give_a_textured_nucleus_one_seed():
     assert instances_from_probs(probs, InstanceConfig(marker_threshold=0.7, smooth=2.0)).max() == 1
 
 
+def test_min_score_drops_the_objects_the_network_is_unsure_of_by_their_peak_not_their_mean():
+    """Three foreground blobs: a confident nucleus, a pale one (interior never above 0.55: a fold of cytoplasm),
+    and a small confident one whose mean interior is low (it is mostly boundary) but whose centre is sure."""
+    from unetkit.instances import object_scores, score_map
+    fg = np.zeros((96, 96), np.float32)
+    interior = np.zeros_like(fg)
+    for (cy, cx), r, peak in (((24, 24), 12, 0.95), ((24, 70), 12, 0.55), ((70, 48), 4, 0.9)):
+        m = disk((cy, cx), r, shape=fg.shape)
+        fg[m] = 1
+        core = np.zeros_like(fg, bool)
+        core[disk((cy, cx), max(r - 3, 1), shape=fg.shape)] = True
+        interior[core] = peak
+    probs = np.stack([1 - fg, interior, fg - interior], -1)
+    cfg = InstanceConfig(threshold=0.5, marker_threshold=0.5, min_size=5)
+    every = instances_from_probs(probs, cfg)
+    assert every.max() == 3
+    peaks = object_scores(every, score_map(probs, probs[..., 1]))
+    means = [interior[every == k].mean() for k in range(1, 4)]
+    small = int(every[70, 48]) - 1
+    assert peaks[small] >= 0.9 and means[small] < 0.6   # a mean would drop it; its peak keeps it
+    sure = instances_from_probs(probs, InstanceConfig(threshold=0.5, marker_threshold=0.5, min_size=5, min_score=0.6))
+    assert sure.max() == 2 and sure[24, 70] == 0 and sure[24, 24] > 0 and sure[70, 48] > 0
+    # binary models score by their foreground probability
+    assert instances_from_probs(0.55 * fg[..., None], InstanceConfig(min_size=5, min_score=0.6)).max() == 0
+    with pytest.raises(UnetkitError, match="--min-score 1.5"):
+        instance_settings({}, min_score=1.5)
+    assert instance_settings({"instances": {"min_score": 0.6}}).min_score == 0.6   # a model may store its own
+
+
 def synthetic_nuclei(root, n=3, size=96, d=18, seed=0):
     """Gray images of touching and lone bright nuclei (~the bundled model's size) with instance labels."""
     rng = np.random.default_rng(seed)
@@ -102,16 +131,18 @@ def test_calibrate_writes_a_model_whose_count_uses_the_chosen_thresholds(tmp_pat
                  "--out", str(out), "--quiet"]) == 0
     report = json.loads(out.with_suffix(".calibration.json").read_text())
     assert report["score"] >= report["default_score"]
-    assert set(report["settings"]) == {"threshold", "marker_threshold"}
+    assert set(report["settings"]) == {"threshold", "marker_threshold", "min_score"}
     from unetkit.calibrate import GRID
-    assert len(report["table"]) == len(GRID["threshold"]) * len(GRID["marker_threshold"])
+    assert len(report["table"]) == len(GRID["threshold"]) * len(GRID["marker_threshold"]) * len(GRID["min_score"])
+    assert all(np.isfinite(r["count_error"]) and r["count_error"] >= 0 for r in report["table"])
     stored = read_meta(out)["instances"]
     assert {k: stored[k] for k in report["settings"]} == report["settings"] and stored["calibrated_on"] == 3
     # the copy counts with the stored settings: same objects as the bundled model given them explicitly
     s = report["settings"]
     assert main(["count", str(images), "--model", str(out), "--out", str(tmp_path / "a"), "--quiet"]) == 0
     assert main(["count", str(images), "--model", "nuclei", "--out", str(tmp_path / "b"), "--quiet",
-                 "--threshold", str(s["threshold"]), "--marker-threshold", str(s["marker_threshold"])]) == 0
+                 "--threshold", str(s["threshold"]), "--marker-threshold", str(s["marker_threshold"]),
+                 "--min-score", str(s["min_score"])]) == 0
     assert (tmp_path / "a" / "counts.csv").read_text() == (tmp_path / "b" / "counts.csv").read_text()
     # never over an earlier result
     assert main(["calibrate", "--model", "nuclei", "--images", str(images), "--masks", str(masks),

@@ -5,17 +5,20 @@ the prediction at the scale it chose (NAME.npz, float16); with ``--views`` also 
 (with flips: the eight-fold dihedral TTA together) and the image at 0.8x and 1.25x that scale, resized
 to the chosen scale's grid (NAME.views.npz). ``replay`` labels the cached predictions with each variant
 (a JSON object; {} is count's own labelling) and prints pooled F1 at IoU 0.5 and 0.75 and the median
-count error, overall and by the chosen scale (shrunk, as is, enlarged). benchmarks/README.md, 21.
+count error, overall and by the chosen scale (shrunk, as is, enlarged), or with ``--images`` by appearance.
+benchmarks/README.md, 21 and 28.
 
 Variant keys: ``threshold`` (foreground), ``marker_threshold`` (seed), ``smooth`` (px), ``seeds``:
 ``threshold`` (count's) or ``hmax`` with ``h`` (seeds at the interior's h-maxima, so two nuclei whose
 interiors dip by h between them get two seeds), ``views``: list of cached views averaged with the
 prediction, ``native``: label at the image's own resolution (probabilities resized, count's pixel settings
-scaled as the block path does) instead of resizing the labels, ``concave``: [solidity, h] splits objects
+scaled as the block path does) instead of resizing the labels, ``min_score`` (count's: drop objects whose
+peak interior probability is under it), ``mean_score`` (with ``of``: interior or foreground): the same with
+the object's mean probability, ``concave``: [solidity, h] splits objects
 of lower solidity at the h-maxima of their distance transform.
 
     python benchmarks/nuclei/count_variants.py cache MODEL IMAGES MASKS CACHE [--views]
-    python benchmarks/nuclei/count_variants.py replay CACHE '{}' '{"marker_threshold": 0.8}' ...
+    python benchmarks/nuclei/count_variants.py replay CACHE '{}' '{"marker_threshold": 0.8}' ... [--images DIR]
 """
 from __future__ import annotations
 
@@ -100,24 +103,45 @@ def label(probs, shape, scale, icfg, v):
         labels = relabel(hmax_split(clean(mask, icfg), interior, icfg, v["h"]), icfg.min_size)
     else:
         labels = instances_from_probs(probs, icfg)
+    if v.get("mean_score"):
+        labels = drop_by_mean(labels, probs, v["mean_score"], v.get("of", "interior"))
     labels = to_shape(labels, shape)
     return concave_split(labels, *v["concave"]) if v.get("concave") else labels
 
 
-def replay(folder: Path, variants: list[dict], model) -> None:
+def drop_by_mean(labels, probs, min_mean, of):
+    """Drop objects whose mean interior (or foreground) probability is under min_mean: the mean where count's
+    ``min_score`` takes the peak (benchmarks/README.md 28 compares them)."""
+    p = probs[..., 1] if of == "interior" else probs[..., 1] + probs[..., 2]
+    n = labels.max()
+    if n == 0:
+        return labels
+    mean = ndimage.mean(p, labels, np.arange(1, n + 1))
+    keep = np.concatenate([[0], np.where(mean >= min_mean, np.arange(1, n + 1), 0)])
+    return relabel(keep[labels].astype(np.int32), 0)
+
+
+def appearances(images) -> dict[str, str]:
+    """Each image's appearance group (fluorescence-like, H&E-like, brightfield-like; by_appearance.py)."""
+    from unetkit.data.sampling import appearance
+    from unetkit.io import read_array
+    return {p.name.split(".")[0]: appearance(read_array(p)) for p in sorted(Path(images).iterdir())}
+
+
+def replay(folder: Path, variants: list[dict], model, images=None) -> None:
     from unetkit.checkpoint import read_meta, resolve_model_path
     from unetkit.matching import matched_ious, pooled
     base = instance_settings(read_meta(resolve_model_path(model)))
-    keys = ("threshold", "marker_threshold", "smooth")
+    keys = ("threshold", "marker_threshold", "smooth", "min_score")
     scored = [[] for _ in variants]
     errors = [[] for _ in variants]
-    groups = []
+    groups, looks = [], appearances(images) if images else {}
     for f in sorted(p for p in folder.glob("*.npz") if not p.name.endswith(".views.npz")):
         z = np.load(f)
         probs, truth, scale = z["probs"].astype(np.float32), z["truth"], float(z["scale"])
         view_file = f.with_name(f.name.replace(".npz", ".views.npz"))
         views = dict(np.load(view_file)) if view_file.exists() else {}
-        groups.append("shrunk" if scale < 0.99 else "enlarged" if scale > 1.01 else "as is")
+        groups.append(looks.get(f.stem) or ("shrunk" if scale < 0.99 else "enlarged" if scale > 1.01 else "as is"))
         n_true = len(np.unique(truth)) - 1
         for i, v in enumerate(variants):
             p = np.mean([probs, *(views[k].astype(np.float32) for k in v.get("views", []))], axis=0)
@@ -127,11 +151,11 @@ def replay(folder: Path, variants: list[dict], model) -> None:
     for i, v in enumerate(variants):
         f1 = pooled(scored[i], (0.5, 0.75))
         parts = []
-        for g in ("shrunk", "as is", "enlarged"):
+        for g in sorted(set(groups)):
             idx = [k for k, gg in enumerate(groups) if gg == g]
-            if idx:
-                q = pooled([scored[i][k] for k in idx], (0.5, 0.75))
-                parts.append(f"{g} ({len(idx)}) {q[0].f1:.3f} / {q[1].f1:.3f}")
+            q = pooled([scored[i][k] for k in idx], (0.5, 0.75))
+            err = 100 * np.median([errors[i][k] for k in idx])
+            parts.append(f"{g} ({len(idx)}) {q[0].f1:.3f} / {q[1].f1:.3f} / {err:.1f} %")
         print(f"{json.dumps(v):42s} F1 {f1[0].f1:.4f} / {f1[1].f1:.4f}, count error {100 * np.median(errors[i]):.1f} %"
               f"  | {'; '.join(parts)}", flush=True)
 
@@ -145,11 +169,12 @@ def main(argv=None) -> None:
     r = sub.add_parser("replay")
     r.add_argument("cache"); r.add_argument("variants", nargs="+")
     r.add_argument("--model", default="nuclei", help="whose stored count settings are the base (default nuclei)")
+    r.add_argument("--images", help="the cached images' folder: scores by appearance instead of by scale")
     a = ap.parse_args(argv)
     if a.cmd == "cache":
         cache(a.model, a.images, a.masks, Path(a.out), a.views)
     else:
-        replay(Path(a.cache), [json.loads(v) for v in a.variants], a.model)
+        replay(Path(a.cache), [json.loads(v) for v in a.variants], a.model, a.images)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,12 @@
 would use (diameter estimation included), then labels the same predictions with every
 setting of a small grid: the foreground threshold and the seed threshold of the model's
 watershed (the distance head's for models that have one, the interior probability's for
-boundary models, the peak distance for binary ones). A setting is scored by F1 pooled over
+boundary models, the peak distance for binary ones), and the score an object must reach
+(``min_score``: its highest interior probability; dropping objects needs no new watershed,
+so that axis costs only the matching). A setting is scored by F1 pooled over
 the images, averaged at IoU 0.5 and 0.75 (finding objects and outlining them both count);
-ties keep the default. ``write_calibrated`` stores the winner in a copy of the model, where
+ties keep the default. The table also gives each setting's median count error.
+``write_calibrated`` stores the winner in a copy of the model, where
 ``count`` takes it as its defaults (options given on the command line still win).
 
 Memory: one image's probabilities at a time, plus the grid's label images of that image.
@@ -28,6 +31,7 @@ GRID = {
     # (up to 0.8: the GPU-trained nuclei model's best was 0.6, then the edge; 0.7 won beyond it, benchmarks 19)
     "distance_threshold": (0.3, 0.4, 0.5, 0.6, 0.7),   # distance-head models: predicted distance of a seed
     "min_distance": (2, 4, 6, 8),                      # binary models: px between distance-transform peaks
+    "min_score": (0.0, 0.5, 0.6, 0.7, 0.8),            # an object's highest interior probability (0 = keep all)
 }
 IOUS = (0.5, 0.75)
 
@@ -51,16 +55,17 @@ def grid_for(predictor, icfg: InstanceConfig) -> dict:
         seed = "marker_threshold"
     else:
         seed = "min_distance"
-    return {"threshold": GRID["threshold"], seed: GRID[seed]}
+    return {"threshold": GRID["threshold"], seed: GRID[seed], "min_score": GRID["min_score"]}
 
 
 def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = None, verbose: bool = True) -> Calibration:
     """Search the grid on annotated images (instance label masks, paired by file stem)."""
     from .data.pairs import load_pair, pair_folders
-    from .diameter import choose_scale, labels_from
-    from .instances import distance_seeds, instance_settings
+    from .diameter import choose_scale, to_shape
+    from .instances import (distance_seeds, drop_unsure, foreground_and_interior, instance_settings,
+                            instances_from_probs, object_scores, relabel, score_map)
     from .io import open_image
-    from .matching import matched_ious, pooled
+    from .matching import count_error, matched_ious, pooled
     from .planes import AxisChoice, select
     from .prediction import load_plane
     from .predictor import Predictor
@@ -80,25 +85,44 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
     if default not in settings:
         settings.append(default)
     matched: list[list] = [[] for _ in settings]
+    errors: list[list] = [[] for _ in settings]   # relative count error per image
     bar = Progress(len(pairs), "images", enabled=verbose)
     for p in pairs:
         _, truth = load_pair(p, "instances")
         sel = select(open_image(p.image), predictor.channels, AxisChoice())
         _, x, _ = load_plane(predictor, sel, p.image)
         _, info, (probs, distance) = choose_scale(predictor, x, icfg)   # count's scale and its prediction
+        n_true = len(np.unique(truth[truth > 0]))
+        split: dict = {}   # one watershed per (threshold, seed); each min_score only drops objects from it,
+        scored: dict = {}  # and where it drops none more than a lower one, the match is the same
         for i, s in enumerate(settings):  # scored at once: only this image's label images are held
-            labels, _ = labels_from(probs, distance, x.shape[:2], info["scale"], replace(icfg, **s))
-            matched[i].append(matched_ious(truth, labels, IOUS))
+            watershed_key = tuple(v for k, v in s.items() if k != "min_score")
+            if watershed_key not in split:
+                cfg = replace(icfg, **{**s, "min_score": 0.0, "min_size": 0})
+                labels = instances_from_probs(probs, cfg, distance)
+                split = {watershed_key: (labels, object_scores(labels, score_map(
+                    probs, foreground_and_interior(probs, cfg)[1])))}
+                scored = {}
+            labels, peaks = split[watershed_key]
+            key = np.flatnonzero(peaks < s["min_score"]).tobytes()
+            if key not in scored:
+                kept = to_shape(relabel(drop_unsure(labels, peaks, s["min_score"]), icfg.min_size), x.shape[:2])
+                scored[key] = matched_ious(truth, kept, IOUS), count_error(n_true, int(kept.max()))[1]
+            matched[i].append(scored[key][0])
+            errors[i].append(scored[key][1])
         bar.step(f"{p.image.name}: {len(settings)} settings at scale {info['scale']:.2f}")
     table = []
-    for s, parts in zip(settings, matched):
+    for s, parts, err in zip(settings, matched, errors):
         f1 = [float(np.nan_to_num(m.f1)) for m in pooled(parts, IOUS)]   # no objects at all: F1 0
-        table.append({**s, "f1_0.5": f1[0], "f1_0.75": f1[1], "score": float(np.mean(f1))})
+        err = [e for e in err if np.isfinite(e)]   # images without objects have no relative error
+        table.append({**s, "f1_0.5": f1[0], "f1_0.75": f1[1], "score": float(np.mean(f1)),
+                      "count_error": float(np.median(err)) if err else float("nan")})
     best = max(table, key=lambda r: (r["score"], all(r[k] == default[k] for k in keys)))
     default_row = next(r for r in table if all(r[k] == default[k] for k in keys))
     edge = [k for k in keys if len(grid[k]) > 1 and best[k] in (min(grid[k]), max(grid[k]))]   # best may lie beyond
     bar.close(f"best {', '.join(f'{k} {best[k]}' for k in keys)}: F1 {best['f1_0.5']:.3f} at IoU 0.5, "
-              f"{best['f1_0.75']:.3f} at 0.75 (default {default_row['f1_0.5']:.3f} / {default_row['f1_0.75']:.3f})"
+              f"{best['f1_0.75']:.3f} at 0.75, median count error {100 * best['count_error']:.1f} % (default "
+              f"{default_row['f1_0.5']:.3f} / {default_row['f1_0.75']:.3f} / {100 * default_row['count_error']:.1f} %)"
               + (f"; {', '.join(edge)} at the edge of the grid searched" if edge else ""))
     return Calibration({k: best[k] for k in keys}, best["score"], default_row["score"],
                        {"0.5": best["f1_0.5"], "0.75": best["f1_0.75"]}, len(pairs), table)

@@ -273,6 +273,9 @@ def _add_count(sub):
     g.add_argument("--threshold", type=float,
                    help=f"foreground probability (default: the model's calibrated one, else {d.threshold})")
     g.add_argument("--min-size", type=int, help=f"drop objects under this many px ({d.min_size})")
+    g.add_argument("--min-score", type=float,
+                   help="drop objects whose highest interior probability is under this: the network was unsure of "
+                        f"them (default: the model's, else {d.min_score:g} = keep all)")
     g.add_argument("--marker-threshold", type=float,
                    help=f"interior probability that seeds an object, boundary-aware models (the model's calibrated "
                         f"one, else {d.marker_threshold})")
@@ -417,7 +420,7 @@ def _run(args) -> int:
         icfg = instance_settings(predictor.meta, split=args.split, threshold=args.threshold, min_size=args.min_size,
                                  min_distance=args.min_distance, marker_threshold=args.marker_threshold,
                                  seeds=args.seeds, distance_threshold=args.distance_threshold, diameter=args.diameter,
-                                 smooth=args.smooth)
+                                 smooth=args.smooth, min_score=args.min_score)
         count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size,
               overwrite=args.overwrite, verbose=not args.quiet, outlines=tuple(args.outlines), **_axes_blocks_batch(args))
     elif args.command == "evaluate" and args.instances:

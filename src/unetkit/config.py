@@ -163,6 +163,9 @@ class InstanceConfig:
                                   # auto = distance where the model has that head, else interior
     distance_threshold: float = 0.5  # predicted distance to the border (1 = centre) above which a pixel seeds
     max_hole: int = 30            # px; smaller holes are filled
+    min_score: float = 0.0        # drop objects whose score (highest interior probability inside them, foreground
+                                  # for binary models) is under it: StarDist's probability threshold per object;
+                                  # 0 = keep all. The bundled nuclei model stores its own (benchmarks/README.md 28)
     diameter: str | float = "auto"  # typical object diameter in px: "auto" estimates it (models that know their
                                     # training diameter), a number fixes it, "off" predicts at the model's own scale
 

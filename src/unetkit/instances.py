@@ -41,7 +41,7 @@ def distance_seeds(meta: dict, cfg: InstanceConfig) -> bool:
 
 # the count settings a model file may carry: 'unetkit calibrate' sets the thresholds; the seed smoothing travels
 # with them (the bundled nuclei model stores 2 px: one seed per textured nucleus, benchmarks/README.md 19)
-CALIBRATED = ("threshold", "marker_threshold", "distance_threshold", "min_distance", "smooth")
+CALIBRATED = ("threshold", "marker_threshold", "distance_threshold", "min_distance", "smooth", "min_score")
 
 
 def instance_settings(meta: dict, **overrides) -> InstanceConfig:
@@ -51,6 +51,8 @@ def instance_settings(meta: dict, **overrides) -> InstanceConfig:
     given = {k: v for k, v in overrides.items() if v is not None}
     if given.get("smooth", 0) < 0:
         raise UnetkitError(f"--smooth {given['smooth']}: a Gaussian sigma in px, 0 (off) or more")
+    if not 0 <= given.get("min_score", 0) <= 1:
+        raise UnetkitError(f"--min-score {given['min_score']}: a probability, from 0 (keep every object) to 1")
     return InstanceConfig(**{**stored, **given})
 
 
@@ -71,6 +73,33 @@ def foreground_and_interior(probs: np.ndarray, cfg: InstanceConfig) -> tuple[np.
     if probs.shape[-1] == 3:  # background / interior / boundary
         return (probs[..., 1] + probs[..., 2]) >= cfg.threshold, probs[..., 1]
     return probs.argmax(-1) > 0, None
+
+
+def score_map(probs: np.ndarray, interior: np.ndarray | None) -> np.ndarray:
+    """The map an object's score is read from: the interior probability of boundary models
+    (a nucleus has a confident centre), the foreground probability of the others."""
+    if interior is not None:
+        return interior
+    probs = probs[..., None] if probs.ndim == 2 else probs
+    return probs[..., 0] if probs.shape[-1] == 1 else 1.0 - probs[..., 0]
+
+
+def object_scores(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each object's score, the highest value of ``scores`` inside it (index k-1 for label k).
+    The peak, not the mean: a small nucleus is mostly boundary, its mean would punish its size."""
+    n = int(labels.max())
+    if n == 0:
+        return np.zeros(0, np.float32)
+    return np.asarray(ndimage.maximum(scores, labels, np.arange(1, n + 1)), np.float32)
+
+
+def drop_unsure(labels: np.ndarray, peaks: np.ndarray, min_score: float) -> np.ndarray:
+    """``labels`` without the objects whose score (``object_scores``) is under ``min_score``
+    (not renumbered)."""
+    if min_score <= 0 or peaks.size == 0:
+        return labels
+    keep = np.concatenate([[0], np.where(peaks >= min_score, np.arange(1, peaks.size + 1), 0)]).astype(labels.dtype)
+    return keep[labels]
 
 
 def clean(mask: np.ndarray, cfg: InstanceConfig) -> np.ndarray:
@@ -161,6 +190,8 @@ def instances_from_probs(probs: np.ndarray, cfg: InstanceConfig | None = None,
         labels = canny_contours(mask)
     else:
         labels = watershed_split(mask, interior, cfg, distance)
+    if cfg.min_score > 0:   # objects the network is unsure of: specks, folds of pale cytoplasm (benchmarks 28)
+        labels = drop_unsure(labels, object_scores(labels, score_map(probs, interior)), cfg.min_score)
     return relabel(labels, cfg.min_size)
 
 

@@ -181,7 +181,9 @@ def documentation(name: str, meta: dict, names: list[str], invert: bool, card: s
         inst = meta.get("instances") or {}
         lines.append(f"- Objects (what `unetkit count` does): foreground = background < {1 - inst.get('threshold', 0.5):g}; "
                      f"seeds = interior smoothed by {inst.get('smooth', 0)} px >= {inst.get('marker_threshold', 0.3)}; "
-                     "a watershed of the interior from the seeds within the foreground.")
+                     "a watershed of the interior from the seeds within the foreground"
+                     + (f"; objects whose highest interior probability is < {inst['min_score']:g} are dropped."
+                        if inst.get("min_score") else "."))
     lines += ["", "## Validation",
               "- Export: bioimage.io's runner reproduced unetkit's output for the test image from each of the package's "
               "weights (ONNX and Keras 3), through the package's own pre-processing, at three sizes and two batch sizes.",
