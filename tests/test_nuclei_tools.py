@@ -130,7 +130,7 @@ def test_calibrate_writes_a_model_whose_count_uses_the_chosen_thresholds(tmp_pat
     assert main(["calibrate", "--model", "nuclei", "--images", str(images), "--masks", str(masks),
                  "--out", str(out), "--quiet"]) == 0
     report = json.loads(out.with_suffix(".calibration.json").read_text())
-    assert report["score"] >= report["default_score"]
+    assert report["score"] >= report["default_score"] and report["criterion"] == "f1"
     assert set(report["settings"]) == {"threshold", "marker_threshold", "min_score"}
     from unetkit.calibrate import GRID
     assert len(report["table"]) == len(GRID["threshold"]) * len(GRID["marker_threshold"]) * len(GRID["min_score"])
@@ -160,6 +160,23 @@ def test_calibrate_refuses_what_it_cannot_do(tmp_path):
         write_calibrated("nuclei", result, resolve_model_path("nuclei"))
     with pytest.raises(UnetkitError, match="watershed"):
         calibrate("nuclei", tmp_path, tmp_path, base=InstanceConfig(split="components"), verbose=False)
+    with pytest.raises(UnetkitError, match="--criterion outlines"):
+        calibrate("nuclei", tmp_path, tmp_path, criterion="outlines", verbose=False)
+
+
+def test_calibrate_criteria_f1_rates_outlines_count_keeps_the_count():
+    """f1 takes the best mean F1 at IoU 0.5 / 0.75; count takes the best F1 at IoU 0.5 among the settings that
+    count no worse than the model's own, so a setting that outlines better but loses objects is not chosen."""
+    from unetkit.calibrate import choose
+    row = lambda ms, f50, f75, err: {"min_score": ms, "f1_0.5": f50, "f1_0.75": f75,   # noqa: E731
+                                     "score": (f50 + f75) / 2, "count_error": err}
+    own, outlines, counts = row(0.0, 0.89, 0.70, 0.05), row(0.8, 0.895, 0.72, 0.08), row(0.6, 0.898, 0.71, 0.05)
+    table = [own, outlines, counts]
+    assert choose(table, own, ["min_score"], "f1") is outlines
+    assert choose(table, own, ["min_score"], "count") is counts
+    assert choose([own, row(0.5, 0.89, 0.70, 0.05)], own, ["min_score"], "count") is own   # a tie keeps the model's
+    nan = row(0.0, 0.0, 0.0, float("nan"))   # no annotated objects anywhere: F1 alone decides
+    assert choose([nan, counts], nan, ["min_score"], "count") is counts
 
 
 def test_train_init_fine_tunes_a_model_and_takes_its_input_settings(tmp_path, capsys):

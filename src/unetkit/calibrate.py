@@ -7,8 +7,10 @@ watershed (the distance head's for models that have one, the interior probabilit
 boundary models, the peak distance for binary ones), and the score an object must reach
 (``min_score``: its highest interior probability; dropping objects needs no new watershed,
 so that axis costs only the matching). A setting is scored by F1 pooled over
-the images, averaged at IoU 0.5 and 0.75 (finding objects and outlining them both count);
-ties keep the default. The table also gives each setting's median count error.
+the images, averaged at IoU 0.5 and 0.75 (finding objects and outlining them both count), or
+with ``criterion="count"`` by F1 at IoU 0.5 among the settings that count no worse than the
+model's own (median relative count error); ties keep the default. The table gives each
+setting's F1 and median count error.
 ``write_calibrated`` stores the winner in a copy of the model, where
 ``count`` takes it as its defaults (options given on the command line still win).
 
@@ -34,6 +36,10 @@ GRID = {
     "min_score": (0.0, 0.5, 0.6, 0.7, 0.8),            # an object's highest interior probability (0 = keep all)
 }
 IOUS = (0.5, 0.75)
+# what a setting is chosen by: f1 = mean pooled F1 at IoU 0.5 and 0.75 (finding objects and outlining them);
+# count = the highest F1 at IoU 0.5 among settings whose median count error is no worse than the model's own
+# settings' (how the bundled nuclei model's object score was chosen, benchmarks/README.md 28)
+CRITERIA = ("f1", "count")
 
 
 @dataclass
@@ -43,7 +49,8 @@ class Calibration:
     default_score: float    # the same with the model's settings before calibration
     f1: dict                # {"0.5": .., "0.75": ..} with the chosen settings
     images: int
-    table: list             # every setting tried: {**setting, "score": ..}
+    table: list             # every setting tried: {**setting, "f1_0.5", "f1_0.75", "score", "count_error"}
+    criterion: str = "f1"   # what chose them (CRITERIA)
 
 
 def grid_for(predictor, icfg: InstanceConfig) -> dict:
@@ -58,8 +65,9 @@ def grid_for(predictor, icfg: InstanceConfig) -> dict:
     return {"threshold": GRID["threshold"], seed: GRID[seed], "min_score": GRID["min_score"]}
 
 
-def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = None, verbose: bool = True) -> Calibration:
-    """Search the grid on annotated images (instance label masks, paired by file stem)."""
+def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = None, criterion: str = "f1",
+              verbose: bool = True) -> Calibration:
+    """Search the grid on annotated images (instance label masks, paired by file stem); ``criterion``: CRITERIA."""
     from .data.pairs import load_pair, pair_folders
     from .diameter import choose_scale, to_shape
     from .instances import (distance_seeds, drop_unsure, foreground_and_interior, instance_settings,
@@ -71,6 +79,8 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
     from .predictor import Predictor
     from .progress import Progress
 
+    if criterion not in CRITERIA:
+        raise UnetkitError(f"--criterion {criterion}: choose one of {', '.join(CRITERIA)}")
     predictor = model if isinstance(model, Predictor) else Predictor.load(model, PredictConfig(tta=COUNT_TTA))
     icfg = base or instance_settings(predictor.meta)
     if distance_seeds(predictor.meta, icfg):
@@ -117,15 +127,25 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
         err = [e for e in err if np.isfinite(e)]   # images without objects have no relative error
         table.append({**s, "f1_0.5": f1[0], "f1_0.75": f1[1], "score": float(np.mean(f1)),
                       "count_error": float(np.median(err)) if err else float("nan")})
-    best = max(table, key=lambda r: (r["score"], all(r[k] == default[k] for k in keys)))
     default_row = next(r for r in table if all(r[k] == default[k] for k in keys))
+    best = choose(table, default_row, keys, criterion)
     edge = [k for k in keys if len(grid[k]) > 1 and best[k] in (min(grid[k]), max(grid[k]))]   # best may lie beyond
     bar.close(f"best {', '.join(f'{k} {best[k]}' for k in keys)}: F1 {best['f1_0.5']:.3f} at IoU 0.5, "
               f"{best['f1_0.75']:.3f} at 0.75, median count error {100 * best['count_error']:.1f} % (default "
               f"{default_row['f1_0.5']:.3f} / {default_row['f1_0.75']:.3f} / {100 * default_row['count_error']:.1f} %)"
               + (f"; {', '.join(edge)} at the edge of the grid searched" if edge else ""))
     return Calibration({k: best[k] for k in keys}, best["score"], default_row["score"],
-                       {"0.5": best["f1_0.5"], "0.75": best["f1_0.75"]}, len(pairs), table)
+                       {"0.5": best["f1_0.5"], "0.75": best["f1_0.75"]}, len(pairs), table, criterion)
+
+
+def choose(table: list, default_row: dict, keys: list, criterion: str) -> dict:
+    """The table's best row by ``criterion`` (CRITERIA); ties keep the model's own settings."""
+    is_default = lambda r: all(r[k] == default_row[k] for k in keys)   # noqa: E731
+    if criterion == "f1":
+        return max(table, key=lambda r: (r["score"], is_default(r)))
+    ceiling = default_row["count_error"]   # NaN (no image with objects): no count to keep, F1 alone decides
+    rows = [r for r in table if not r["count_error"] > ceiling] if np.isfinite(ceiling) else table
+    return max(rows, key=lambda r: (r["f1_0.5"], is_default(r)))
 
 
 def write_calibrated(model, calibration: Calibration, out_path) -> Path:

@@ -333,6 +333,10 @@ def _add_calibrate(sub):
     p.add_argument("--images", required=True, help="folder of images (not the training images: held-out ones)")
     p.add_argument("--masks", required=True, help="folder of instance label masks, paired by file stem")
     p.add_argument("--out", required=True, help="the calibrated model to write, NAME.keras (plus NAME.calibration.json)")
+    from .calibrate import CRITERIA
+    p.add_argument("--criterion", choices=CRITERIA, default="f1",
+                   help="f1 (default): mean F1 at IoU 0.5 and 0.75, finding and outlining objects; count: F1 at IoU "
+                        "0.5 among the settings whose median count error is no worse than the model's own")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
 
@@ -454,7 +458,7 @@ def _run(args) -> int:
         report = out.with_suffix(".calibration.json")
         if not args.overwrite and (out.exists() or report.exists()):
             raise UnetkitError(f"{out}: already exists; choose another --out or pass --overwrite")
-        result = calibrate(args.model, args.images, args.masks, verbose=not args.quiet)
+        result = calibrate(args.model, args.images, args.masks, criterion=args.criterion, verbose=not args.quiet)
         write_calibrated(args.model, result, out)
         write_text(report, json.dumps(asdict(result), indent=1))
         print(f"[unetkit] wrote {out} (count uses {result.settings}) and {report}")
