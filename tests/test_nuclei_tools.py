@@ -202,21 +202,19 @@ def test_train_init_fine_tunes_a_model_and_takes_its_input_settings(tmp_path, ca
     from unetkit.checkpoint import load_model
     base_model, _ = load_model(base)
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), base_model.get_weights()))
-    # a config file's loss is a training choice and wins over the model's; its input settings still come from it
+    # a config file's loss is a training choice and wins over the model's; its input settings still come from it;
+    # a calibrated start model hands its count thresholds and its learned object size on to the fine-tune
     chosen = tmp_path / "chosen.yaml"
     chosen.write_text("train:\n  loss: bce\n  epochs: 1\n  steps_per_epoch: 1\n  batch_size: 2\n"
                       "data:\n  patch_size: 32\n  val_range: '4:6'\n")
-    assert main(["train", "--init", str(base), "--config", str(chosen), "--images", str(images), "--masks", str(masks),
-                 "--out", str(tmp_path / "chosen"), "--precision", "float32", "--quiet"]) == 0
-    run = yaml.safe_load((tmp_path / "chosen" / "config.yaml").read_text())
-    assert run["train"]["loss"] == "bce" and run["data"]["norm"] == "scale"
-    # a calibrated start model hands its count thresholds and its learned object size on to the fine-tune
     from unetkit.checkpoint import rewrite_meta
     calibrated = rewrite_meta(base / "best.keras", tmp_path / "calibrated.keras",
                               {**read_meta(base / "best.keras"), "instances": {"threshold": 0.4}, "diameter": 42.0,
                                "noise": 0.5})
     assert main(["train", "--init", str(calibrated), "--config", str(chosen), "--images", str(images), "--masks",
                  str(masks), "--out", str(tmp_path / "from_calibrated"), "--precision", "float32", "--quiet"]) == 0
+    run = yaml.safe_load((tmp_path / "from_calibrated" / "config.yaml").read_text())
+    assert run["train"]["loss"] == "bce" and run["data"]["norm"] == "scale"
     tuned_meta = read_meta(tmp_path / "from_calibrated" / "best.keras")
     assert tuned_meta["instances"] == {"threshold": 0.4} and tuned_meta["diameter"] == 42.0
     # the training images' noise is recorded (noise.py); a fine-tune has seen the start model's images too

@@ -5,8 +5,8 @@ would use (diameter estimation included), then labels the same predictions with 
 setting of a small grid: the foreground threshold and the seed threshold of the model's
 watershed (the distance head's for models that have one, the interior probability's for
 boundary models, the peak distance for binary ones), and the score an object must reach
-(``min_score``: its highest interior probability; dropping objects needs no new watershed,
-so that axis costs only the matching). A setting is scored by F1 pooled over
+(``min_score``: its highest interior probability; dropping objects needs no new watershed
+and no new IoU matrix, only a new one-to-one matching on fewer columns). A setting is scored by F1 pooled over
 the images, averaged at IoU 0.5 and 0.75 (finding objects and outlining them both count), or
 with ``criterion="count"`` by F1 at IoU 0.5 among the settings that count no worse than the
 model's own (median relative count error); ties keep the default. The table gives each
@@ -70,10 +70,10 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
     """Search the grid on annotated images (instance label masks, paired by file stem); ``criterion``: CRITERIA."""
     from .data.pairs import load_pair, pair_folders
     from .diameter import choose_scale, to_shape
-    from .instances import (distance_seeds, drop_unsure, foreground_and_interior, instance_settings,
-                            instances_from_probs, object_scores, relabel, score_map)
+    from .instances import (distance_seeds, foreground_and_interior, instance_settings, instances_from_probs,
+                            object_scores, score_map)
     from .io import open_image
-    from .matching import count_error, matched_ious, pooled
+    from .matching import count_error, iou_matrix, match_pairs, pooled, relabel_sequential
     from .planes import AxisChoice, select
     from .prediction import load_plane
     from .predictor import Predictor
@@ -103,23 +103,21 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
         _, x, _ = load_plane(predictor, sel, p.image)
         _, info, (probs, distance) = choose_scale(predictor, x, icfg)   # count's scale and its prediction
         n_true = len(np.unique(truth[truth > 0]))
-        split: dict = {}   # one watershed per (threshold, seed); each min_score only drops objects from it,
-        scored: dict = {}  # and where it drops none more than a lower one, the match is the same
-        for i, s in enumerate(settings):  # scored at once: only this image's label images are held
+        true_ids = relabel_sequential(truth)
+        split: dict = {}   # one watershed and one IoU matrix per (threshold, seed); each min_score only drops
+        for i, s in enumerate(settings):  # columns from it. Scored at once: only this image's labels are held
             watershed_key = tuple(v for k, v in s.items() if k != "min_score")
             if watershed_key not in split:
-                cfg = replace(icfg, **{**s, "min_score": 0.0, "min_size": 0})
-                labels = instances_from_probs(probs, cfg, distance)
-                split = {watershed_key: (labels, object_scores(labels, score_map(
-                    probs, foreground_and_interior(probs, cfg)[1])))}
-                scored = {}
-            labels, peaks = split[watershed_key]
-            key = np.flatnonzero(peaks < s["min_score"]).tobytes()
-            if key not in scored:
-                kept = to_shape(relabel(drop_unsure(labels, peaks, s["min_score"]), icfg.min_size), x.shape[:2])
-                scored[key] = matched_ious(truth, kept, IOUS), count_error(n_true, int(kept.max()))[1]
-            matched[i].append(scored[key][0])
-            errors[i].append(scored[key][1])
+                cfg = replace(icfg, **{**s, "min_score": 0.0})
+                labels = instances_from_probs(probs, cfg, distance)   # min_size applied, ids 1..N
+                peaks = object_scores(labels, score_map(probs, foreground_and_interior(probs, cfg)[1]))
+                native = to_shape(labels, x.shape[:2], renumber=False)   # objects under a pixel vanish
+                present = np.unique(native[native > 0])
+                split = {watershed_key: (iou_matrix(true_ids, relabel_sequential(native)), peaks[present - 1])}
+            iou, peaks = split[watershed_key]
+            kept = peaks >= s["min_score"]   # as count: objects scoring under min_score are dropped
+            matched[i].append((iou.shape[0], int(kept.sum()), [match_pairs(iou[:, kept], t) for t in IOUS]))
+            errors[i].append(count_error(n_true, int(kept.sum()))[1])
         bar.step(f"{p.image.name}: {len(settings)} settings at scale {info['scale']:.2f}")
     table = []
     for s, parts, err in zip(settings, matched, errors):

@@ -82,13 +82,14 @@ def labels_from(probs: np.ndarray, distance: np.ndarray | None, shape: tuple[int
     return to_shape(labels, (h, w)), found
 
 
-def to_shape(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Labels made at a working scale resized to the image's ``shape`` by nearest neighbour."""
+def to_shape(labels: np.ndarray, shape: tuple[int, int], renumber: bool = True) -> np.ndarray:
+    """Labels made at a working scale resized to the image's ``shape`` by nearest neighbour
+    (``renumber=False`` keeps the working scale's ids, gaps where objects vanished)."""
     h, w = (int(n) for n in shape)
     if labels.shape == (h, w):
         return labels
     labels = cv2.resize(labels.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int32)
-    return relabel(labels, 1)  # objects smaller than a pixel of the image vanish: renumber 1..N
+    return relabel(labels, 1) if renumber else labels  # objects smaller than a pixel vanish: renumber 1..N
 
 
 def labels_at_scale(predictor, x: np.ndarray, scale: float, icfg: InstanceConfig):
