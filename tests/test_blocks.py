@@ -144,6 +144,31 @@ def test_count_block_wise_stitches_cells_on_every_seam(tmp_path):
     assert sorted(map(key, rows)) == sorted(map(key, mem_rows))
 
 
+def test_objects_the_network_is_unsure_of_are_dropped_alike_in_memory_and_block_wise(tmp_path):
+    """--min-score drops an object by its highest probability, which a block reads whole only for the objects it
+    owns: pale cells on the seams go in both paths, bright ones stay, each once."""
+    from unetkit.config import InstanceConfig
+    img, truth = cells_on_seams()
+    pale = (truth % 2 == 0) & (truth > 0)
+    img[pale] = 130                      # normalised to ~0.65 against the bright cells' 1.0
+    write_image(tmp_path / "cells.png", img)
+
+    class Graded:                        # probability = normalised intensity: pale cells are unsure foreground
+        def predict_on_batch(self, x):
+            return np.clip(x[..., :1], 0, 1).astype(np.float32)
+
+    p = predictor(tile=64, overlap=8, model=Graded())
+    sure = InstanceConfig(min_score=0.8, diameter="off")
+    blocks = BlockConfig(mode="always", block_size=128, label_block=128, chunk=64, halo=32)
+    every = count(p, [tmp_path / "cells.png"], tmp_path / "all", verbose=False, instance_cfg=InstanceConfig(diameter="off"))
+    mem = count(p, [tmp_path / "cells.png"], tmp_path / "mem", verbose=False, instance_cfg=sure)
+    blk = count(p, [tmp_path / "cells.png"], tmp_path / "blk", verbose=False, instance_cfg=sure, blocks=blocks)
+    bright = len(np.unique(truth[(truth > 0) & ~pale]))
+    assert every[0]["count"] == truth.max() and mem[0]["count"] == blk[0]["count"] == bright < truth.max()
+    labels = np.asarray(open_image(tmp_path / "blk" / "cells_labels.ome.zarr").data[0, 0, 0])
+    assert not labels[pale].any() and (labels[(truth > 0) & ~pale] > 0).all()
+
+
 def test_distributed_local_cluster_equals_threads(tmp_path, tiny_run):
     distributed = pytest.importorskip("distributed")  # a core dependency: this never skips in CI
     img = (np.random.default_rng(4).random((200, 180)) * 255).astype(np.uint8)
