@@ -157,6 +157,7 @@ def write_calibrated(model, calibration: Calibration, out_path) -> Path:
         raise UnetkitError(f"{out}: would overwrite the model being calibrated; write the copy elsewhere")
     meta = read_meta(src)
     meta["instances"] = {**(meta.get("instances") or {}), **calibration.settings,
-                         "calibrated_on": calibration.images, "score": round(calibration.score, 4)}
+                         "calibrated_on": calibration.images, "score": round(calibration.score, 4),
+                         "criterion": calibration.criterion}
     return rewrite_meta(src, out, meta)
 
