@@ -177,3 +177,17 @@ def test_block_wise_count_finds_the_size_too(model, counted90, tmp_path):
     assert info["scale"] < 0.5
     in_memory = np.bincount(labels.ravel())[1:]
     assert np.median(np.sqrt(areas)) == pytest.approx(np.median(np.sqrt(in_memory[in_memory > 0])), rel=0.1)
+
+
+def test_labels_mapped_back_keep_their_ids_on_request_and_lose_objects_under_a_pixel():
+    """calibrate reads each object's score by its working-scale id, so the labels mapped back to the image may keep
+    those ids (with a gap where an object vanished); count's own labels are renumbered 1..N."""
+    from unetkit.diameter import to_shape
+    labels = np.zeros((20, 20), np.int32)
+    labels[2:10, 2:10] = 1
+    labels[15, 15] = 2            # one pixel at the working scale: gone at half size
+    labels[12:20, 2:10] = 3
+    kept = to_shape(labels, (10, 10), renumber=False)
+    assert set(np.unique(kept)) == {0, 1, 3}
+    assert set(np.unique(to_shape(labels, (10, 10)))) == {0, 1, 2}
+    assert to_shape(labels, (20, 20), renumber=False) is labels
