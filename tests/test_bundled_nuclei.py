@@ -29,6 +29,7 @@ def test_bundled_model_is_listed(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "nuclei" in out and "nuclei.md" in out  # with its model card
+    assert "count settings: threshold 0.4, marker_threshold 0.7, smooth 2, min_score 0.6" in out   # and count's defaults
 
 
 @pytest.mark.skipif(not DSB.is_dir(), reason=f"needs the DSB 2018 data at {DSB}")

@@ -477,7 +477,9 @@ def _run(args) -> int:
             from pathlib import Path
             print(f"[unetkit] wrote {write_plan(plan, Path(args.out))}")
     elif args.command == "models":
-        from .data.bundled import bundled_models, model_card
+        from .checkpoint import read_meta
+        from .data.bundled import bundled_model, bundled_models, model_card
+        from .instances import CALIBRATED
         from .models import available, get
         print("architectures (parameters for a 1-channel 256 x 256 input, default options):")
         for name in available():
@@ -490,6 +492,10 @@ def _run(args) -> int:
             if card:  # the card's title says what the model is for; the file says the rest
                 title = card.read_text().splitlines()[0].lstrip("# ")
                 print(f"  {name}: {title.split(': ', 1)[-1]} (model card: {card})")
+            stored = read_meta(bundled_model(name)).get("instances") or {}
+            settings = ", ".join(f"{k} {stored[k]:g}" for k in CALIBRATED if k in stored)
+            if settings:   # count's defaults for this model (--threshold, --min-score, ... override them)
+                print(f"    count settings: {settings}")
     return 0
 
 
