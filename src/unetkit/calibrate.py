@@ -104,17 +104,17 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
         _, info, (probs, distance) = choose_scale(predictor, x, icfg)   # count's scale and its prediction
         n_true = len(np.unique(truth[truth > 0]))
         true_ids = relabel_sequential(truth)
-        split: dict = {}   # one watershed and one IoU matrix per (threshold, seed); each min_score only drops
+        current: dict = {}   # one watershed and one IoU matrix per (threshold, seed); each min_score only drops
         for i, s in enumerate(settings):  # columns from it. Scored at once: only this image's labels are held
             watershed_key = tuple(v for k, v in s.items() if k != "min_score")
-            if watershed_key not in split:
+            if watershed_key not in current:
                 cfg = replace(icfg, **{**s, "min_score": 0.0})
                 labels = instances_from_probs(probs, cfg, distance)   # min_size applied, ids 1..N
                 peaks = object_scores(labels, score_map(probs, foreground_and_interior(probs, cfg)[1]))
                 native = to_shape(labels, x.shape[:2], renumber=False)   # objects under a pixel vanish
                 present = np.unique(native[native > 0])
-                split = {watershed_key: (iou_matrix(true_ids, relabel_sequential(native)), peaks[present - 1])}
-            iou, peaks = split[watershed_key]
+                current = {watershed_key: (iou_matrix(true_ids, relabel_sequential(native)), peaks[present - 1])}
+            iou, peaks = current[watershed_key]
             kept = peaks >= s["min_score"]   # as count: objects scoring under min_score are dropped
             matched[i].append((iou.shape[0], int(kept.sum()), [match_pairs(iou[:, kept], t) for t in IOUS]))
             errors[i].append(count_error(n_true, int(kept.sum()))[1])
