@@ -36,8 +36,8 @@ from skimage.segmentation import watershed
 
 from unetkit.config import COUNT_TTA, PredictConfig
 from unetkit.diameter import to_shape
-from unetkit.instances import (clean, components, foreground_and_interior, instance_settings, instances_from_probs,
-                               relabel, seed_every_component)
+from unetkit.instances import (clean, components, drop_unsure, foreground_and_interior, instance_settings,
+                               instances_from_probs, relabel, seed_every_component)
 
 
 def cache(model, images, masks, out: Path, views: bool) -> None:
@@ -116,9 +116,7 @@ def drop_by_mean(labels, probs, min_mean, of):
     n = labels.max()
     if n == 0:
         return labels
-    mean = ndimage.mean(p, labels, np.arange(1, n + 1))
-    keep = np.concatenate([[0], np.where(mean >= min_mean, np.arange(1, n + 1), 0)])
-    return relabel(keep[labels].astype(np.int32), 0)
+    return relabel(drop_unsure(labels, np.asarray(ndimage.mean(p, labels, np.arange(1, n + 1))), min_mean), 0)
 
 
 def appearances(images) -> dict[str, str]:

@@ -39,7 +39,7 @@ IOUS = (0.5, 0.75)
 # what a setting is chosen by: f1 = mean pooled F1 at IoU 0.5 and 0.75 (finding objects and outlining them);
 # count = the highest F1 at IoU 0.5 among settings whose median count error is no worse than the model's own
 # settings' (how the bundled nuclei model's object score was chosen, benchmarks/README.md 28)
-CRITERIA = ("f1", "count")
+CRITERIA = ("f1", "count")   # the first is the default (the CLI reads it from here)
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Calibration:
     f1: dict                # {"0.5": .., "0.75": ..} with the chosen settings
     images: int
     table: list             # every setting tried: {**setting, "f1_0.5", "f1_0.75", "score", "count_error"}
-    criterion: str = "f1"   # what chose them (CRITERIA)
+    criterion: str = CRITERIA[0]   # what chose them
 
 
 def grid_for(predictor, icfg: InstanceConfig) -> dict:
@@ -65,13 +65,13 @@ def grid_for(predictor, icfg: InstanceConfig) -> dict:
     return {"threshold": GRID["threshold"], seed: GRID[seed], "min_score": GRID["min_score"]}
 
 
-def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = None, criterion: str = "f1",
+def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = None, criterion: str = CRITERIA[0],
               verbose: bool = True) -> Calibration:
     """Search the grid on annotated images (instance label masks, paired by file stem); ``criterion``: CRITERIA."""
     from .data.pairs import load_pair, pair_folders
     from .diameter import choose_scale, to_shape
     from .instances import (distance_seeds, foreground_and_interior, instance_settings, instances_from_probs,
-                            object_scores, score_map)
+                            is_sure, object_scores, score_map)
     from .io import open_image
     from .matching import count_error, iou_matrix, match_pairs, pooled, relabel_sequential
     from .planes import AxisChoice, select
@@ -102,7 +102,6 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
         sel = select(open_image(p.image), predictor.channels, AxisChoice())
         _, x, _ = load_plane(predictor, sel, p.image)
         _, info, (probs, distance) = choose_scale(predictor, x, icfg)   # count's scale and its prediction
-        n_true = len(np.unique(truth[truth > 0]))
         true_ids = relabel_sequential(truth)
         current: dict = {}   # one watershed and one IoU matrix per (threshold, seed); each min_score only drops
         for i, s in enumerate(settings):  # columns from it. Scored at once: only this image's labels are held
@@ -115,9 +114,9 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
                 present = np.unique(native[native > 0])
                 current = {watershed_key: (iou_matrix(true_ids, relabel_sequential(native)), peaks[present - 1])}
             iou, peaks = current[watershed_key]
-            kept = peaks >= s["min_score"]   # as count: objects scoring under min_score are dropped
+            kept = is_sure(peaks, s["min_score"])   # as count drops objects
             matched[i].append((iou.shape[0], int(kept.sum()), [match_pairs(iou[:, kept], t) for t in IOUS]))
-            errors[i].append(count_error(n_true, int(kept.sum()))[1])
+            errors[i].append(count_error(iou.shape[0], int(kept.sum()))[1])
         bar.step(f"{p.image.name}: {len(settings)} settings at scale {info['scale']:.2f}")
     table = []
     for s, parts, err in zip(settings, matched, errors):

@@ -334,9 +334,9 @@ def _add_calibrate(sub):
     p.add_argument("--masks", required=True, help="folder of instance label masks, paired by file stem")
     p.add_argument("--out", required=True, help="the calibrated model to write, NAME.keras (plus NAME.calibration.json)")
     from .calibrate import CRITERIA
-    p.add_argument("--criterion", choices=CRITERIA, default="f1",
-                   help="f1 (default): mean F1 at IoU 0.5 and 0.75, finding and outlining objects; count: F1 at IoU "
-                        "0.5 among the settings whose median count error is no worse than the model's own")
+    p.add_argument("--criterion", choices=CRITERIA, default=CRITERIA[0],
+                   help=f"f1: mean F1 at IoU 0.5 and 0.75, finding and outlining objects; count: F1 at IoU 0.5 among "
+                        f"the settings whose median count error is no worse than the model's own (default {CRITERIA[0]})")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
 

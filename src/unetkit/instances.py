@@ -93,12 +93,18 @@ def object_scores(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return np.asarray(ndimage.maximum(scores, labels, np.arange(1, n + 1)), np.float32)
 
 
-def drop_unsure(labels: np.ndarray, peaks: np.ndarray, min_score: float) -> np.ndarray:
-    """``labels`` without the objects whose score (``object_scores``) is under ``min_score``
-    (not renumbered)."""
-    if min_score <= 0 or peaks.size == 0:
+def is_sure(scores: np.ndarray, min_score: float) -> np.ndarray:
+    """Which objects ``count`` keeps, by their scores (``object_scores``): the one rule ``calibrate`` scores too."""
+    return scores >= min_score
+
+
+def drop_unsure(labels: np.ndarray, scores: np.ndarray, min_score: float) -> np.ndarray:
+    """``labels`` without the objects whose score (``object_scores``, or any per-object value) is under
+    ``min_score`` (not renumbered)."""
+    if min_score <= 0 or scores.size == 0:
         return labels
-    keep = np.concatenate([[0], np.where(peaks >= min_score, np.arange(1, peaks.size + 1), 0)]).astype(labels.dtype)
+    ids = np.arange(1, scores.size + 1)
+    keep = np.concatenate([[0], np.where(is_sure(scores, min_score), ids, 0)]).astype(labels.dtype)
     return keep[labels]
 
 
