@@ -167,6 +167,16 @@ def test_objects_the_network_is_unsure_of_are_dropped_alike_in_memory_and_block_
     assert every[0]["count"] == truth.max() and mem[0]["count"] == blk[0]["count"] == bright < truth.max()
     labels = np.asarray(open_image(tmp_path / "blk" / "cells_labels.ome.zarr").data[0, 0, 0])
     assert not labels[pale].any() and (labels[(truth > 0) & ~pale] > 0).all()
+    # each object's score in the tables is the value the filter read: pale cells under 0.8, bright ones over,
+    # the same block-wise as in memory
+    tables = {}
+    for run in ("all", "mem", "blk"):
+        with open(tmp_path / run / "objects.csv") as fh:
+            tables[run] = {truth[round(float(r["centroid_y"])), round(float(r["centroid_x"]))]: float(r["score"])
+                           for r in csv.DictReader(fh)}
+    assert sorted(tables["all"]) == list(range(1, truth.max() + 1))
+    assert all((score < 0.8) == (k % 2 == 0) for k, score in tables["all"].items())
+    assert tables["mem"] == pytest.approx(tables["blk"]) and min(tables["blk"].values()) >= 0.8
 
 
 def test_distributed_local_cluster_equals_threads(tmp_path, tiny_run):

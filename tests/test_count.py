@@ -43,8 +43,9 @@ def test_count_writes_every_file_and_areas_match_the_labels(counted):
         assert read_array(out / f"{stem}_count.png").shape == (64, 64, 3)
         rows = [r for r in objects if r["file"] == f"{stem}.png"]
         assert len(rows) == labels.max()
-        for r in rows:  # areas in um^2 at 0.5 um/px
+        for r in rows:  # areas in um^2 at 0.5 um/px; the network's peak probability in the object, 0-1
             assert float(r["area"]) == pytest.approx((labels == int(r["id"])).sum() * 0.25)
+            assert 0 < float(r["score"]) <= 1
 
 
 def test_evaluate_instances(counted, capsys):
@@ -72,6 +73,27 @@ def test_binary_masks_given_as_instances_are_refused(tmp_path, capsys):
     write_image(tmp_path / "t/a.png", lab)
     assert main(["evaluate", "--instances", "--pred", str(tmp_path / "p"), "--truth", str(tmp_path / "t")]) == 2
     assert "looks like a binary mask" in capsys.readouterr().err
+
+
+def test_a_run_resumed_over_tables_without_scores_keeps_every_column_in_place(counted, tmp_path):
+    """--skip-existing over per-image tables an earlier version wrote (no score column): objects.csv takes their
+    rows by column name, the score left empty, the pixel size still under its own header."""
+    import shutil
+    root, images, masks, run, out = counted
+    again = tmp_path / "again"
+    shutil.copytree(out, again)
+    with open(again / "000_objects.csv", newline="") as fh:
+        old = [{k: v for k, v in r.items() if k != "score"} for r in csv.DictReader(fh)]
+    with open(again / "000_objects.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(old[0]))
+        writer.writeheader()
+        writer.writerows(old)
+    assert main(["count", str(images), "--model", str(run), "--out", str(again), "--skip-existing", "--quiet"]) == 0
+    with open(again / "objects.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    resumed = [r for r in rows if r["file"] == "000.png"]
+    assert len(resumed) == len(old) and all(r["score"] == "" and r["pixel_size_um"] == "0.5" for r in resumed)
+    assert all(float(r["score"]) > 0 for r in rows if r["file"] != "000.png")
 
 
 def test_count_refuses_to_overwrite(counted, capsys):

@@ -32,9 +32,12 @@ def test_the_form_napari_builds_offers_the_viewers_layers(fn):
     sig = magic_signature(fn)
     cls, options = get_widget_class(sig.parameters["image"].default, sig.parameters["image"].annotation)
     assert cls.__name__ == "ComboBox" and options["choices"].__name__ == "get_layers"
-    for name in ("model", "tta"):
-        get_widget_class(sig.parameters[name].default, sig.parameters[name].annotation)
-    assert typing.get_type_hints(fn, localns={"napari": napari})["return"] is napari.types.LayerDataTuple
+    hints = typing.get_type_hints(fn, localns={"napari": napari}, include_extras=True)
+    for name in set(sig.parameters) - {"image"}:
+        cls, options = get_widget_class(sig.parameters[name].default, hints[name])
+        if name == "min_score":     # -1 (the model's own) must be a value the spin box can hold
+            assert cls.__name__ == "FloatSpinBox" and options["min"] == -1.0 and options["max"] == 1.0
+    assert hints["return"] is napari.types.LayerDataTuple
 
 
 def test_count_widget_equals_count_on_the_file_and_sits_on_the_image(tmp_path):
@@ -63,6 +66,28 @@ def test_a_stack_is_counted_plane_by_plane_with_unique_ids():
     assert data.shape == (2, 96, 96) and len(per_plane) == 2 and sum(per_plane) == kw["metadata"]["count"]
     ids0, ids1 = set(np.unique(data[0])) - {0}, set(np.unique(data[1])) - {0}
     assert len(ids0) == per_plane[0] and len(ids1) == per_plane[1] and not ids0 & ids1
+
+
+def test_the_score_box_filters_as_count_does_and_minus_one_keeps_the_models_own():
+    """min_score in the widget is count's --min-score: -1 is the model's stored value, others override it."""
+    import napari.layers
+    import unetkit
+    from unetkit.instances import instance_settings
+    from unetkit.napari.widgets import _predictor
+    img, truth = random_cells(size=128, n=12, rng=np.random.default_rng(7))
+    faint = img.astype(np.float32)
+    faint[truth % 2 == 1] *= 0.15                 # every other cell faint: the network is less sure of those
+    layer = napari.layers.Image(faint.astype(np.uint8), name="faint")
+    counts = {m: count_objects(layer, min_score=m, tta=False)[1]["metadata"]["count"] for m in (-1, 0, 0.97)}
+    predictor = _predictor("nuclei", False)
+    for m, expected_cfg in ((-1, instance_settings(predictor.meta)), (0.97, instance_settings(predictor.meta, min_score=0.97))):
+        labels, _ = unetkit.label(predictor, faint.astype(np.uint8), instance_cfg=expected_cfg)
+        assert counts[m] == labels.max()
+    assert counts[0.97] < counts[0]
+    data, kw, _ = count_objects(layer, tta=False)            # each object's score as a feature napari shows
+    assert list(kw["features"]["index"]) == list(range(1, data.max() + 1))
+    assert min(kw["features"]["score"]) >= instance_settings(predictor.meta).min_score > 0
+    napari.layers.Labels(data, features=kw["features"])      # napari takes the table as it is
 
 
 def test_an_rgb_layer_gives_a_plane_of_labels_on_the_same_grid():

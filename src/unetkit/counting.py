@@ -22,7 +22,7 @@ import numpy as np
 from .batch import collect_inputs, image_stem, raise_failures, run_batch
 from .config import COUNT_TTA, BlockConfig, PredictConfig
 from .errors import UnetkitError
-from .instances import OBJECT_COLUMNS, TABLE_COLUMNS, InstanceConfig, distance_seeds, instance_settings, measure
+from .instances import TABLE_COLUMNS, InstanceConfig, distance_seeds, instance_settings, measure
 from .io import open_image, write_image, write_text
 from .planes import AxisChoice, select
 from .prediction import check_out_dir, load_plane, plane_input, use_blocks
@@ -87,7 +87,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
             raise UnetkitError(f"{f}: more than 65535 objects; pass --blocks always (32-bit label ids)")
         write_image(out / f"{stem}_labels.tif", labels.astype(np.uint16))
         objects = [{"file": f.name, "t": 0, "z": 0, **r, "pixel_size_um": size or ""}
-                   for r in measure(labels, np.nan_to_num(native), size)]
+                   for r in measure(labels, np.nan_to_num(native), size, size_info["scores"])]
         write_text(table, _csv(objects, TABLE_COLUMNS))
         if outlines:
             write_objects(paths(out, stem, outlines), labels, objects)
@@ -167,8 +167,10 @@ def _concatenate(tables: list[Path], target: Path) -> dict:
                     reader = csv.reader(src)
                     header = next(reader)
                     i_area, i_file, i_unit = header.index("area"), header.index("file"), header.index("pixel_size_um")
+                    # by name: a table an earlier version wrote (--skip-existing) may lack a newer column
+                    where = [header.index(c) if c in header else None for c in TABLE_COLUMNS]
                     for row in reader:
-                        writer.writerow(row)
+                        writer.writerow(["" if i is None else row[i] for i in where])
                         areas.setdefault(row[i_file], []).append((float(row[i_area]), bool(row[i_unit])))
         tmp.replace(target)
     finally:

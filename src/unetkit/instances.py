@@ -93,6 +93,12 @@ def object_scores(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return np.asarray(ndimage.maximum(scores, labels, np.arange(1, n + 1)), np.float32)
 
 
+def label_scores(labels: np.ndarray, probs: np.ndarray, cfg: InstanceConfig) -> np.ndarray:
+    """``object_scores`` of ``labels`` read from the probabilities (without a distance channel) they were
+    labelled from, on the same grid: what ``min_score`` filters on, for the tables."""
+    return object_scores(labels, score_map(probs, foreground_and_interior(probs, cfg)[1]))
+
+
 def is_sure(scores: np.ndarray, min_score: float) -> np.ndarray:
     """Which objects ``count`` keeps, by their scores (``object_scores``): the one rule ``calibrate`` scores too."""
     return scores >= min_score
@@ -202,14 +208,17 @@ def instances_from_probs(probs: np.ndarray, cfg: InstanceConfig | None = None,
 
 
 OBJECT_COLUMNS = ["id", "area", "perimeter", "centroid_y", "centroid_x", "bbox_y0", "bbox_x0", "bbox_y1", "bbox_x1",
-                  "equivalent_diameter", "eccentricity", "solidity", "mean_intensity", "max_intensity"]
+                  "equivalent_diameter", "eccentricity", "solidity", "mean_intensity", "max_intensity", "score"]
 # a row of NAME_objects.csv / objects.csv: where the object is (file, time point, z slice) and what it measures
 TABLE_COLUMNS = ["file", "t", "z", *OBJECT_COLUMNS, "pixel_size_um"]
 
 
-def measure(labels: np.ndarray, intensity: np.ndarray | None = None, pixel_size: float | None = None) -> list[dict]:
+def measure(labels: np.ndarray, intensity: np.ndarray | None = None, pixel_size: float | None = None,
+            scores: np.ndarray | None = None) -> list[dict]:
     """One row per object. Lengths in um and areas in um^2 when ``pixel_size`` (um/px) is
-    given, else in px; intensities of the raw image (mean over channels for RGB)."""
+    given, else in px; intensities of the raw image (mean over channels for RGB); ``score`` from
+    ``scores`` (``object_scores``: index k-1 for label k), the network's peak probability inside
+    the object (0-1, what ``--min-score`` filters on), NaN without."""
     if intensity is not None and intensity.ndim == 3:
         intensity = intensity.astype(np.float32).mean(-1)
     s = pixel_size or 1.0
@@ -224,5 +233,6 @@ def measure(labels: np.ndarray, intensity: np.ndarray | None = None, pixel_size:
             "eccentricity": float(r.eccentricity), "solidity": float(r.solidity),
             "mean_intensity": float(r.intensity_mean) if intensity is not None else float("nan"),
             "max_intensity": float(r.intensity_max) if intensity is not None else float("nan"),
+            "score": float(scores[r.label - 1]) if scores is not None else float("nan"),
         })
     return rows

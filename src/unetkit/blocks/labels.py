@@ -26,7 +26,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..config import BlockConfig
-from ..instances import OBJECT_COLUMNS, InstanceConfig, instances_from_probs, measure, split_distance, TABLE_COLUMNS
+from ..instances import OBJECT_COLUMNS, InstanceConfig, instances_from_probs, label_scores, measure, split_distance, \
+    TABLE_COLUMNS
 from ..io.write import atomic_folder, atomic_target
 from ..planes import AxisChoice
 from ..predictor import Predictor
@@ -107,7 +108,8 @@ def label_block(task: LabelTask) -> dict:
     s = task.pixel_size or 1.0
     with open(Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        for r in measure(kept.astype(np.int32), np.nan_to_num(native), task.pixel_size):
+        kept = kept.astype(np.int32)
+        for r in measure(kept, np.nan_to_num(native), task.pixel_size, label_scores(kept, probs, task.icfg)):
             r["centroid_y"] += Y0 * s
             r["centroid_x"] += X0 * s
             r["bbox_y0"] += Y0

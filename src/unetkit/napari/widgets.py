@@ -11,6 +11,7 @@ through ``unetkit count`` (block by block) and its OME-Zarr labels open in napar
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
 
 import numpy as np
 
@@ -59,27 +60,33 @@ def _layer_kwargs(layer, name: str, **metadata) -> dict:
 
 
 def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: float = 0.0,
+                  min_score: Annotated[float, {"min": -1.0, "max": 1.0, "step": 0.05}] = -1.0,
                   tta: bool = True) -> napari.types.LayerDataTuple:
     """Count objects (nuclei, cells) in an image layer: a labels layer, one id per object.
 
     model: a bundled name (nuclei), a run folder or a .keras file. diameter: typical object size in px
-    (0 = found per plane). tta: average the four flips (2x slower, more accurate)."""
+    (0 = found per plane). min_score: drop objects whose peak probability is under it (-1 = the model's own,
+    0.6 for nuclei; 0 keeps every object, for dim frames). tta: average the four flips (2x slower, more accurate)."""
     from .. import label
     from ..instances import instance_settings
     predictor = _predictor(str(model), bool(tta))
-    icfg = instance_settings(predictor.meta, diameter=float(diameter) if diameter else "auto")
+    icfg = instance_settings(predictor.meta, diameter=float(diameter) if diameter else "auto",
+                             min_score=float(min_score) if min_score >= 0 else None)
     data, lead = _planes(image)
     out = None
-    counts, offset = [], 0
+    counts, scores, offset = [], [], 0
     for index in np.ndindex(*lead):
-        labels, _ = label(predictor, np.asarray(data[index]), instance_cfg=icfg, name=image.name)
+        labels, info = label(predictor, np.asarray(data[index]), instance_cfg=icfg, name=image.name)
         if out is None:
             out = np.zeros(lead + labels.shape, np.uint32)
         out[index] = np.where(labels > 0, labels.astype(np.uint32) + offset, 0)
         counts.append(int(labels.max()))
+        scores.append(info["scores"])
         offset += counts[-1]
-    return out, _layer_kwargs(image, f"{image.name} objects", count=sum(counts), counts_per_plane=counts,
-                              model=str(model)), "labels"
+    kw = _layer_kwargs(image, f"{image.name} objects", count=sum(counts), counts_per_plane=counts, model=str(model))
+    # one row per id: napari shows an object's score under the cursor, as objects.csv has it
+    kw["features"] = {"index": np.arange(1, offset + 1), "score": np.round(np.concatenate(scores), 3)}
+    return out, kw, "labels"
 
 
 def probabilities(image: napari.layers.Image, model: str = "nuclei",
