@@ -113,7 +113,7 @@ def test_min_score_drops_the_objects_the_network_is_unsure_of_by_their_peak_not_
             ys, xs = np.nonzero(native == k)
             working_id = every[int(ys[0] * 96 / shape[0]), int(xs[0] * 96 / shape[1])]
             assert scores[k - 1] == peaks[working_id - 1]
-    assert np.allclose(label_scores(every, 0.55 * fg[..., None], cfg), 0.55)          # binary: foreground
+    assert np.allclose(label_scores(every, 0.55 * fg[..., None]), 0.55)          # binary: foreground
 
 
 def synthetic_nuclei(root, n=3, size=96, d=18, seed=0):

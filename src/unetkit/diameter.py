@@ -76,7 +76,7 @@ def labels_from(probs: np.ndarray, distance: np.ndarray | None, shape: tuple[int
 
     from .instances import foreground_and_interior, label_scores
     labels = instances_from_probs(probs, icfg, distance)
-    scores = label_scores(labels, probs, icfg)
+    scores = label_scores(labels, probs)
     mask, _ = foreground_and_interior(probs, icfg)
     comps = relabel(ndimage.label(mask)[0], icfg.min_size)
     found, _ = median_diameter(comps)

@@ -64,14 +64,19 @@ def split_distance(probs: np.ndarray, with_distance: bool) -> tuple[np.ndarray, 
     return probs[..., :-1], probs[..., -1]
 
 
+def interior_of(probs: np.ndarray) -> np.ndarray | None:
+    """The interior probability of 3-class boundary models (background / interior / boundary), else None."""
+    return probs[..., 1] if probs.ndim == 3 and probs.shape[-1] == 3 else None
+
+
 def foreground_and_interior(probs: np.ndarray, cfg: InstanceConfig) -> tuple[np.ndarray, np.ndarray | None]:
     """Foreground mask and, for 3-class boundary models, the interior probability."""
     if probs.ndim == 2:
         probs = probs[..., None]
     if probs.shape[-1] == 1:
         return probs[..., 0] >= cfg.threshold, None
-    if probs.shape[-1] == 3:  # background / interior / boundary
-        return (probs[..., 1] + probs[..., 2]) >= cfg.threshold, probs[..., 1]
+    if probs.shape[-1] == 3:
+        return (probs[..., 1] + probs[..., 2]) >= cfg.threshold, interior_of(probs)
     return probs.argmax(-1) > 0, None
 
 
@@ -85,18 +90,21 @@ def score_map(probs: np.ndarray, interior: np.ndarray | None) -> np.ndarray:
 
 
 def object_scores(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Each object's score, the highest value of ``scores`` inside it (index k-1 for label k).
-    The peak, not the mean: a small nucleus is mostly boundary, its mean would punish its size."""
+    """Each object's score, the highest value of ``scores`` inside it (index k-1 for label k; -inf for an id with
+    no pixels). The peak, not the mean: a small nucleus is mostly boundary, its mean would punish its size.
+    One unbuffered maximum over the pixels (``ndimage.maximum`` sorts them: 20-50x slower on a 1 Mpx image)."""
     n = int(labels.max())
     if n == 0:
         return np.zeros(0, np.float32)
-    return np.asarray(ndimage.maximum(scores, labels, np.arange(1, n + 1)), np.float32)
+    best = np.full(n + 1, -np.inf, np.float32)
+    np.maximum.at(best, labels.ravel(), np.asarray(scores, np.float32).ravel())
+    return best[1:]
 
 
-def label_scores(labels: np.ndarray, probs: np.ndarray, cfg: InstanceConfig) -> np.ndarray:
+def label_scores(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """``object_scores`` of ``labels`` read from the probabilities (without a distance channel) they were
     labelled from, on the same grid: what ``min_score`` filters on, for the tables."""
-    return object_scores(labels, score_map(probs, foreground_and_interior(probs, cfg)[1]))
+    return object_scores(labels, score_map(probs, interior_of(probs)))
 
 
 def is_sure(scores: np.ndarray, min_score: float) -> np.ndarray:

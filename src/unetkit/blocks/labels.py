@@ -109,7 +109,7 @@ def label_block(task: LabelTask) -> dict:
     with open(Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         kept = kept.astype(np.int32)
-        for r in measure(kept, np.nan_to_num(native), task.pixel_size, label_scores(kept, probs, task.icfg)):
+        for r in measure(kept, np.nan_to_num(native), task.pixel_size, label_scores(kept, probs)):
             r["centroid_y"] += Y0 * s
             r["centroid_x"] += X0 * s
             r["bbox_y0"] += Y0
