@@ -19,6 +19,7 @@ of lower solidity at the h-maxima of their distance transform.
 
     python benchmarks/nuclei/count_variants.py cache MODEL IMAGES MASKS CACHE [--views]
     python benchmarks/nuclei/count_variants.py replay CACHE '{}' '{"marker_threshold": 0.8}' ... [--images DIR]
+    python benchmarks/nuclei/count_variants.py reliability CACHE [CACHE ...]    # what an object's score means
 """
 from __future__ import annotations
 
@@ -158,6 +159,35 @@ def replay(folder: Path, variants: list[dict], model, images=None) -> None:
               f"  | {'; '.join(parts)}", flush=True)
 
 
+def reliability(folders: list[Path], model, edges=(0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)) -> None:
+    """How often an object of each score matches a true nucleus (IoU >= 0.5, one-to-one), every object kept
+    (``min_score`` 0): what the ``score`` column of count's tables means, set by set."""
+    from scipy.optimize import linear_sum_assignment
+    from unetkit.checkpoint import read_meta, resolve_model_path
+    from unetkit.diameter import labels_from
+    from unetkit.matching import iou_matrix, relabel_sequential
+    base = replace(instance_settings(read_meta(resolve_model_path(model))), min_score=0)
+    print("set | " + " | ".join(f"{a:g}-{b:g}" for a, b in zip(edges, edges[1:])) + "  (matched fraction, objects)")
+    for folder in folders:
+        scores, matched = [], []
+        for f in sorted(p for p in folder.glob("*.npz") if not p.name.endswith(".views.npz")):
+            z = np.load(f)
+            labels, _, s = labels_from(z["probs"].astype(np.float32), None, z["shape"], float(z["scale"]), base)
+            iou = iou_matrix(relabel_sequential(z["truth"]), labels)
+            hit = np.zeros(len(s), bool)
+            if iou.size:
+                rows, cols = linear_sum_assignment(np.where(iou >= 0.5, -iou, 0.0))
+                hit[cols[iou[rows, cols] >= 0.5]] = True
+            scores.append(s)
+            matched.append(hit)
+        s, m = np.concatenate(scores), np.concatenate(matched)
+        cells = []
+        for i, (a, b) in enumerate(zip(edges, edges[1:])):
+            k = (s >= a) & ((s < b) if i < len(edges) - 2 else (s <= b))
+            cells.append(f"{m[k].mean():.2f} ({k.sum()})" if k.any() else "-")
+        print(f"{folder.name} | " + " | ".join(cells), flush=True)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -168,8 +198,13 @@ def main(argv=None) -> None:
     r.add_argument("cache"); r.add_argument("variants", nargs="+")
     r.add_argument("--model", default="nuclei", help="whose stored count settings are the base (default nuclei)")
     r.add_argument("--images", help="the cached images' folder: scores by appearance instead of by scale")
+    s = sub.add_parser("reliability")
+    s.add_argument("caches", nargs="+")
+    s.add_argument("--model", default="nuclei")
     a = ap.parse_args(argv)
-    if a.cmd == "cache":
+    if a.cmd == "reliability":
+        reliability([Path(c) for c in a.caches], a.model)
+    elif a.cmd == "cache":
         cache(a.model, a.images, a.masks, Path(a.out), a.views)
     else:
         replay(Path(a.cache), [json.loads(v) for v in a.variants], a.model, a.images)
