@@ -144,7 +144,7 @@ def test_count_block_wise_stitches_cells_on_every_seam(tmp_path):
     assert sorted(map(key, rows)) == sorted(map(key, mem_rows))
 
 
-def test_objects_the_network_is_unsure_of_are_dropped_alike_in_memory_and_block_wise(tmp_path):
+def test_objects_the_network_is_unsure_of_are_dropped_alike_in_memory_and_block_wise(tmp_path, capsys):
     """--min-score drops an object by its highest probability, which a block reads whole only for the objects it
     owns: pale cells on the seams go in both paths, bright ones stay, each once."""
     from unetkit.config import InstanceConfig
@@ -161,10 +161,16 @@ def test_objects_the_network_is_unsure_of_are_dropped_alike_in_memory_and_block_
     sure = InstanceConfig(min_score=0.8, diameter="off")
     blocks = BlockConfig(mode="always", block_size=128, label_block=128, chunk=64, halo=32)
     every = count(p, [tmp_path / "cells.png"], tmp_path / "all", verbose=False, instance_cfg=InstanceConfig(diameter="off"))
-    mem = count(p, [tmp_path / "cells.png"], tmp_path / "mem", verbose=False, instance_cfg=sure)
-    blk = count(p, [tmp_path / "cells.png"], tmp_path / "blk", verbose=False, instance_cfg=sure, blocks=blocks)
+    capsys.readouterr()
+    mem = count(p, [tmp_path / "cells.png"], tmp_path / "mem", instance_cfg=sure)
+    said_mem = capsys.readouterr()
+    blk = count(p, [tmp_path / "cells.png"], tmp_path / "blk", instance_cfg=sure, blocks=blocks)
+    said_blk = capsys.readouterr()
     bright = len(np.unique(truth[(truth > 0) & ~pale]))
     assert every[0]["count"] == truth.max() and mem[0]["count"] == blk[0]["count"] == bright < truth.max()
+    n_pale = truth.max() - bright                # each dropped object is said once, in both paths
+    assert f"cells.png: {bright} objects ({n_pale} under score 0.8 dropped)" in said_mem.out + said_mem.err
+    assert f"cells.png: {n_pale} objects scored under --min-score 0.8 and were dropped" in said_blk.out + said_blk.err
     labels = np.asarray(open_image(tmp_path / "blk" / "cells_labels.ome.zarr").data[0, 0, 0])
     assert not labels[pale].any() and (labels[(truth > 0) & ~pale] > 0).all()
     # each object's score in the tables is the value the filter read: pale cells under 0.8, bright ones over,

@@ -124,7 +124,7 @@ def test_objects_that_look_small_need_less_growth_than_objects_in_band(model, mo
     import unetkit.diameter as diameter
     trained, x = model.meta["diameter"], np.zeros((512, 512, 1), np.float32)
     for found, coarser, grows in ((9.9, 14.1, True), (16.0, 22.7, False), (9.9, 10.0, False), (16.0, 26.0, True)):
-        monkeypatch.setattr(diameter, "labels_at_scale", lambda *a, c=coarser: (None, c, None, None))
+        monkeypatch.setattr(diameter, "labels_at_scale", lambda *a, c=coarser: (None, c, None))
         assert diameter.first_look_grows(model, x, InstanceConfig(), found, trained) is grows, (found, coarser)
 
 

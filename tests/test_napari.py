@@ -84,6 +84,8 @@ def test_the_score_box_filters_as_count_does_and_minus_one_keeps_the_models_own(
         labels, _ = unetkit.label(predictor, faint.astype(np.uint8), instance_cfg=expected_cfg)
         assert counts[m] == labels.max()
     assert counts[0.97] < counts[0]
+    strict = count_objects(layer, min_score=0.97, tta=False)[1]["metadata"]
+    assert strict["count"] + strict["unsure_dropped"] == counts[0]     # every object dropped is said
     data, kw, _ = count_objects(layer, tta=False)            # each object's score as a feature napari shows
     assert list(kw["features"]["index"]) == list(range(1, data.max() + 1))
     assert min(kw["features"]["score"]) >= instance_settings(predictor.meta).min_score > 0

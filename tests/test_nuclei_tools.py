@@ -105,15 +105,18 @@ def test_min_score_drops_the_objects_the_network_is_unsure_of_by_their_peak_not_
     # the tables' score is that peak, read where count labelled: at the working scale, not on a resized map
     # (which would dilute the small nucleus' one-pixel-wide peak); ids renumbered as the labels are
     from unetkit.diameter import labels_from
-    from unetkit.instances import label_scores
+    from unetkit.instances import objects_from_probs
     for shape in ((192, 192), (96, 96), (40, 40)):          # count shrank the image, left it, enlarged it
-        native, _, scores = labels_from(probs, None, shape, 1.0, cfg)
+        found, _ = labels_from(probs, None, shape, 1.0, cfg)
+        native, scores = found.labels, found.scores
         assert len(scores) == native.max() and sorted(np.unique(native[native > 0])) == list(range(1, native.max() + 1))
         for k in range(1, native.max() + 1):                  # each native object keeps its working object's peak
             ys, xs = np.nonzero(native == k)
             working_id = every[int(ys[0] * 96 / shape[0]), int(xs[0] * 96 / shape[1])]
             assert scores[k - 1] == peaks[working_id - 1]
-    assert np.allclose(label_scores(every, 0.55 * fg[..., None]), 0.55)          # binary: foreground
+    assert np.allclose(objects_from_probs(0.55 * fg[..., None], InstanceConfig(min_size=5)).scores, 0.55)  # binary
+    counted = objects_from_probs(probs, InstanceConfig(threshold=0.5, marker_threshold=0.5, min_size=5, min_score=0.6))
+    assert counted.unsure == 1 and np.array_equal(counted.labels, sure)          # the pale one, said, not hidden
 
 
 def synthetic_nuclei(root, n=3, size=96, d=18, seed=0):

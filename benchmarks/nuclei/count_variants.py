@@ -172,7 +172,8 @@ def reliability(folders: list[Path], model, edges=(0, 0.5, 0.6, 0.7, 0.8, 0.9, 0
         scores, matched = [], []
         for f in sorted(p for p in folder.glob("*.npz") if not p.name.endswith(".views.npz")):
             z = np.load(f)
-            labels, _, s = labels_from(z["probs"].astype(np.float32), None, z["shape"], float(z["scale"]), base)
+            found, _ = labels_from(z["probs"].astype(np.float32), None, z["shape"], float(z["scale"]), base)
+            labels, s = found.labels, found.scores
             iou = iou_matrix(relabel_sequential(z["truth"]), labels)
             hit = np.zeros(len(s), bool)
             if iou.size:

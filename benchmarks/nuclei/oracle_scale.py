@@ -37,7 +37,7 @@ def main(cache: str, images: str, model: str = "nuclei") -> None:
         _, x, _ = load_plane(predictor, select(open_image(path), predictor.channels, AxisChoice()), path)
         rows.append({"truth": truth, "scale": float(z["scale"]),
                      "count": to_shape(instances_from_probs(z["probs"].astype(np.float32), icfg), tuple(z["shape"])),
-                     "oracle": labels_at_scale(predictor, x, oracle, icfg)[0]})
+                     "oracle": labels_at_scale(predictor, x, oracle, icfg)[0].labels})
         print(f"{stem[:8]}: count x{float(z['scale']):.2f}, oracle x{oracle:.2f}", flush=True)
     as_is = [r for r in rows if r["scale"] == 1.0]
     for name, part in (("all", rows), ("left at their size by count", as_is)):

@@ -100,7 +100,9 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         if "skipped_above" in size_info:   # the size search was cut short: say so, and how to force a size
             found += (f" (scales from {size_info['skipped_above']:.2f} up skipped: the image would exceed "
                       f"{MAX_UPSCALED / 1e6:.1f} Mpx; pass --diameter PX if the objects are smaller)")
-        bar.step(f"{f.name}: {labels.max()} objects{found} in {time.time() - t0:.2f} s")
+        # the objects --min-score dropped: said, not hidden
+        dropped = f" ({size_info['unsure']} under score {icfg.min_score:g} dropped)" if size_info["unsure"] else ""
+        bar.step(f"{f.name}: {labels.max()} objects{dropped}{found} in {time.time() - t0:.2f} s")
         return [{"file": f.name, "t": 0, "count": int(labels.max())}]
 
     results, failures = run_batch(files, one, on_error=on_error)

@@ -36,7 +36,7 @@ import numpy as np
 
 from .config import InstanceConfig
 from .errors import UnetkitError
-from .instances import instances_from_probs, relabel, split_distance
+from .instances import Objects, objects_from_probs, relabel, split_distance
 
 LADDER = (0.125, 0.18, 0.25, 0.35, 0.5, 0.71, 1.41, 2.0, 2.83)   # x the model's working scale
 NEAR = 2.0              # consistent rungs within this factor of the first estimate's scale end the search
@@ -67,27 +67,27 @@ def predict_at(predictor, x: np.ndarray, scale: float) -> tuple[np.ndarray, np.n
 
 
 def labels_from(probs: np.ndarray, distance: np.ndarray | None, shape: tuple[int, int], scale: float,
-                icfg: InstanceConfig) -> tuple[np.ndarray, float | None, np.ndarray]:
-    """(labels split from a prediction at ``scale``, resized back to ``shape`` by nearest
-    neighbour; the median diameter of the foreground components, in image pixels; each object's
-    score, ``instances.object_scores`` read at ``scale``, where ``min_score`` read it, index k-1
-    for label k: resized, a map would dilute a small nucleus' peak or miss it)."""
+                icfg: InstanceConfig) -> tuple[Objects, float | None]:
+    """(the objects split from a prediction at ``scale``, their labels resized back to ``shape`` by nearest
+    neighbour; the median diameter of the foreground components, in image pixels). Their scores stay those read
+    at ``scale``, where ``min_score`` read them (a resized map would dilute a small nucleus' peak or miss it),
+    renumbered with the labels."""
     from scipy import ndimage
 
-    from .instances import foreground_and_interior, label_scores
-    labels = instances_from_probs(probs, icfg, distance)
-    scores = label_scores(labels, probs)
+    from .instances import foreground_and_interior
+    found_objects = objects_from_probs(probs, icfg, distance)
+    labels, scores = found_objects.labels, found_objects.scores
     mask, _ = foreground_and_interior(probs, icfg)
     comps = relabel(ndimage.label(mask)[0], icfg.min_size)
     found, _ = median_diameter(comps)
     found = found / scale if found else None
     native = to_shape(labels, shape, renumber=False)
     if native is labels:
-        return labels, found, scores
+        return found_objects, found
     kept = np.flatnonzero(np.bincount(native.ravel(), minlength=len(scores) + 1)[1:])  # objects under a pixel vanish
     lut = np.zeros(len(scores) + 1, np.int32)
     lut[kept + 1] = np.arange(1, len(kept) + 1)    # renumbered 1..N in the same order, as to_shape renumbers
-    return lut[native], found, scores[kept]
+    return dataclasses.replace(found_objects, labels=lut[native], scores=scores[kept]), found
 
 
 def to_shape(labels: np.ndarray, shape: tuple[int, int], renumber: bool = True) -> np.ndarray:
@@ -101,16 +101,21 @@ def to_shape(labels: np.ndarray, shape: tuple[int, int], renumber: bool = True) 
 
 
 def labels_at_scale(predictor, x: np.ndarray, scale: float, icfg: InstanceConfig):
-    """(labels, diameter found, the prediction (probabilities, distance or None), the objects' scores) of ``x`` at
+    """(``Objects`` on ``x``'s grid, diameter found, the prediction (probabilities, distance or None)) of ``x`` at
     ``scale``."""
     pred = predict_at(predictor, x, scale)
-    labels, found, scores = labels_from(*pred, x.shape[:2], scale, icfg)
-    return labels, found, pred, scores
+    return (*labels_from(*pred, x.shape[:2], scale, icfg), pred)
+
+
+def _info(objects: Objects, **how) -> dict:
+    """``choose_scale``'s account: how the size was found, with the objects' scores and how many were unsure."""
+    return {**how, "scores": objects.scores, "unsure": objects.unsure}
 
 
 def count_labels(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.ndarray, dict]:
     """Labels of an image at the right object size, and how the size was found (``scale``, ``diameter``,
-    ``passes``) with each object's ``scores`` (its peak probability, index k-1 for label k)."""
+    ``passes``) with each object's ``scores`` (its peak probability, index k-1 for label k) and ``unsure``: how many
+    objects scored under the settings' ``min_score`` and were dropped."""
     labels, info, _ = choose_scale(predictor, x, icfg)
     return labels, info
 
@@ -118,7 +123,7 @@ def count_labels(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
 def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
                  capped: bool = True) -> tuple[np.ndarray, dict, tuple]:
     """(labels, how the size was found, the prediction at the chosen scale): ``count_labels``
-    (its dict also holds ``scores``, each object's, index k-1 for label k) plus the probabilities it labelled, so a caller that labels them again with other settings
+    (its dict also holds ``scores``, each object's, index k-1 for label k, and ``unsure``) plus the probabilities it labelled, so a caller that labels them again with other settings
     (``calibrate``) does not predict twice. Holds at most three predictions of the image: the first
     look, the best candidate so far and the current one. ``capped``: enlarge ``x`` only within
     ``MAX_UPSCALED`` (``affordable``); a caller whose ``x`` is a window of bounded size passes False."""
@@ -126,8 +131,8 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
     base = predictor.scale
     setting = icfg.diameter
     if setting in (None, "off") or (setting == "auto" and not trained):
-        labels, _, pred, scores = labels_at_scale(predictor, x, base, icfg)
-        return labels, {"scale": base, "diameter": None, "passes": 1, "scores": scores}, pred
+        objects, _, pred = labels_at_scale(predictor, x, base, icfg)
+        return objects.labels, _info(objects, scale=base, diameter=None, passes=1), pred
     if setting != "auto":
         try:
             given = float(setting)
@@ -139,10 +144,10 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
             raise UnetkitError("--diameter needs a model that records its training object diameter "
                                "(bundled models, or runs trained on instance labels)")
         scale = float(np.clip(trained / given, *SCALE_RANGE))
-        labels, _, pred, scores = labels_at_scale(predictor, x, scale, icfg)
-        return labels, {"scale": scale, "diameter": given, "passes": 1, "scores": scores}, pred
-    labels, found, pred, scores = labels_at_scale(predictor, x, base, icfg)
-    info = {"scale": base, "diameter": found, "passes": 1, "scores": scores}
+        objects, _, pred = labels_at_scale(predictor, x, scale, icfg)
+        return objects.labels, _info(objects, scale=scale, diameter=given, passes=1), pred
+    objects, found, pred = labels_at_scale(predictor, x, base, icfg)
+    labels, info = objects.labels, _info(objects, scale=base, diameter=found, passes=1)
     big = probe_large(predictor, x, icfg, trained)   # are the objects found fragments of big ones?
     info["passes"] += len(PROBE)
     if big is not None and (found is None or first_look_grows(predictor, x, icfg, found, trained)):
@@ -164,14 +169,14 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
         if capped and not affordable(x, scale):
             info["skipped_above"] = min(scale, info.get("skipped_above", scale))
             continue
-        lab, size, candidate, lab_scores = labels_at_scale(predictor, x, scale, icfg)
+        candidate_objects, size, candidate = labels_at_scale(predictor, x, scale, icfg)
         info["passes"] += 1
         if size is None or not in_band(size * scale, trained):
             continue
         err = abs(np.log(size * scale / trained))
         if best is None or err < best[0]:
-            best = (err, lab, {"scale": scale, "diameter": size, "passes": info["passes"], "scores": lab_scores},
-                    candidate)
+            best = (err, candidate_objects.labels,
+                    _info(candidate_objects, scale=scale, diameter=size, passes=info["passes"]), candidate)
         if err < np.log(1 + SETTLED):
             break
     if best is None:

@@ -13,6 +13,8 @@ Methods (``split``):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 from scipy import ndimage
@@ -99,12 +101,6 @@ def object_scores(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     best = np.full(n + 1, -np.inf, np.float32)
     np.maximum.at(best, labels.ravel(), np.asarray(scores, np.float32).ravel())
     return best[1:]
-
-
-def label_scores(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """``object_scores`` of ``labels`` read from the probabilities (without a distance channel) they were
-    labelled from, on the same grid: what ``min_score`` filters on, for the tables."""
-    return object_scores(labels, score_map(probs, interior_of(probs)))
 
 
 def is_sure(scores: np.ndarray, min_score: float) -> np.ndarray:
@@ -195,10 +191,20 @@ def relabel(labels: np.ndarray, min_size: int) -> np.ndarray:
     return lut[labels]
 
 
-def instances_from_probs(probs: np.ndarray, cfg: InstanceConfig | None = None,
-                         distance: np.ndarray | None = None) -> np.ndarray:
-    """Label image (int32, 0 = background, 1..N objects) from a probability map and, for
-    models with a distance head, its predicted distance to the border (seeds the watershed)."""
+@dataclass
+class Objects:
+    """What ``objects_from_probs`` found: ``labels`` (int32, 0 = background, 1..N), ``scores`` (each object's,
+    ``object_scores``: index k-1 for label k) and ``unsure`` (how many objects of at least ``min_size`` px were
+    dropped for scoring under ``min_score``: count says so rather than drop them silently)."""
+    labels: np.ndarray
+    scores: np.ndarray
+    unsure: int = 0
+
+
+def objects_from_probs(probs: np.ndarray, cfg: InstanceConfig | None = None,
+                       distance: np.ndarray | None = None) -> Objects:
+    """Objects from a probability map and, for models with a distance head, its predicted distance to the
+    border (seeds the watershed), with their scores."""
     cfg = cfg or InstanceConfig()
     if cfg.split not in METHODS:
         raise UnetkitError(f"unknown split method {cfg.split!r}: choose one of {', '.join(METHODS)}")
@@ -210,9 +216,21 @@ def instances_from_probs(probs: np.ndarray, cfg: InstanceConfig | None = None,
         labels = canny_contours(mask)
     else:
         labels = watershed_split(mask, interior, cfg, distance)
+    scores = score_map(probs, interior)
+    unsure = 0
     if cfg.min_score > 0:   # objects the network is unsure of: specks, folds of pale cytoplasm (benchmarks 28)
-        labels = drop_unsure(labels, object_scores(labels, score_map(probs, interior)), cfg.min_score)
-    return relabel(labels, cfg.min_size)
+        every = object_scores(labels, scores)
+        sized = np.bincount(labels.ravel(), minlength=every.size + 1)[1:] >= cfg.min_size
+        unsure = int((sized & ~is_sure(every, cfg.min_score)).sum())
+        labels = drop_unsure(labels, every, cfg.min_score)
+    labels = relabel(labels, cfg.min_size)
+    return Objects(labels, object_scores(labels, scores), unsure)
+
+
+def instances_from_probs(probs: np.ndarray, cfg: InstanceConfig | None = None,
+                         distance: np.ndarray | None = None) -> np.ndarray:
+    """Label image (int32, 0 = background, 1..N objects) of ``objects_from_probs``."""
+    return objects_from_probs(probs, cfg, distance).labels
 
 
 OBJECT_COLUMNS = ["id", "area", "perimeter", "centroid_y", "centroid_x", "bbox_y0", "bbox_x0", "bbox_y1", "bbox_x1",

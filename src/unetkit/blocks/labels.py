@@ -18,6 +18,7 @@ outlines each block traced of the objects it owns, whole; memory is a few blocks
 from __future__ import annotations
 
 import csv
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..config import BlockConfig
-from ..instances import OBJECT_COLUMNS, InstanceConfig, instances_from_probs, label_scores, measure, split_distance, \
+from ..instances import OBJECT_COLUMNS, InstanceConfig, is_sure, measure, objects_from_probs, split_distance, \
     TABLE_COLUMNS
 from ..io.write import atomic_folder, atomic_target
 from ..planes import AxisChoice
@@ -69,9 +70,12 @@ def label_block(task: LabelTask) -> dict:
     Y0, Y1, X0, X1 = max(y0 - task.halo, 0), min(y1 + task.halo, h), max(x0 - task.halo, 0), min(x1 + task.halo, w)
     probs = job.outputs["prob"].read(task.t, task.z, Y0, Y1, X0, X1)
     probs, distance = split_distance(probs if probs.ndim == 3 else probs[..., None], task.distance)
-    labels = instances_from_probs(probs, task.icfg, distance)
+    # every object first, scored; those under min_score dropped among the ones this block owns, so each dropped
+    # object is counted (for the progress line) by exactly one block, as each kept one is
+    every = objects_from_probs(probs, dataclasses.replace(task.icfg, min_score=0), distance)
+    labels, sure = every.labels, is_sure(every.scores, task.icfg.min_score)
     keep = np.zeros(int(labels.max()) + 1, bool)
-    cut = 0
+    cut = unsure = 0
     for i, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             continue
@@ -79,6 +83,9 @@ def label_block(task: LabelTask) -> dict:
         col = box[1].start + int(np.argmax(labels[row, box[1]] == i))
         gy, gx = row + Y0, col + X0
         if y0 <= gy < y1 and x0 <= gx < x1:
+            if not sure[i - 1]:
+                unsure += 1
+                continue
             keep[i] = True
             # touching a halo edge that is not the image border: larger than the halo, may be cut
             cut += (box[0].start == 0 and Y0 > 0) or (box[0].stop == labels.shape[0] and Y1 < h) or \
@@ -87,7 +94,7 @@ def label_block(task: LabelTask) -> dict:
     lut = np.zeros(len(keep), np.uint32)
     lut[ids] = np.arange(1, len(ids) + 1)
     kept = lut[labels]
-    result = {"n": len(ids), "cut": int(cut), "box": None}
+    result = {"n": len(ids), "cut": int(cut), "unsure": unsure, "box": None}
     if len(ids) == 0:
         return result
     rows, cols = np.nonzero(kept.any(1))[0], np.nonzero(kept.any(0))[0]
@@ -108,8 +115,7 @@ def label_block(task: LabelTask) -> dict:
     s = task.pixel_size or 1.0
     with open(Path(task.scratch) / "rows" / f"{task.t}_{task.z}_{task.index}.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        kept = kept.astype(np.int32)
-        for r in measure(kept, np.nan_to_num(native), task.pixel_size, label_scores(kept, probs)):
+        for r in measure(kept.astype(np.int32), np.nan_to_num(native), task.pixel_size, every.scores[ids - 1]):
             r["centroid_y"] += Y0 * s
             r["centroid_x"] += X0 * s
             r["bbox_y0"] += Y0
@@ -224,7 +230,10 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
         if offsets[-1] > np.iinfo(np.uint32).max:
             from ..errors import UnetkitError
             raise UnetkitError(f"{path}: more than 2^32 objects; split the image")
-        cut = sum(r["cut"] for r in results)
+        cut, unsure = sum(r["cut"] for r in results), sum(r["unsure"] for r in results)
+        if verbose and unsure:
+            print(f"[unetkit] {path.name}: {unsure} objects scored under --min-score {icfg.min_score:g} and were "
+                  "dropped", flush=True)
         if cut:
             print(f"[unetkit] {path.name}: {cut} objects reach beyond the {bcfg.halo} px halo and may be cut at a "
                   "block seam; raise --halo", file=sys.stderr)

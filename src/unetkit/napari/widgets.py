@@ -74,7 +74,7 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
                              min_score=float(min_score) if min_score >= 0 else None)
     data, lead = _planes(image)
     out = None
-    counts, scores, offset = [], [], 0
+    counts, scores, unsure, offset = [], [], 0, 0
     for index in np.ndindex(*lead):
         labels, info = label(predictor, np.asarray(data[index]), instance_cfg=icfg, name=image.name)
         if out is None:
@@ -82,8 +82,10 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
         out[index] = np.where(labels > 0, labels.astype(np.uint32) + offset, 0)
         counts.append(int(labels.max()))
         scores.append(info["scores"])
+        unsure += info["unsure"]
         offset += counts[-1]
-    kw = _layer_kwargs(image, f"{image.name} objects", count=sum(counts), counts_per_plane=counts, model=str(model))
+    kw = _layer_kwargs(image, f"{image.name} objects", count=sum(counts), counts_per_plane=counts, model=str(model),
+                       unsure_dropped=unsure)   # objects under the min score, dropped
     # one row per id: napari shows an object's score under the cursor, as objects.csv has it
     kw["features"] = {"index": np.arange(1, offset + 1), "score": np.round(np.concatenate(scores), 3)}
     return out, kw, "labels"
