@@ -275,7 +275,8 @@ def _add_count(sub):
     g.add_argument("--min-size", type=int, help=f"drop objects under this many px ({d.min_size})")
     g.add_argument("--min-score", type=float,
                    help="drop objects whose highest interior probability is under this: the network was unsure of "
-                        f"them (default: the model's, else {d.min_score:g} = keep all)")
+                        f"them (default: the model's, else {d.min_score:g} = keep all); each object's is the tables' "
+                        "score column")
     g.add_argument("--marker-threshold", type=float,
                    help=f"interior probability that seeds an object, boundary-aware models (the model's calibrated "
                         f"one, else {d.marker_threshold})")
