@@ -46,8 +46,9 @@ def count(model, inputs, out_dir, cfg=None, **kwargs):
 
 def label(model, image, **kwargs):
     """Objects of one 2-D image array, as ``count`` finds them in a file: (label image, info): how the object size
-    was found (``scale``, ``diameter``, ``passes``) and ``scores``, each object's peak probability (index k-1 for
-    label k; the ``score`` column of ``count``'s tables)."""
+    was found (``scale``, ``diameter``, ``passes``), ``scores``, each object's peak probability (index k-1 for
+    label k; the ``score`` column of ``count``'s tables), and ``unsure``, how many objects scored under the
+    model's ``min_score`` and were dropped."""
     from .counting import label_array
     return label_array(model, image, **kwargs)
 

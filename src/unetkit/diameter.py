@@ -122,9 +122,9 @@ def count_labels(predictor, x: np.ndarray, icfg: InstanceConfig) -> tuple[np.nda
 
 def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
                  capped: bool = True) -> tuple[np.ndarray, dict, tuple]:
-    """(labels, how the size was found, the prediction at the chosen scale): ``count_labels``
-    (its dict also holds ``scores``, each object's, index k-1 for label k, and ``unsure``) plus the probabilities it labelled, so a caller that labels them again with other settings
-    (``calibrate``) does not predict twice. Holds at most three predictions of the image: the first
+    """(labels, how the size was found, the prediction at the chosen scale): ``count_labels`` (its dict also
+    holds ``scores``, each object's, index k-1 for label k, and ``unsure``) plus the probabilities it labelled,
+    so a caller that labels them again with other settings (``calibrate``) does not predict twice. Holds at most three predictions of the image: the first
     look, the best candidate so far and the current one. ``capped``: enlarge ``x`` only within
     ``MAX_UPSCALED`` (``affordable``); a caller whose ``x`` is a window of bounded size passes False."""
     trained = predictor.meta.get("diameter")
