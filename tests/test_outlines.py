@@ -117,9 +117,11 @@ def test_block_wise_outlines_equal_the_in_memory_ones(tmp_path):
     def features(folder):
         doc = json.loads((folder / "cells_objects.geojson").read_text())
         with open(folder / "cells_objects.csv") as fh:
-            table = {int(r["id"]): float(r["area"]) for r in csv.DictReader(fh)}
-        for f in doc["features"]:   # each feature is its table row
-            assert f["properties"]["measurements"]["area"] == table[int(f["properties"]["name"])]
+            table = {int(r["id"]): (float(r["area"]), float(r["score"])) for r in csv.DictReader(fh)}
+        for f in doc["features"]:   # each feature is its table row, the object's score a QuPath measurement too
+            measured = f["properties"]["measurements"]
+            assert (measured["area"], measured["score"]) == table[int(f["properties"]["name"])]
+            assert 0.5 <= measured["score"] <= 1     # a thresholded disk model: certain foreground
         rois = {r.name: r.coordinates() for r in roiread(folder / "cells_rois.zip")}
         for f in doc["features"]:   # and the ROI of the same id has the same outline
             assert np.allclose(rois[f["properties"]["name"]], f["geometry"]["coordinates"][0][:-1], atol=1e-4)
