@@ -69,9 +69,8 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
               verbose: bool = True) -> Calibration:
     """Search the grid on annotated images (instance label masks, paired by file stem); ``criterion``: CRITERIA."""
     from .data.pairs import load_pair, pair_folders
-    from .diameter import choose_scale, to_shape
-    from .instances import (distance_seeds, foreground_and_interior, instance_settings, instances_from_probs,
-                            is_sure, object_scores, score_map)
+    from .diameter import choose_scale, objects_to_shape
+    from .instances import distance_seeds, instance_settings, is_sure, objects_from_probs
     from .io import open_image
     from .matching import count_error, iou_matrix, match_pairs, pooled, relabel_sequential
     from .planes import AxisChoice, select
@@ -107,12 +106,9 @@ def calibrate(model, images_dir, masks_dir, *, base: InstanceConfig | None = Non
         for i, s in enumerate(settings):  # columns from it. Scored at once: only this image's labels are held
             watershed_key = tuple(v for k, v in s.items() if k != "min_score")
             if watershed_key not in current:
-                cfg = replace(icfg, **{**s, "min_score": 0.0})
-                labels = instances_from_probs(probs, cfg, distance)   # min_size applied, ids 1..N
-                peaks = object_scores(labels, score_map(probs, foreground_and_interior(probs, cfg)[1]))
-                native = to_shape(labels, x.shape[:2], renumber=False)   # objects under a pixel vanish
-                present = np.unique(native[native > 0])
-                current = {watershed_key: (iou_matrix(true_ids, relabel_sequential(native)), peaks[present - 1])}
+                found = objects_from_probs(probs, replace(icfg, **{**s, "min_score": 0.0}), distance)
+                native = objects_to_shape(found, x.shape[:2])   # as count maps them back, scores kept
+                current = {watershed_key: (iou_matrix(true_ids, native.labels), native.scores)}
             iou, peaks = current[watershed_key]
             kept = is_sure(peaks, s["min_score"])   # as count drops objects
             matched[i].append((iou.shape[0], int(kept.sum()), [match_pairs(iou[:, kept], t) for t in IOUS]))

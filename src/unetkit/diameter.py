@@ -68,26 +68,30 @@ def predict_at(predictor, x: np.ndarray, scale: float) -> tuple[np.ndarray, np.n
 
 def labels_from(probs: np.ndarray, distance: np.ndarray | None, shape: tuple[int, int], scale: float,
                 icfg: InstanceConfig) -> tuple[Objects, float | None]:
-    """(the objects split from a prediction at ``scale``, their labels resized back to ``shape`` by nearest
-    neighbour; the median diameter of the foreground components, in image pixels). Their scores stay those read
-    at ``scale``, where ``min_score`` read them (a resized map would dilute a small nucleus' peak or miss it),
-    renumbered with the labels."""
+    """(the objects split from a prediction at ``scale``, mapped back to ``shape`` (``objects_to_shape``); the
+    median diameter of the foreground components, in image pixels)."""
     from scipy import ndimage
 
     from .instances import foreground_and_interior
-    found_objects = objects_from_probs(probs, icfg, distance)
-    labels, scores = found_objects.labels, found_objects.scores
     mask, _ = foreground_and_interior(probs, icfg)
     comps = relabel(ndimage.label(mask)[0], icfg.min_size)
     found, _ = median_diameter(comps)
     found = found / scale if found else None
-    native = to_shape(labels, shape, renumber=False)
-    if native is labels:
-        return found_objects, found
-    kept = np.flatnonzero(np.bincount(native.ravel(), minlength=len(scores) + 1)[1:])  # objects under a pixel vanish
+    return objects_to_shape(objects_from_probs(probs, icfg, distance), shape), found
+
+
+def objects_to_shape(objects: Objects, shape: tuple[int, int]) -> Objects:
+    """``objects`` labelled at a working scale with their labels resized to ``shape`` by nearest neighbour and
+    renumbered 1..N in the same order (objects under a pixel vanish). Their scores stay those read at the working
+    scale, where ``min_score`` read them (a resized map would dilute a small nucleus' peak or miss it)."""
+    native = to_shape(objects.labels, shape, renumber=False)
+    if native is objects.labels:
+        return objects
+    scores = objects.scores
+    kept = np.flatnonzero(np.bincount(native.ravel(), minlength=len(scores) + 1)[1:])
     lut = np.zeros(len(scores) + 1, np.int32)
-    lut[kept + 1] = np.arange(1, len(kept) + 1)    # renumbered 1..N in the same order, as to_shape renumbers
-    return dataclasses.replace(found_objects, labels=lut[native], scores=scores[kept]), found
+    lut[kept + 1] = np.arange(1, len(kept) + 1)    # as to_shape renumbers
+    return dataclasses.replace(objects, labels=lut[native], scores=scores[kept])
 
 
 def to_shape(labels: np.ndarray, shape: tuple[int, int], renumber: bool = True) -> np.ndarray:
