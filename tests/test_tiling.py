@@ -12,7 +12,7 @@ def test_identity_model_reproduces_the_image_exactly(shape, tta):
     calls = []
 
     def ident(batch):
-        assert batch.shape[1] % 16 == 0 and batch.shape[1] == batch.shape[2]
+        assert batch.shape[1] % 16 == 0 and batch.shape[2] % 16 == 0
         calls.append(len(batch))
         return batch
 
@@ -45,9 +45,28 @@ def test_tiles_overlap_and_cover():
 
 def test_tile_size_adapts_to_the_image():
     from unetkit.tiling import fit_tile
-    assert fit_tile(512, (1152, 1152), 16, 64) == 480   # 3 tiles of 480 instead of 3 of 512
-    assert fit_tile(512, (200, 200), 16, 32) == 208     # small image: one tile just covering it
-    assert fit_tile(512, (10000, 300), 16, 64) <= 512   # never above the requested size
+    assert fit_tile(512, (1152, 1152), 16, 64) == (480, 480)   # 3 tiles of 480 instead of 3 of 512
+    assert fit_tile(512, (200, 200), 16, 32) == (208, 208)     # small image: one tile just covering it
+    rows, cols = fit_tile(512, (10000, 300), 16, 64)
+    assert rows <= 512 and cols == 304                         # never above the requested size; a narrow axis narrow
+
+
+def test_a_wide_image_gets_wide_tiles_and_the_same_result():
+    # each axis is fitted on its own: a 520 x 696 image is 4 tiles of 400 x 480, not 4 squares of 480 (0.83x the
+    # pixels), and what the tiles compute is unchanged for a model with bounded context
+    from unetkit.tiling import TilePlan
+    plan = TilePlan.make((520, 696), 512, 64, 16)
+    assert plan.tile == (400, 480) and len(plan.ys) * len(plan.xs) == 4
+    img = np.random.default_rng(3).random((130, 174, 1), dtype=np.float32)
+    shapes = set()
+
+    def box(batch):
+        shapes.add(batch.shape[1:3])
+        return ndimage.uniform_filter(batch, size=(1, 5, 5, 1), mode="reflect")
+
+    tiled = predict_tiled(box, img, tile=128, overlap=8, multiple=16)
+    assert shapes == {(96, 112)}     # 2 x 2 tiles, wider than tall
+    np.testing.assert_allclose(tiled, ndimage.uniform_filter(img, size=(5, 5, 1), mode="reflect"), atol=1e-5)
 
 
 @pytest.mark.parametrize("tta", [False, True])

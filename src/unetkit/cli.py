@@ -152,7 +152,7 @@ def _add_tiling(p, tta: bool):
     from .config import PredictConfig
     d = PredictConfig()
     g = p.add_argument_group("tiling (overlap-tile prediction at full resolution)")
-    g.add_argument("--tile", type=int, default=d.tile, help=f"tile side in px (default {d.tile})")
+    g.add_argument("--tile", type=int, default=d.tile, help=f"largest tile side in px; each axis is cut into the fewest tiles up to that (default {d.tile})")
     g.add_argument("--overlap", type=int, default=d.overlap,
                    help=f"mirror margin and tile overlap in px (default {d.overlap})")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"tiles per forward pass (default {d.batch_size})")

@@ -40,19 +40,23 @@ def tile_grid(shape, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(y, x) for y in tile_starts(shape[0], tile, stride) for x in tile_starts(shape[1], tile, stride)]
 
 
-def fit_tile(tile: int, shape, multiple: int, margin: int = 0) -> int:
-    """Tile side for a padded image of ``shape``: no larger than needed.
+def fit_side(tile: int, length: int, multiple: int, margin: int = 0) -> int:
+    """Tile side along one axis of ``length`` padded px: no larger than needed.
 
-    With at most ``tile`` px per tile, count the tiles each axis needs, then shrink the
-    tile so those tiles just cover the axis (less wasted overlap), keeping it a multiple
-    of the network's size divisor."""
+    With at most ``tile`` px per tile, count the tiles the axis needs, then shrink the tile so
+    those tiles just cover it (less wasted overlap), keeping it a multiple of the network's size
+    divisor."""
     inner = max(tile - 2 * margin, multiple)
-    sides = []
-    for length in shape[:2]:
-        n = max(int(np.ceil((length - 2 * margin) / inner)), 1)
-        sides.append(int(np.ceil((length - 2 * margin) / n)) + 2 * margin)
-    t = int(np.ceil(max(sides) / multiple)) * multiple
-    return max(min(t, int(np.ceil(tile / multiple)) * multiple), multiple)
+    n = max(int(np.ceil((length - 2 * margin) / inner)), 1)
+    side = int(np.ceil((int(np.ceil((length - 2 * margin) / n)) + 2 * margin) / multiple)) * multiple
+    return max(min(side, int(np.ceil(tile / multiple)) * multiple), multiple)
+
+
+def fit_tile(tile: int, shape, multiple: int, margin: int = 0) -> tuple[int, int]:
+    """(rows, columns) of the tiles for a padded image of ``shape``: each axis fitted on its own
+    (``fit_side``), so a wide image gets wide tiles instead of squares sized by its longer side
+    (a 520 x 696 image: 4 tiles of 400 x 480 px, not 4 of 480 x 480)."""
+    return fit_side(tile, int(shape[0]), multiple, margin), fit_side(tile, int(shape[1]), multiple, margin)
 
 
 def reflect(index: np.ndarray, length: int) -> np.ndarray:
@@ -64,12 +68,12 @@ def reflect(index: np.ndarray, length: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TilePlan:
-    """The tile grid of a whole (h, w) image: margin ``m``, tile side ``t``, the padded
-    size (mirror margin, then mirrored up to one tile for small images) and tile starts."""
+    """The tile grid of a whole (h, w) image: margin ``m``, tile size ``tile`` (rows, columns),
+    the padded size (mirror margin, then mirrored up to one tile for small images) and tile starts."""
     height: int
     width: int
     margin: int
-    tile: int
+    tile: tuple[int, int]
     padded: tuple[int, int]
     ys: tuple[int, ...]
     xs: tuple[int, ...]
@@ -79,19 +83,17 @@ class TilePlan:
         h, w = int(shape[0]), int(shape[1])
         m = overlap
         first = (h + 2 * m, w + 2 * m)
-        t = fit_tile(tile, first, multiple, m)
-        padded = (max(first[0], t), max(first[1], t))
-        stride = max(t - (2 * m if m else 0), 1)
-        return cls(h, w, m, t, padded, tuple(tile_starts(padded[0], t, stride)),
-                   tuple(tile_starts(padded[1], t, stride)))
+        th, tw = fit_tile(tile, first, multiple, m)
+        padded = (max(first[0], th), max(first[1], tw))
+        starts = [tuple(tile_starts(n, t, max(t - (2 * m if m else 0), 1))) for n, t in zip(padded, (th, tw))]
+        return cls(h, w, m, (th, tw), padded, *starts)
 
     def window(self) -> np.ndarray:
-        r = ramp_window(self.tile, self.margin)
-        return np.outer(r, r)[..., None]
+        return np.outer(ramp_window(self.tile[0], self.margin), ramp_window(self.tile[1], self.margin))[..., None]
 
-    def live(self) -> tuple[int, int]:
-        """[first, last] offsets inside a tile where its weight is non-zero."""
-        nz = np.nonzero(ramp_window(self.tile, self.margin))[0]
+    def live(self, axis: int) -> tuple[int, int]:
+        """[first, last] offsets along ``axis`` inside a tile where its weight is non-zero."""
+        nz = np.nonzero(ramp_window(self.tile[axis], self.margin))[0]
         return int(nz[0]), int(nz[-1])
 
     def source_index(self, padded_index: np.ndarray, axis: int) -> np.ndarray:
@@ -103,10 +105,10 @@ class TilePlan:
     def tiles_for(self, y0: int, y1: int, x0: int, x1: int) -> list[tuple[int, int]]:
         """Tiles (padded starts) whose non-zero weight reaches image region [y0, y1) x [x0, x1),
         in the global order (so every pixel sums the same tiles in the same order)."""
-        a, b = self.live()
+        (ya, yb), (xa, xb) = self.live(0), self.live(1)
         m = self.margin
-        ys = [y for y in self.ys if y + a < y1 + m and y + b >= y0 + m]
-        xs = [x for x in self.xs if x + a < x1 + m and x + b >= x0 + m]
+        ys = [y for y in self.ys if y + ya < y1 + m and y + yb >= y0 + m]
+        xs = [x for x in self.xs if x + xa < x1 + m and x + xb >= x0 + m]
         return [(y, x) for y in ys for x in xs]
 
 
@@ -119,10 +121,10 @@ def predict_region(predict_batch: Callable[[np.ndarray], np.ndarray], read: Call
     given image coordinates (sorted, possibly repeated by the mirroring); only the
     bounding box of the tiles that reach the region is read."""
     y0, y1, x0, x1 = region or (0, plan.height, 0, plan.width)
-    t, m = plan.tile, plan.margin
+    (th, tw), m = plan.tile, plan.margin
     tiles = plan.tiles_for(y0, y1, x0, x1)
     py0, px0 = min(y for y, _ in tiles), min(x for _, x in tiles)
-    py1, px1 = max(y for y, _ in tiles) + t, max(x for _, x in tiles) + t
+    py1, px1 = max(y for y, _ in tiles) + th, max(x for _, x in tiles) + tw
     source = read(plan.source_index(np.arange(py0, py1), 0), plan.source_index(np.arange(px0, px1), 1))
     window = plan.window()
     acc = None
@@ -130,7 +132,7 @@ def predict_region(predict_batch: Callable[[np.ndarray], np.ndarray], read: Call
     flips = [(False, False), (True, False), (False, True), (True, True)] if tta else [(False, False)]
     for start in range(0, len(tiles), batch_size):
         group = tiles[start:start + batch_size]
-        batch = np.stack([source[y - py0:y - py0 + t, x - px0:x - px0 + t] for y, x in group]).astype(np.float32)
+        batch = np.stack([source[y - py0:y - py0 + th, x - px0:x - px0 + tw] for y, x in group]).astype(np.float32)
         probs = None
         for fy, fx in flips:
             view = batch[:, ::-1] if fy else batch
@@ -144,8 +146,8 @@ def predict_region(predict_batch: Callable[[np.ndarray], np.ndarray], read: Call
             acc = np.zeros((y1 - y0, x1 - x0, probs.shape[-1]), np.float32)
         for (y, x), p in zip(group, probs):
             # the part of this tile inside the region, in region coordinates
-            ry0, ry1 = max(y - m, y0), min(y - m + t, y1)
-            rx0, rx1 = max(x - m, x0), min(x - m + t, x1)
+            ry0, ry1 = max(y - m, y0), min(y - m + th, y1)
+            rx0, rx1 = max(x - m, x0), min(x - m + tw, x1)
             if ry0 >= ry1 or rx0 >= rx1:
                 continue
             ty, tx = ry0 - (y - m), rx0 - (x - m)
@@ -162,7 +164,7 @@ def predict_tiled(predict_batch: Callable[[np.ndarray], np.ndarray], image: np.n
                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Probabilities (H, W, K) for ``image`` (H, W, C) held in memory.
 
-    ``predict_batch`` maps (B, t, t, C) float32 to (B, t, t, K). ``multiple`` is the
+    ``predict_batch`` maps (B, th, tw, C) float32 to (B, th, tw, K). ``multiple`` is the
     network's size divisor 2^depth; ``tta`` averages the four flips."""
     plan = TilePlan.make(image.shape, tile, overlap, multiple)
     return predict_region(predict_batch, lambda rows, cols: image[rows][:, cols], plan,
