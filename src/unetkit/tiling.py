@@ -40,16 +40,21 @@ def tile_grid(shape, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(y, x) for y in tile_starts(shape[0], tile, stride) for x in tile_starts(shape[1], tile, stride)]
 
 
+def _ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for integers, without going through floats."""
+    return -(-a // b)
+
+
 def fit_side(tile: int, length: int, multiple: int, margin: int = 0) -> int:
     """Tile side along one axis of ``length`` padded px: no larger than needed.
 
     With at most ``tile`` px per tile, count the tiles the axis needs, then shrink the tile so
     those tiles just cover it (less wasted overlap), keeping it a multiple of the network's size
     divisor."""
-    inner = max(tile - 2 * margin, multiple)
-    n = max(int(np.ceil((length - 2 * margin) / inner)), 1)
-    side = int(np.ceil((int(np.ceil((length - 2 * margin) / n)) + 2 * margin) / multiple)) * multiple
-    return max(min(side, int(np.ceil(tile / multiple)) * multiple), multiple)
+    live = length - 2 * margin
+    n = max(_ceil_div(live, max(tile - 2 * margin, multiple)), 1)
+    side = _ceil_div(_ceil_div(live, n) + 2 * margin, multiple) * multiple
+    return max(min(side, _ceil_div(tile, multiple) * multiple), multiple)
 
 
 def fit_tile(tile: int, shape, multiple: int, margin: int = 0) -> tuple[int, int]:
@@ -85,7 +90,7 @@ class TilePlan:
         first = (h + 2 * m, w + 2 * m)
         th, tw = fit_tile(tile, first, multiple, m)
         padded = (max(first[0], th), max(first[1], tw))
-        starts = [tuple(tile_starts(n, t, max(t - (2 * m if m else 0), 1))) for n, t in zip(padded, (th, tw))]
+        starts = [tuple(tile_starts(n, t, max(t - 2 * m, 1))) for n, t in zip(padded, (th, tw))]
         return cls(h, w, m, (th, tw), padded, *starts)
 
     def window(self) -> np.ndarray:
