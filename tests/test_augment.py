@@ -1,6 +1,7 @@
 import numpy as np
 
-from unetkit.data.augment import AugmentConfig, elastic_field, intensity, remap, sampling_map, shot_noise, texture
+from unetkit.data.augment import (AugmentConfig, elastic_field, intensity, object_gain, remap, sampling_map, shot_noise,
+                                  texture)
 from unetkit.data.sampling import PatchDataset, Sample, TileDataset
 from unetkit.data.synthetic import random_cells
 
@@ -74,6 +75,40 @@ def test_texture_off_draws_nothing_so_seeded_runs_repeat():
     intensity(x, AugmentConfig(), a)
     intensity(x, AugmentConfig(texture=0.0, shading=0.0, shot_noise=0.0), b)
     assert a.random() == b.random()
+
+
+def _touching_pair() -> np.ndarray:
+    """Boundary-target classes of two nuclei pressed together: interiors 1, their rings 2 (the contact too)."""
+    from unetkit.data.targets import boundary_classes
+    objects = np.zeros((64, 96), np.int32)
+    yy, xx = np.mgrid[:64, :96]
+    objects[(yy - 32) ** 2 + (xx - 30) ** 2 < 18 ** 2] = 1
+    objects[((yy - 32) ** 2 + (xx - 64) ** 2 < 18 ** 2) & (objects == 0)] = 2   # touches the first at x ~ 47
+    return objects, boundary_classes(objects)
+
+
+def test_each_object_dims_as_a_whole_with_its_own_gain():
+    objects, classes = _touching_pair()
+    gains = [object_gain(classes, 0.75, np.random.default_rng(s)) for s in range(8)]
+    for g in gains:
+        assert np.all(g[objects == 0] == 1.0)                      # the background keeps its brightness
+        for k in (1, 2):
+            inside = g[objects == k]
+            assert inside.min() == inside.max() and 0.25 <= inside.min() <= 1   # one gain per nucleus, ring included
+    pairs = [(g[objects == 1][0], g[objects == 2][0]) for g in gains]
+    assert max(abs(a - b) for a, b in pairs) > 0.2                   # neighbours dim independently
+
+
+def test_object_dimming_needs_labels_and_touches_only_objects():
+    objects, classes = _touching_pair()
+    x = np.where(objects > 0, 0.8, 0.1).astype(np.float32)[..., None]
+    plain = dict(brightness=0, contrast=0, gamma=0, noise=0)
+    outs = [intensity(x, AugmentConfig(dim_objects=0.75, **plain), np.random.default_rng(s), classes) for s in range(8)]
+    assert any(not np.array_equal(y, x) for y in outs) and any(np.array_equal(y, x) for y in outs)   # half the patches
+    assert all(np.array_equal(y[objects == 0], x[objects == 0]) for y in outs)
+    assert all(y.max() <= 0.8 + 1e-6 for y in outs)                  # only ever dimmer
+    # without the patch's labels there is nothing to dim (validation tiles, image-only callers)
+    assert np.array_equal(intensity(x, AugmentConfig(dim_objects=0.75, **plain), np.random.default_rng(0)), x)
 
 
 def test_shot_noise_grows_with_the_signal_and_spares_a_black_background():

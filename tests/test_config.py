@@ -23,7 +23,7 @@ def test_unreadable_config_files_are_refused_with_their_name(tmp_path):
 
 
 @pytest.mark.parametrize("key,value,words", [("texture", -0.1, "grain amplitude >= 0"), ("shading", 1.0, "in [0, 1)"),
-                                             ("shot_noise", -5, "fewest photons")])
+                                             ("shot_noise", -5, "fewest photons"), ("dim_objects", 1.0, "in [0, 1)")])
 def test_texture_shading_and_shot_noise_out_of_range_are_refused(tmp_path, key, value, words):
     from unetkit.config import load_config
     (tmp_path / "c.yaml").write_text(f"augment:\n  {key}: {value}\n")

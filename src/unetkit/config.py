@@ -34,6 +34,8 @@ class AugmentConfig:
                                  # nuclei lie beside bright ones (off by default)
     shot_noise: float = 0.0      # photon shot noise: x + N(0, sqrt(x / p)), p log-uniform in [s, 100 s] photons at a
                                  # normalised 1.0 (dim live-cell frames are grainy where DSB 2018 is clean; 0 = off)
+    dim_objects: float = 0.0     # each object of half the patches x its own gain in [1 - d, 1] (objects: the target's
+                                 # connected class-1 regions), so a dim nucleus touches a bright one (0 = off)
     channel_jitter: float = 0.0  # colour images: per-channel gain in [1-j, 1+j] and shift in [-j/2, j/2] (white
                                  # balance and skin tone differ between images; the plan sets it for colour regions)
     enabled: bool = True
@@ -304,6 +306,9 @@ def validate(cfg: RunConfig, source: str = "config", whole: bool = True) -> RunC
     if not (isinstance(cfg.augment.shading, (int, float)) and 0 <= cfg.augment.shading < 1):
         raise UnetkitError(f"{source}: augment.shading = {cfg.augment.shading!r} must be the most dimming in [0, 1) "
                            "(0 = off)")
+    if not (isinstance(cfg.augment.dim_objects, (int, float)) and 0 <= cfg.augment.dim_objects < 1):
+        raise UnetkitError(f"{source}: augment.dim_objects = {cfg.augment.dim_objects!r} must be the most dimming of "
+                           "one object in [0, 1) (0 = off)")
     if not (isinstance(cfg.augment.shot_noise, (int, float)) and cfg.augment.shot_noise >= 0):
         raise UnetkitError(f"{source}: augment.shot_noise = {cfg.augment.shot_noise!r} must be the fewest photons at a "
                            "normalised 1.0, > 0 (e.g. 100), or 0 = off")

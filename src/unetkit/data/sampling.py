@@ -96,8 +96,8 @@ class PatchDataset(keras.utils.PyDataset):
         else:
             center, scale = (rng.uniform(0, h - 1), rng.uniform(0, w - 1)), (1.0, 1.0)
         mx, my = sampling_map((self.size, self.size), center, self.augment, rng, scale)
-        img = intensity(remap(s.image, mx, my, nearest=False), self.augment, rng)
         lab = remap(s.labels, mx, my, nearest=True)
+        img = intensity(remap(s.image, mx, my, nearest=False), self.augment, rng, lab)
         wts = None if s.weights is None else remap(s.weights, mx, my, nearest=False)
         aux = None if s.aux is None else remap(s.aux, mx, my, nearest=False)
         return img, pack_target(lab, wts, aux, s.aux_weight)
