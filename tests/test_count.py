@@ -58,11 +58,16 @@ def test_evaluate_instances(counted, capsys):
     assert data["pooled"][0]["thresh"] == 0.5
     truth_total = sum(int(read_array(masks / f"{i:03d}.png").max()) for i in range(6))
     assert data["pooled"][0]["n_true"] == truth_total
+    kinds, at_half = data["errors_at_0.5"], data["pooled"][0]   # every unmatched object is given one kind
+    assert kinds["merged"] + kinds["split"] + kinds["missed"] + kinds["shape"] == at_half["fn"]
+    assert kinds["fragment"] + kinds["false"] == at_half["fp"]
+    assert "errors at IoU 0.5, unmatched true objects:" in printed
     # perfect predictions score 1: evaluate the truth against itself
     assert main(["evaluate", "--instances", "--pred", str(masks), "--truth", str(masks),
                  "--out", str(root / "self")]) == 0
     self_scores = json.loads((root / "self" / "instance_evaluation.json").read_text())
     assert self_scores["pooled"][0]["f1"] == 1.0 and self_scores["count"]["median_rel_error"] == 0.0
+    assert not any(self_scores["errors_at_0.5"].values())
 
 
 def test_binary_masks_given_as_instances_are_refused(tmp_path, capsys):

@@ -67,3 +67,23 @@ def test_gaps_in_ids_do_not_matter():
     a = matching(TRUE, gappy, [0.5])[0]
     b = matching(gappy, TRUE, [0.5])[0]
     assert (a.tp, a.fp, a.fn) == (b.tp, b.fp, b.fn) == (4, 0, 0)
+
+
+def test_error_kinds_name_each_unmatched_object():
+    """Four true disks, each failed a different way, and one prediction where the truth has none."""
+    from unetkit.error_kinds import error_kinds
+    truth = disks([(10, 10), (10, 24), (40, 10), (40, 40), (12, 52)], r=6)   # the first two touch nearly
+    cols = np.arange(64)[None, :]
+    pred = np.zeros_like(truth)
+    pred[3:18, 3:31] = 1                                        # merged: one box over true 1 and 2 (IoU ~0.3 each)
+    pred[(truth == 3) & (cols < 8)] = 2                         # split: true 3 cut in three pieces
+    pred[(truth == 3) & (cols >= 8) & (cols < 12)] = 3
+    pred[(truth == 3) & (cols >= 12)] = 4
+    # true 4 missed; true 5 found but outlined as a much larger disk (IoU 0.36, most of it background)
+    pred[disks([(12, 52)], r=10) > 0] = 5
+    pred[disks([(56, 56)], r=4) > 0] = 6                        # on background
+    k = error_kinds(truth, pred, 0.5)
+    assert (k.merged, k.split, k.missed, k.shape) == (2, 1, 1, 1)
+    assert (k.fragment, k.false) == (4, 2)     # the box and three pieces lie on truth; the large disk and the last not
+    m = matching(truth, pred, [0.5])[0]                         # every unmatched object gets exactly one kind
+    assert k.merged + k.split + k.missed + k.shape == m.fn and k.fragment + k.false == m.fp

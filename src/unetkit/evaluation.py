@@ -177,6 +177,7 @@ def _read_instances(path) -> np.ndarray:
 def evaluate_instances(pred_dir, truth_dir, *, thresholds=None, out_dir=None, overwrite: bool = False,
                        verbose: bool = True) -> dict:
     """Object-level scores: matching at IoU thresholds, per image and pooled, and count errors."""
+    from .error_kinds import ErrorKinds, error_kinds
     from .matching import THRESHOLDS, count_error, matching, matching_dataset
     thresholds = thresholds or THRESHOLDS
     out = Path(out_dir or pred_dir)
@@ -192,12 +193,13 @@ def evaluate_instances(pred_dir, truth_dir, *, thresholds=None, out_dir=None, ov
     if not names:
         raise UnetkitError(f"{pred_dir}: no label image matches a ground truth in {truth_dir} by name "
                            "(expected NAME_labels.tif from 'unetkit count')")
-    pairs, rows, counts = [], [], []
+    pairs, rows, counts, kinds = [], [], [], ErrorKinds()
     for name in names:
         t, p = _read_instances(truths[name]), _read_instances(preds[name])
         if t.shape != p.shape:
             raise UnetkitError(f"{preds[name]}: size {p.shape} differs from its ground truth {t.shape}")
         pairs.append((t, p))
+        kinds = kinds + error_kinds(t, p, 0.5)
         for m in matching(t, p, thresholds):
             rows.append({"file": name, **m.as_dict()})
         n_true, n_pred = len(np.unique(t[t > 0])), len(np.unique(p[p > 0]))
@@ -210,6 +212,7 @@ def evaluate_instances(pred_dir, truth_dir, *, thresholds=None, out_dir=None, ov
         "count": {"mean_abs_error": float(np.mean([c["abs_error"] for c in counts])),
                   "median_rel_error": float(np.median(rel)) if rel else float("nan"),
                   "mean_rel_error": float(np.mean(rel)) if rel else float("nan")},
+        "errors_at_0.5": kinds.as_dict(),   # error_kinds.py: which setting to look at
     }
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -225,5 +228,6 @@ def evaluate_instances(pred_dir, truth_dir, *, thresholds=None, out_dir=None, ov
         c = summary["count"]
         print(f"count error: mean absolute {c['mean_abs_error']:.2f} objects, median relative "
               f"{100 * c['median_rel_error']:.1f}% over {len(names)} images")
+        print(f"errors at IoU 0.5, {kinds.describe()}")
         print(f"[unetkit] wrote {targets[0]} and {targets[1]}")
     return summary

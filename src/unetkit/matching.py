@@ -20,12 +20,17 @@ def relabel_sequential(labels: np.ndarray) -> np.ndarray:
     return out if labels.min() == 0 else out + 1
 
 
-def iou_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """IoU between every true object (rows) and predicted object (columns); ids 1..N."""
+def overlap_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Pixels shared by every true label (rows) and predicted label (columns), background (0) included."""
     t = y_true.ravel().astype(np.int64)
     p = y_pred.ravel().astype(np.int64)
     nt, np_ = int(t.max()), int(p.max())
-    overlap = sparse.coo_matrix((np.ones(t.size), (t, p)), shape=(nt + 1, np_ + 1)).toarray()
+    return sparse.coo_matrix((np.ones(t.size), (t, p)), shape=(nt + 1, np_ + 1)).toarray()
+
+
+def iou_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """IoU between every true object (rows) and predicted object (columns); ids 1..N."""
+    overlap = overlap_matrix(y_true, y_pred)
     area_t = overlap.sum(1, keepdims=True)
     area_p = overlap.sum(0, keepdims=True)
     union = area_t + area_p - overlap
@@ -57,14 +62,18 @@ def _ratio(a, b):
     return float(a / b) if b > 0 else float("nan")
 
 
+def match_indices(iou: np.ndarray, thresh: float) -> tuple[np.ndarray, np.ndarray]:
+    """(true rows, predicted columns) of the optimal one-to-one matches with IoU >= thresh (strictly > 0)."""
+    if iou.size == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    rows, cols = linear_sum_assignment(np.where(iou >= thresh, -iou, 0.0))
+    keep = (iou[rows, cols] >= thresh) & (iou[rows, cols] > 0)
+    return rows[keep], cols[keep]
+
+
 def match_pairs(iou: np.ndarray, thresh: float) -> np.ndarray:
     """IoU values of the optimal one-to-one matches with IoU >= thresh (strictly > 0)."""
-    if iou.size == 0:
-        return np.zeros(0)
-    cost = np.where(iou >= thresh, -iou, 0.0)
-    rows, cols = linear_sum_assignment(cost)
-    matched = iou[rows, cols]
-    return matched[(matched >= thresh) & (matched > 0)]
+    return iou[match_indices(iou, thresh)] if iou.size else np.zeros(0)
 
 
 def scores(thresh: float, n_true: int, n_pred: int, matched_ious: np.ndarray) -> Matching:
