@@ -17,5 +17,5 @@ for split in ${SPLITS:-watershed components canny}; do
   rm -rf "$out/count_$split"
   unetkit count "$out/dev_images" --model "$model" --out "$out/count_$split" --split "$split" --quiet ${COUNT_ARGS:-}
   echo "== $split"
-  unetkit evaluate --instances --pred "$out/count_$split" --truth "$out/dev_truth" | grep -E "^ 0.50|^ 0.75|count error"
+  unetkit evaluate --instances --pred "$out/count_$split" --truth "$out/dev_truth" | grep -E "^ 0.50|^ 0.75|count error|errors at"
 done

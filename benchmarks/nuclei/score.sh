@@ -13,4 +13,4 @@ while read -r s; do
   ln -s "$(realpath "$data/masks/$s.png")" "$out/truth/$s.png"
 done < "$stems"
 unetkit count "$out/images" --model "$model" --out "$out/count" --quiet ${COUNT_ARGS:-}
-unetkit evaluate --instances --pred "$out/count" --truth "$out/truth" | grep -E "^ 0.50|^ 0.75|count error"
+unetkit evaluate --instances --pred "$out/count" --truth "$out/truth" | grep -E "^ 0.50|^ 0.75|count error|errors at"
