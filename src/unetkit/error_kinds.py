@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from .matching import match_indices, overlap_matrix, relabel_sequential
+from .matching import iou_from_overlap, match_indices, overlap_matrix, relabel_sequential
 
 
 @dataclass
@@ -45,10 +45,10 @@ def error_kinds(y_true: np.ndarray, y_pred: np.ndarray, thresh: float = 0.5) -> 
     overlap = overlap_matrix(relabel_sequential(y_true), relabel_sequential(y_pred))
     inter = overlap[1:, 1:]
     area_t, area_p = overlap.sum(1)[1:], overlap.sum(0)[1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(inter > 0, inter / (area_t[:, None] + area_p[None, :] - inter), 0.0)
-        of_true = inter / area_t[:, None]     # share of each true object that each prediction covers
-        of_pred = inter / area_p[None, :]     # share of each prediction that lies in each true object
+    iou = iou_from_overlap(overlap)
+    # ids are sequential, so every area is at least a pixel
+    of_true = inter / area_t[:, None]     # share of each true object that each prediction covers
+    of_pred = inter / area_p[None, :]     # share of each prediction that lies in each true object
     rows, cols = match_indices(iou, thresh)
     out = ErrorKinds()
     for i in np.setdiff1d(np.arange(len(area_t)), rows):

@@ -30,7 +30,11 @@ def overlap_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 def iou_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """IoU between every true object (rows) and predicted object (columns); ids 1..N."""
-    overlap = overlap_matrix(y_true, y_pred)
+    return iou_from_overlap(overlap_matrix(y_true, y_pred))
+
+
+def iou_from_overlap(overlap: np.ndarray) -> np.ndarray:
+    """``iou_matrix`` from an ``overlap_matrix`` (for callers that need the overlaps too)."""
     area_t = overlap.sum(1, keepdims=True)
     area_p = overlap.sum(0, keepdims=True)
     union = area_t + area_p - overlap
