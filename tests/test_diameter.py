@@ -5,7 +5,7 @@ import pytest
 from skimage.draw import disk
 
 from unetkit.config import InstanceConfig
-from unetkit.diameter import count_labels
+from unetkit.diameter import AIM, count_labels
 from unetkit.predictor import Predictor
 
 
@@ -46,6 +46,10 @@ def test_diameter_estimation_counts_every_size(model, d, request):
     assert abs(labels.max() - truth) <= 0.05 * truth, info
     if d == 90:   # far above the training size (18 px): predicted shrunk, labels mapped back to full size
         assert info["scale"] < 0.5 and labels.shape == img.shape
+    # outside the band, the rung that brings them nearest AIM x the training size (22.5 px here for 90 px nuclei;
+    # aiming at the training size itself would have shrunk them to 16 px, merging more: benchmarks 32)
+    aim = model.meta["diameter"] * AIM
+    assert 1 / 1.2 < info["diameter"] * info["scale"] / aim < 1.2, info
 
 
 def clusters(d=10, per_side=7, k=2, seed=1):
@@ -154,7 +158,8 @@ def test_without_estimation_big_nuclei_are_miscounted(model):
 def test_a_given_diameter_sets_the_scale(model):
     img, truth = nuclei(90)
     labels, info = count_labels(model, model.prepare(img), InstanceConfig(diameter=90))
-    assert info["scale"] == pytest.approx(model.meta["diameter"] / 90) and labels.max() == truth
+    # brought where the search brings objects outside the band: AIM x the training size
+    assert info["scale"] == pytest.approx(model.meta["diameter"] * AIM / 90) and labels.max() == truth
 
 
 def test_block_wise_count_finds_the_size_too(model, counted90, tmp_path):

@@ -390,11 +390,11 @@ def disks(size: int, radius: int, centres) -> tuple[np.ndarray, np.ndarray]:
 
 def test_matching_scale_brings_objects_outside_counts_band_to_the_models_size():
     from unetkit.data.pairs import resize_pair
-    from unetkit.diameter import matching_scale, median_diameter
+    from unetkit.diameter import AIM, matching_scale, median_diameter
     img, lab = disks(96, 12, [(20, 20), (20, 70), (70, 45)])       # about 24 px across
-    assert matching_scale(lab, 12.0) == pytest.approx(12.0 / median_diameter(lab)[0])
+    assert matching_scale(lab, 12.0) == pytest.approx(12.0 * AIM / median_diameter(lab)[0])   # count's aim
     assert matching_scale(lab, 20.0) == 1.0                          # in the band count leaves alone
-    assert matching_scale(lab, 20.0, scale=0.5) == pytest.approx(20.0 / median_diameter(lab)[0])
+    assert matching_scale(lab, 20.0, scale=0.5) == pytest.approx(20.0 * AIM / median_diameter(lab)[0])
     assert matching_scale(lab, None) == 1.0 and matching_scale(lab[:30], 12.0) == 1.0   # no size, < 3 objects
     from unetkit.diameter import MAX_UPSCALED
     wide = np.zeros((2048, 2048), np.int32)                          # 6 px nuclei: x3.1 would make 40 Mpx
@@ -404,7 +404,7 @@ def test_matching_scale_brings_objects_outside_counts_band_to_the_models_size():
     small_img, small = resize_pair(img, lab, f)
     assert small.shape == small_img.shape[:2] == (round(96 * f),) * 2 and small.dtype == lab.dtype
     assert set(np.unique(small)) == {0, 1, 2, 3}                     # ids stay ids (nearest neighbour)
-    assert median_diameter(small)[0] == pytest.approx(12.0, rel=0.1)
+    assert median_diameter(small)[0] == pytest.approx(12.0 * AIM, rel=0.1)
     big_img, big = resize_pair(img, lab, 2.0)                        # enlarging: linear, still 8-bit
     assert big.shape == (192, 192) and big_img.dtype == np.uint8 and set(np.unique(big)) == {0, 1, 2, 3}
 
@@ -432,7 +432,8 @@ def test_fine_tuning_on_instances_trains_each_image_at_the_size_count_will_show_
     cfg.data.mask_mode = "instances"
     train(cfg, tmp_path / "tuned", verbose=1)
     log = capsys.readouterr().out
-    assert "object size matched to the model's 12.0 px" in log and "2 of 4 training images resized" in log
+    assert "object size matched to 15.0 px, where count will scale them (1.25 x the model's 12.0 px)" in log
+    assert "2 of 4 training images resized" in log
     assert "1 of 2 validation images resized" in log
 
     def sizes(cfg):
@@ -440,8 +441,9 @@ def test_fine_tuning_on_instances_trains_each_image_at_the_size_count_will_show_
         samples = to_samples(loaded, cfg, 1, matched_scales(loaded, cfg, lambda line: None))
         return [(s.labels.shape[0], median_diameter(s.objects)[0]) for s in samples]
     matched = sizes(cfg)
-    assert [side for side, _ in matched] == [49, 96] * 3       # 96 px x 12 / 23.7
-    assert all(d == pytest.approx(12, rel=0.15) for _, d in matched)
+    assert [side for side, _ in matched] == [61, 96] * 3       # 96 px x 12 x 1.25 / 23.7
+    assert [d == pytest.approx(15, rel=0.15) for d in [d for _, d in matched][::2]] == [True] * 3    # count's aim
+    assert all(d == pytest.approx(12, rel=0.15) for d in [d for _, d in matched][1::2])               # in band
     cfg.train.match_diameter = False
     assert [side for side, _ in sizes(cfg)] == [96] * 6
     assert main(["train", "--init", str(start), "--images", str(images), "--masks", str(masks), "--no-match-diameter",

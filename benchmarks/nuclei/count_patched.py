@@ -1,12 +1,20 @@
-"""`unetkit count` with one test-time change to the network's input or normalisation, for measuring (benchmarks 31):
+"""`unetkit count` with one test-time change to the network's input or normalisation, or to its size search, for
+measuring (benchmarks 31-32):
 
   adabn[:ALPHA]  batch normalisation from each forward pass's own tiles (AdaBN, Li et al. 2016), blended with the
                  training statistics by ALPHA (1 = the batch's alone); pass a large --batch-size so a pass holds
                  every tile of an image. Dropout off.
   gamma:G        the normalised input raised to the power G (G < 1 lifts dim nuclei).
+  clahe:C        contrast-limited adaptive histogram equalisation (skimage, clip limit C, kernel an eighth of the
+                 image) on the normalised input, so a dim nucleus beside a bright one gets the contrast of its own.
+  aim:F          the size search brings objects outside the band to F x the training diameter (``diameter.AIM``,
+                 1.25 since benchmarks 32; aim:1 is `count` before that).
+  hiopen:S       the upper percentile taken from the image after a grey opening with an S x S square (native
+                 pixels), so bright foci smaller than S (chromocentres) do not set the contrast.
 
-Usage: python benchmarks/nuclei/count_patched.py VARIANT IMAGES --model nuclei --out DIR [count options]
-Neither is part of unetkit: both lost on the new DSB 2018 samples (benchmarks 31).
+Usage: python benchmarks/nuclei/count_patched.py VARIANT count IMAGES --model nuclei --out DIR [count options]
+AdaBN and gamma lost on the new DSB 2018 samples (benchmarks 31), hiopen and clahe on the stand-ins (32); the
+aim went into `count` (``diameter.AIM``, benchmarks 32).
 """
 import sys
 
@@ -60,8 +68,51 @@ def gamma(g: float) -> None:
     prediction.model_input = model_input
 
 
+def clahe(clip: float) -> None:
+    from skimage import exposure
+
+    from unetkit import prediction
+    plain = prediction.model_input
+
+    def model_input(*args, **kwargs):
+        x = plain(*args, **kwargs)
+        if x.shape[-1] != 1:
+            return x
+        eq = exposure.equalize_adapthist(np.clip(x[..., 0], 0, 1), clip_limit=clip)
+        return eq[..., None].astype(np.float32)
+
+    prediction.model_input = model_input
+
+
+def aim(factor: float) -> None:
+    from unetkit import diameter
+    diameter.AIM = factor   # read at call time by choose_scale and matching_scale
+
+
+def hiopen(size: int) -> None:
+    from scipy import ndimage
+
+    from unetkit import planes
+    from unetkit.data import prepare
+    plain = planes.norm_params
+
+    def norm_params(x, mode="percentile", invert="never"):
+        p = plain(x, mode, invert)
+        if mode != "percentile" or x.ndim != 3 or x.shape[-1] != 1 or p.zero:
+            return p
+        opened = ndimage.grey_opening(x[..., 0].astype(np.float32), size=(size, size))
+        lo, hi = np.percentile(opened, prepare.PERCENTILES)
+        lo = float(np.asarray(p.offset).ravel()[0])
+        return prepare.params_from_stats(mode, x.dtype, lo, max(float(hi), lo + 1e-6), invert,
+                                         prepare.polarity_pixels(x) if invert == "auto" else None)
+
+    planes.norm_params = norm_params
+
+
 if __name__ == "__main__":
     name, _, value = sys.argv[1].partition(":")
-    {"adabn": lambda: adabn(float(value or 1)), "gamma": lambda: gamma(float(value))}[name]()
+    {"adabn": lambda: adabn(float(value or 1)), "gamma": lambda: gamma(float(value)),
+     "aim": lambda: aim(float(value)), "clahe": lambda: clahe(float(value)),
+     "hiopen": lambda: hiopen(int(value))}[name]()
     from unetkit.cli import main
     sys.exit(main(sys.argv[2:]))

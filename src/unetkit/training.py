@@ -197,15 +197,16 @@ def matched_scales(loaded, cfg: RunConfig, log, what: str = "training") -> list[
             and cfg.data.sampling != "resize"):
         return None
     from .checkpoint import read_meta, resolve_model_path
-    from .diameter import matching_scale, median_diameter
+    from .diameter import AIM, matching_scale, median_diameter
     trained = read_meta(resolve_model_path(cfg.train.init)).get("diameter")
     if not trained:
         return None
     scales = [matching_scale(labels, trained, cfg.data.scale) for _, _, labels in loaded]
     moved = [(p.name, median_diameter(labels)[0], f) for (p, _, labels), f in zip(loaded, scales) if f != cfg.data.scale]
     if moved:
-        log(f"object size matched to the model's {trained:.1f} px (as count will scale them): {len(moved)} of "
-            f"{len(loaded)} {what} images resized, " + ", ".join(f"{n} {d:.1f} px x{f:.2f}" for n, d, f in moved[:6])
+        log(f"object size matched to {trained * AIM:.1f} px, where count will scale them ({AIM:g} x the model's "
+            f"{trained:.1f} px): {len(moved)} of {len(loaded)} {what} images resized, "
+            + ", ".join(f"{n} {d:.1f} px x{f:.2f}" for n, d, f in moved[:6])
             + (", ..." if len(moved) > 6 else "") + "; --no-match-diameter trains them at their own size")
     return scales
 
