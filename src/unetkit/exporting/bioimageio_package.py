@@ -25,6 +25,7 @@ import numpy as np
 
 from ..config import ExportConfig
 from ..data.prepare import PERCENTILES, apply_norm, norm_params, params_from_stats, to_channels
+from ..diameter import AIM, BAND
 from ..checkpoint import input_multiple
 from ..errors import UnetkitError
 from ..io import atomic_target
@@ -171,9 +172,10 @@ def documentation(name: str, meta: dict, names: list[str], invert: bool, card: s
                      f"package is fixed to **{'dark' if invert else 'bright'} objects**; export again with "
                      f"`--polarity {'bright' if invert else 'dark'}` for the other kind.")
     if meta.get("diameter"):
-        lines.append(f"- Object size: trained on objects of median diameter {meta['diameter']} px. Resize images "
-                     "whose objects are much smaller or larger to about that size first (`unetkit count` does so "
-                     "by itself).")
+        d = float(meta["diameter"])
+        lines.append(f"- Object size: trained on objects of median diameter {d:g} px. Resize images whose objects are "
+                     f"outside {d / BAND:.1f}-{d * BAND:.1f} px so they are about {d * AIM:.1f} px across first "
+                     "(`unetkit count` does so by itself).")
     lines += ["", "## Output", "- `probabilities`: " + ", ".join(names) + " (per pixel, 0-1), same size as the input.",
               f"- Halo: {package_halo(meta)} px per side (the network's {meta.get('halo')} px, rounded up to a multiple of "
               f"its divisor {input_multiple(meta)}); tiles overlap by it so the seams do not show."]
