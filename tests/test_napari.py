@@ -43,7 +43,9 @@ def test_the_form_napari_builds_offers_the_viewers_layers(fn):
 def test_count_widget_equals_count_on_the_file_and_sits_on_the_image(tmp_path):
     import napari.layers
     from unetkit.counting import count
-    img, truth = random_cells(size=128, n=10, rng=np.random.default_rng(2))
+    # cells of ~34 px, above the model's band, so both go through count's size search and rescale; apart, so the
+    # count is exact (flat touching ellipses just above the band merge 3 of 10 at 1.25x the training size: benchmarks 32)
+    img, truth = random_cells(size=160, n=10, radius=(14, 22), rng=np.random.default_rng(2), touching=False)
     layer = napari.layers.Image(img, name="cells", scale=(0.5, 0.5), translate=(10, 20))
     data, kw, kind = count_objects(layer, model="nuclei", tta=False)
     assert kind == "labels" and kw["name"] == "cells objects" and kw["scale"] == (0.5, 0.5)
@@ -53,7 +55,7 @@ def test_count_widget_equals_count_on_the_file_and_sits_on_the_image(tmp_path):
     rows = count("nuclei", [tmp_path / "cells.png"], tmp_path / "out", predict_cfg=PredictConfig(tta=False),
                  verbose=False)
     assert kw["metadata"]["count"] == rows[0]["count"] == data.max()
-    assert abs(rows[0]["count"] - truth.max()) <= 1
+    assert abs(int(rows[0]["count"]) - int(truth.max())) <= 1
     assert np.array_equal(data, read_array(tmp_path / "out" / "cells_labels.tif"))
 
 
