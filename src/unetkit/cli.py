@@ -290,8 +290,9 @@ def _add_count(sub):
     g.add_argument("--distance-threshold", type=float,
                    help=f"predicted distance to the border (1 = centre) that seeds an object ({d.distance_threshold})")
     g.add_argument("--diameter", default=d.diameter,
-                   help="typical object diameter in px; auto (default) finds it and rescales images so objects have "
-                        "the size the model learned; off predicts at the model's own scale")
+                   help="typical object diameter in px; auto (default) finds it and rescales images whose objects are "
+                        "outside the model's size band to 1.25x the size it learned; off predicts at the model's own "
+                        "scale")
     g.add_argument("--pixel-size", type=float,
                    help="um per pixel: report areas in um^2 and lengths in um (default: from the file's metadata)")
     g.add_argument("--outlines", nargs="+", default=[], metavar="FORMAT",   # count checks the names (io.object_files)
