@@ -77,7 +77,7 @@ def match_indices(iou: np.ndarray, thresh: float) -> tuple[np.ndarray, np.ndarra
 
 def match_pairs(iou: np.ndarray, thresh: float) -> np.ndarray:
     """IoU values of the optimal one-to-one matches with IoU >= thresh (strictly > 0)."""
-    return iou[match_indices(iou, thresh)] if iou.size else np.zeros(0)
+    return iou[match_indices(iou, thresh)]
 
 
 def scores(thresh: float, n_true: int, n_pred: int, matched_ious: np.ndarray) -> Matching:
