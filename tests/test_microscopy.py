@@ -10,7 +10,8 @@ import tifffile
 from skimage.draw import disk
 
 from unetkit.cli import main
-from unetkit.config import PredictConfig
+from unetkit.config import BlockConfig, PredictConfig
+from unetkit.errors import UnetkitError
 from unetkit.counting import count
 from unetkit.io import open_image, write_image
 from unetkit.planes import AxisChoice
@@ -169,3 +170,24 @@ def test_a_corrupt_file_is_skipped_and_an_interrupted_batch_resumes(tmp_path, ca
     code = main(["predict", str(folder), "--model", "nuclei", "--out", str(tmp_path / "cli"), "--quiet"])
     assert code == 2 and "1 of 4 files failed" in capsys.readouterr().err
     assert len(list((tmp_path / "cli").glob("*_mask.png"))) == 3
+
+
+@pytest.mark.parametrize("blocks", ["never", "always"])
+def test_a_tiff_cut_short_after_its_header_is_skipped_with_one_line(tmp_path, blocks):
+    """Readers decode lazily: a TIFF whose header is sound and whose pixels are cut short opens, and fails only when
+    its pixels are read (strips: a reshape error; compressed tiles: a codec error). Either is the file's fault, said
+    in one line that names it, and nothing of it is written."""
+    img = (blobs([(30, 30)]) // 4).astype(np.uint8)
+    for name, kwargs in (("strips", {}), ("tiles", {"compression": "zlib", "tile": (32, 32)})):
+        tifffile.imwrite(tmp_path / f"{name}.tif", np.tile(img, (2, 2)), **kwargs)
+        data = (tmp_path / f"{name}.tif").read_bytes()
+        (tmp_path / "in").mkdir(exist_ok=True)
+        (tmp_path / "in" / f"{name}.tif").write_bytes(data[: len(data) // 2])
+    write_image(tmp_path / "in" / "good.png", img)
+    out = tmp_path / "out"
+    with pytest.raises(UnetkitError, match=r"(?s)2 of 3 files failed.*strips\.tif: cannot read image.*damaged or cut "
+                                           r"short.*tiles\.tif: cannot read image"):
+        count(threshold_model(), [tmp_path / "in"], out, verbose=False, blocks=BlockConfig(mode=blocks))
+    assert sorted(p.name.split("_")[0] for p in out.glob("*_count.png")) == ["good"]
+    assert not list(out.glob("strips_*")) and not list(out.glob("tiles_*"))
+

@@ -69,11 +69,16 @@ def run_batch(files: list[Path], work: Callable[[Path], object], *, on_error: st
             if on_error == "stop":
                 raise
             failures.append((f, str(exc)))
-            print(f"[unetkit] skipped {f}: {exc}", file=sys.stderr, flush=True)
+            print(f"[unetkit] skipped {_named(f, str(exc))}", file=sys.stderr, flush=True)
     return results, failures
 
 
 def raise_failures(failures: list, total: int) -> None:
     if failures:
-        lines = "\n".join(f"  {msg}" if str(f) in msg else f"  {f}: {msg}" for f, msg in failures)
+        lines = "\n".join(f"  {_named(f, msg)}" for f, msg in failures)
         raise BatchError(f"{len(failures)} of {total} files failed (the others were written):\n{lines}")
+
+
+def _named(f: Path, msg: str) -> str:
+    """``msg`` starting with the file it is about (most messages name it already)."""
+    return msg if str(f) in msg else f"{f}: {msg}"

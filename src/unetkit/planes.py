@@ -21,7 +21,7 @@ from .data.prepare import NormParams, apply_norm, norm_params, params_from_stats
     to_channels, PERCENTILES, POLARITY_BIN, polarity_pixels
 from .config import AxisChoice  # noqa: F401  (settings live in config)
 from .errors import UnetkitError
-from .io import LazyImage
+from .io import LazyImage, pixels
 
 Z_MODES = ("slices", "max")
 NAN_POLICIES = ("refuse", "mask")
@@ -105,7 +105,7 @@ class Plane:
 
     def native(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Native pixels (h, w) or (h, w, C) of a rectangle."""
-        arr = np.asarray(self.selection.data[self.t, self.z, y0:y1, x0:x1].compute(scheduler="synchronous"))
+        arr = pixels(self.path, self.selection.data[self.t, self.z, y0:y1, x0:x1])
         return arr[..., 0] if arr.shape[-1] == 1 else arr
 
     def whole(self) -> np.ndarray:

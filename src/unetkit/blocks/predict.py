@@ -27,7 +27,7 @@ import numpy as np
 from ..config import BlockConfig
 from ..data.prepare import scaled_shape
 from ..errors import UnetkitError
-from ..io import open_image
+from ..io import open_image, pixels
 from ..planes import AxisChoice, Selection, check_finite, model_input, plane_params, select
 from ..predictor import Predictor
 from ..tiling import TilePlan, predict_region
@@ -258,6 +258,6 @@ def predict_image(predictor: Predictor, path: Path, out: Path, stem: str, choice
 def preview_image(sel: Selection, step: int) -> np.ndarray:
     """The first plane at 1/step scale for drawing on (strided reads: bounded by the preview's size)."""
     from ..viz import display_image
-    arr = np.asarray(sel.data[0, 0, ::step, ::step].compute(scheduler="synchronous"))
+    arr = pixels(sel.image.path, sel.data[0, 0, ::step, ::step])
     arr = arr[..., 0] if arr.shape[-1] == 1 else arr
     return display_image(np.nan_to_num(arr))

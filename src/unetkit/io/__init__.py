@@ -105,6 +105,19 @@ def open_image(path: str | os.PathLike, axes: str | None = None) -> LazyImage:
     return LazyImage(path, data, present, rgb, pixel_size, names, name)
 
 
+def pixels(path, lazy) -> np.ndarray:
+    """The pixels of ``lazy`` (a Dask view of the file at ``path``) read into memory. Readers decode lazily, so a
+    file whose header is sound but whose data are cut short or damaged fails here, not when opened: say which file
+    (a MemoryError stays what it is)."""
+    try:
+        return np.asarray(lazy.compute(scheduler="synchronous"))
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise UnetkitError(f"{path}: cannot read image ({str(exc).splitlines()[0][:200]}); the file is damaged or "
+                           "cut short: replace or remove it") from None
+
+
 def read_array(path: str | os.PathLike) -> np.ndarray:
     """Read one 2D image into its native array: (H, W) or (H, W, C) RGB(A), original dtype.
 
@@ -114,12 +127,7 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     if extra:
         raise UnetkitError(f"{path}: a {img.describe()} image where one 2D image is expected; "
                            "save one plane per file")
-    try:
-        arr = np.asarray(img.data[0, :, 0].compute(scheduler="synchronous"))
-    except Exception as exc:
-        raise UnetkitError(f"{path}: cannot read image ({str(exc).splitlines()[0][:200]}); "
-                           "replace or remove the file") from None
-    arr = np.moveaxis(arr, 0, -1)
+    arr = np.moveaxis(pixels(path, img.data[0, :, 0]), 0, -1)
     if arr.shape[2] == 1:
         arr = arr[..., 0]
     elif arr.shape[2] not in (3, 4):
@@ -127,5 +135,5 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     return arr
 
 
-__all__ = ["AXES", "IMAGE_SUFFIXES", "LazyImage", "atomic_target", "is_image_file", "open_image", "read_array",
-           "register_reader", "write_image", "write_text"]
+__all__ = ["AXES", "IMAGE_SUFFIXES", "LazyImage", "atomic_target", "is_image_file", "open_image", "pixels",
+           "read_array", "register_reader", "write_image", "write_text"]
