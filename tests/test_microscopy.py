@@ -191,3 +191,17 @@ def test_a_tiff_cut_short_after_its_header_is_skipped_with_one_line(tmp_path, bl
     assert sorted(p.name.split("_")[0] for p in out.glob("*_count.png")) == ["good"]
     assert not list(out.glob("strips_*")) and not list(out.glob("tiles_*"))
 
+
+
+def test_outputs_never_go_into_a_folder_of_inputs(tmp_path, capsys):
+    """Overlays, label images and the size histogram written beside the images would be read as images by the next
+    run on that folder (predict would predict them): refused, whether the folder or its files were named."""
+    folder = tmp_path / "in"
+    write_image(folder / "a.png", (blobs([(30, 30)]) // 4).astype(np.uint8))
+    for command, inputs in (("count", [str(folder)]), ("predict", [str(folder / "a.png")])):
+        code = main([command, *inputs, "--model", "nuclei", "--out", str(folder), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and "holds input images" in err and "choose another --out" in err
+        assert sorted(p.name for p in folder.iterdir()) == ["a.png"]          # nothing written
+    count(threshold_model(), [folder], folder / "counts", verbose=False)    # a folder inside it is fine
+    assert (folder / "counts" / "a_count.png").is_file()

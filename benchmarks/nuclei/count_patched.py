@@ -9,6 +9,9 @@ measuring (benchmarks 31-32):
                  image) on the normalised input, so a dim nucleus beside a bright one gets the contrast of its own.
   aim:F          the size search brings objects outside the band to F x the training diameter (``diameter.AIM``,
                  1.25 since benchmarks 32; aim:1 is `count` before that).
+  flat:R         dark-background gray images flattened first: the background, a grey opening with a disk of radius R
+                 native px (computed 1/k the size, so the disk is at most 16 px there, then enlarged), subtracted
+                 (Fiji's "Subtract Background"), so a haze of uneven illumination does not hide dim nuclei.
   hiopen:S       the upper percentile taken from the image after a grey opening with an S x S square (native
                  pixels), so bright foci smaller than S (chromocentres) do not set the contrast.
 
@@ -18,6 +21,7 @@ aim went into `count` (``diameter.AIM``, benchmarks 32).
 """
 import sys
 
+import cv2
 import numpy as np
 
 
@@ -84,6 +88,32 @@ def clahe(clip: float) -> None:
     prediction.model_input = model_input
 
 
+def flat(radius: float) -> None:
+    from skimage.morphology import disk
+
+    from unetkit import planes
+    from unetkit.data import prepare
+    plain = prepare.to_channels
+
+    def to_channels(arr, channels):
+        gray = plain(arr, channels)
+        if channels != 1 or (arr.ndim == 3 and prepare.is_color(arr)):
+            return gray
+        g = gray[..., 0].astype(np.float32)
+        lo, hi = np.percentile(g, (1, 99.8))
+        if hi <= lo or np.median(g) > (lo + hi) / 2:     # blank, or a bright background: as it is
+            return gray
+        k = max(1, int(np.ceil(radius / 16)))
+        small = cv2.resize(g, (max(1, g.shape[1] // k), max(1, g.shape[0] // k)), interpolation=cv2.INTER_AREA)
+        r = max(1, int(round(radius / k)))
+        bg = cv2.morphologyEx(small, cv2.MORPH_OPEN, disk(r).astype(np.uint8))
+        bg = cv2.resize(cv2.blur(bg, (2 * r + 1, 2 * r + 1)), (g.shape[1], g.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return np.clip(g - bg + lo, 0, None)[..., None].astype(np.float32)
+
+    prepare.to_channels = to_channels
+    planes.to_channels = to_channels
+
+
 def aim(factor: float) -> None:
     from unetkit import diameter
     diameter.AIM = factor   # read at call time by choose_scale and matching_scale
@@ -113,6 +143,6 @@ if __name__ == "__main__":
     name, _, value = sys.argv[1].partition(":")
     {"adabn": lambda: adabn(float(value or 1)), "gamma": lambda: gamma(float(value)),
      "aim": lambda: aim(float(value)), "clahe": lambda: clahe(float(value)),
-     "hiopen": lambda: hiopen(int(value))}[name]()
+     "hiopen": lambda: hiopen(int(value)), "flat": lambda: flat(float(value))}[name]()
     from unetkit.cli import main
     sys.exit(main(sys.argv[2:]))

@@ -30,15 +30,16 @@ BLOCK_SUFFIXES = ("_prob.ome.zarr", "_mask.ome.zarr", "_overlay.png")
 
 def check_out_dir(out: Path, files: list[Path], overwrite: bool, suffixes=OUTPUT_SUFFIXES,
                   skip_existing: bool = False) -> None:
-    """Refuse to overwrite an earlier run's outputs or any input file."""
+    """Refuse to overwrite an earlier run's outputs or any input file, and to write into a folder of inputs (its
+    next run would read the overlays, label images and histograms as images to predict)."""
     if out.exists() and not out.is_dir():
         raise UnetkitError(f"{out}: exists and is not a folder; choose another --out")
-    inputs = {f.resolve() for f in files}
+    if out.resolve() in {f.resolve().parent for f in files}:
+        raise UnetkitError(f"{out}: holds input images; outputs written there would be read as images by the next "
+                           "run on that folder: choose another --out")
     for f in files:
         for suffix in suffixes:
             target = out / f"{image_stem(f)}{suffix}"
-            if target.resolve() in inputs:
-                raise UnetkitError(f"{target}: would overwrite an input file; choose another --out")
             if target.exists() and not (overwrite or skip_existing):
                 raise UnetkitError(f"{target}: already exists from an earlier run; choose another --out, pass "
                                    "--skip-existing to continue that run, or --overwrite")
