@@ -385,7 +385,7 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     }
     write_text(out / "summary.json", json.dumps(summary, indent=1))
     log(f"done: {summary['epochs']} epochs in {summary['seconds'] / 60:.1f} min ({rec.stopped_by}); "
-        f"best {monitor} = {summary['best']}; run folder {out}")
+        f"best {monitor} = {_four(summary['best'])}; run folder {out}")
     return TrainResult(out, out / BEST, rec.state["epoch"], rec.state["elapsed_s"], rec.state["best"], rec.stopped_by)
 
 
@@ -524,3 +524,8 @@ class RunRecorder(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.stopped_by == "time limit":
             self.log(f"time limit reached after {self.state['elapsed_s'] / 60:.1f} min; best checkpoint kept")
+
+
+def _four(value) -> str:
+    """A score for the log, to 4 digits ("none" when no epoch was scored)."""
+    return "none" if value is None else f"{float(value):.4f}"
