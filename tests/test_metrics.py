@@ -115,3 +115,27 @@ def test_region_masks_lead_with_foreground_iou_and_skip_v_rand(tmp_path, capsys)
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[1:4] == ["fg_iou", "fg_dice", "isic_jaccard"]
     assert "regions: foreground IoU" in out
+
+
+def test_ground_truths_without_a_prediction_are_said_not_scored(tmp_path, capsys):
+    """A prediction run that skipped an image leaves its ground truth unpaired: both evaluators say how many were
+    left out (and the instance one, label images without a truth), and record it, instead of scoring fewer images
+    in silence."""
+    from unetkit.evaluation import evaluate_folders, evaluate_instances
+    from unetkit.io import write_image
+    labels = np.zeros((40, 40), np.uint16)
+    labels[5:15, 5:15], labels[20:30, 20:35] = 1, 2
+    for name in ("a", "b", "c"):
+        write_image(tmp_path / "truth" / f"{name}.png", labels)
+    write_image(tmp_path / "counts" / "a_labels.tif", labels)
+    write_image(tmp_path / "counts" / "z_labels.tif", labels)
+    s = evaluate_instances(tmp_path / "counts", tmp_path / "truth", out_dir=tmp_path / "e1")
+    err = capsys.readouterr().err
+    assert "2 of 3 ground truths" in err and "(first: b)" in err and "cover 1 images" in err
+    assert "1 of 2 label images" in err and "(first: z)" in err
+    assert s["images"] == 1 and s["unscored_truths"] == 2 and s["pooled"][0]["f1"] == 1.0
+    write_image(tmp_path / "masks" / "a_mask.png", (labels > 0).astype(np.uint8) * 255)
+    s = evaluate_folders(tmp_path / "masks", tmp_path / "truth", out_dir=tmp_path / "e2", mask_mode="instances")
+    assert "2 of 3 ground truths" in capsys.readouterr().err and s["unscored_truths"] == 2 and s["images"] == 1
+    evaluate_instances(tmp_path / "counts", tmp_path / "truth", out_dir=tmp_path / "e3", verbose=False)
+    assert capsys.readouterr().err == ""                                   # quiet means quiet

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 
 from pathlib import Path
 
@@ -50,6 +51,17 @@ def pair_predictions(pred_dir, truth_dir) -> list[tuple[str, Path, Path]]:
     return [(n, preds[n], truths[n]) for n in common]
 
 
+def unscored(names, scored, folder, verbose: bool, what: str = "ground truths",
+             lacking: str = "prediction") -> list[str]:
+    """The ``names`` (stems in ``folder``) left out of the scores for want of their counterpart, said in one line:
+    a prediction run that skipped a damaged image must not make the set look better without a word."""
+    left = sorted(set(names) - set(scored))
+    if left and verbose:
+        print(f"[unetkit] {len(left)} of {len(set(names))} {what} in {folder} have no {lacking} and are not scored "
+              f"(first: {left[0]}); the scores cover {len(scored)} images", file=sys.stderr, flush=True)
+    return left
+
+
 def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_classes: int = 2,
                      out_dir=None, images_dir=None, grid_max: int = 6, overwrite: bool = False,
                      verbose: bool = True, task: str = "auto") -> dict:
@@ -63,7 +75,10 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
     images = {p.stem: p for p in list_images(images_dir, "image")} if images_dir else {}
     if task not in TASKS:
         raise UnetkitError(f"--task {task}: choose one of {', '.join(TASKS)}")
-    for name, pred_path, truth_path in pair_predictions(pred_dir, truth_dir):
+    pairs = pair_predictions(pred_dir, truth_dir)
+    left = unscored([p.stem for p in list_images(truth_dir, "ground-truth mask")], [n for n, _, _ in pairs],
+                    truth_dir, verbose)
+    for name, pred_path, truth_path in pairs:
         truth = mask_to_labels(read_array(truth_path), mask_mode, truth_path, num_classes)
         if task == "auto":
             task = detect_task(truth, num_classes if mask_mode == "classes" else 2)
@@ -95,6 +110,7 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
     keys = [k for k in rows[0] if k != "file"]
     summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
     summary["images"] = len(rows)
+    summary["unscored_truths"] = len(left)
     summary["task"] = task
     isbi = isbi_protocol(sweeps)
     if isbi:
@@ -193,6 +209,8 @@ def evaluate_instances(pred_dir, truth_dir, *, thresholds=None, out_dir=None, ov
     if not names:
         raise UnetkitError(f"{pred_dir}: no label image matches a ground truth in {truth_dir} by name "
                            "(expected NAME_labels.tif from 'unetkit count')")
+    left = unscored(truths, names, truth_dir, verbose)
+    unscored(preds, names, pred_dir, verbose, "label images", "ground truth")
     pairs, rows, counts, kinds = [], [], [], ErrorKinds()
     for name in names:
         t, p = _read_instances(truths[name]), _read_instances(preds[name])
@@ -208,7 +226,7 @@ def evaluate_instances(pred_dir, truth_dir, *, thresholds=None, out_dir=None, ov
     pooled = [m.as_dict() for m in matching_dataset(pairs, thresholds)]
     rel = [c["rel_error"] for c in counts if np.isfinite(c["rel_error"])]
     summary = {
-        "images": len(names), "pooled": pooled,
+        "images": len(names), "unscored_truths": len(left), "pooled": pooled,
         "count": {"mean_abs_error": float(np.mean([c["abs_error"] for c in counts])),
                   "median_rel_error": float(np.median(rel)) if rel else float("nan"),
                   "mean_rel_error": float(np.mean(rel)) if rel else float("nan")},
