@@ -99,3 +99,28 @@ def test_one_object_in_pieces_is_an_instance_image_when_saved_wider_than_8_bit()
         mask_to_labels(pieces.astype(np.uint8), "instances", "mask.png")   # 8-bit 0/1: a binary mask
     with pytest.raises(UnetkitError, match="binary mask"):
         mask_to_labels(pieces * 65535, "instances", "mask.tif")             # 0/65535: a binary mask
+
+
+def test_palette_png_masks_are_read_as_their_indices(tmp_path, write):
+    """Annotation tools save class masks as palette PNGs: the pixels are class indices, the palette only paints
+    them. Training pairs and evaluation read the indices; an image saved with a palette keeps its colours."""
+    from PIL import Image
+
+    from unetkit.evaluation import evaluate_folders
+    from unetkit.io import read_array, read_mask
+    classes = np.zeros((32, 32), np.uint8)
+    classes[4:12, 4:12], classes[20:28, 16:30] = 1, 2
+    write("img/a.png", (classes * 100).astype(np.uint8))
+    pal = Image.fromarray(classes, mode="P")
+    pal.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)      # class 1 red, class 2 green
+    (tmp_path / "msk").mkdir()
+    pal.save(tmp_path / "msk" / "a.png")
+    assert read_array(tmp_path / "msk" / "a.png").shape == (32, 32, 3)    # as a picture: the palette's colours
+    np.testing.assert_array_equal(read_mask(tmp_path / "msk" / "a.png"), classes)
+    (pair,) = pair_folders(tmp_path / "img", tmp_path / "msk")
+    _, labels = load_pair(pair, "classes", 3)
+    np.testing.assert_array_equal(labels, classes)
+    write("pred/a_mask.png", classes)
+    s = evaluate_folders(tmp_path / "pred", tmp_path / "msk", mask_mode="classes", num_classes=3,
+                         out_dir=tmp_path / "e", verbose=False)
+    assert s["mean_iou"] == 1.0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import read_array, write_text
+from .io import read_array, read_mask, write_text
 from .data.prepare import prepare
 from .data.pairs import list_images, mask_to_labels
 from .errors import UnetkitError
@@ -79,10 +79,10 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
     left = unscored([p.stem for p in list_images(truth_dir, "ground-truth mask")], [n for n, _, _ in pairs],
                     truth_dir, verbose)
     for name, pred_path, truth_path in pairs:
-        truth = mask_to_labels(read_array(truth_path), mask_mode, truth_path, num_classes)
+        truth = mask_to_labels(read_mask(truth_path), mask_mode, truth_path, num_classes)
         if task == "auto":
             task = detect_task(truth, num_classes if mask_mode == "classes" else 2)
-        pred = mask_to_labels(read_array(pred_path), mask_mode, pred_path, num_classes)
+        pred = mask_to_labels(read_mask(pred_path), mask_mode, pred_path, num_classes)
         if truth.shape != pred.shape:
             raise UnetkitError(f"{pred_path}: prediction is {pred.shape[0]}x{pred.shape[1]} but the mask is "
                                f"{truth.shape[0]}x{truth.shape[1]}; predict at full resolution")
@@ -177,7 +177,7 @@ def format_table(rows: list[dict], summary: dict) -> str:
 
 
 def _read_instances(path) -> np.ndarray:
-    arr = read_array(path)
+    arr = read_mask(path)
     labels = mask_to_labels(arr, "instances", path)
     values = np.unique(labels)
     from .data.pairs import looks_binary

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnetkitError
-from ..io import is_image_file, read_array
+from ..io import is_image_file, read_array, read_mask
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def check_pair(pair: Pair, image: np.ndarray, mask: np.ndarray) -> None:
 def load_pair(pair: Pair, mode: str, num_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Native image array and integer label array of one pair, checked."""
     image = read_array(pair.image)
-    mask = read_array(pair.mask)
+    mask = read_mask(pair.mask)
     check_pair(pair, image, mask)
     return image, mask_to_labels(mask, mode, pair.mask, num_classes)
 

@@ -135,5 +135,21 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     return arr
 
 
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """One 2D mask or label image, as ``read_array`` reads it, except a palette PNG: its pixels are indices (the
+    classes or objects; the palette only colours them for display), as annotation tools save masks, so the
+    indices are returned, not the colours the palette paints them."""
+    path = Path(path)
+    if path.suffix.lower() == ".png" and path.is_file():
+        from PIL import Image
+        try:
+            with Image.open(path) as im:   # reads the header only, unless it is a palette image
+                if im.mode == "P":
+                    return np.asarray(im)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            pass  # not a PNG PIL reads, or too large for it: read_array reads it or says what is wrong
+    return read_array(path)
+
+
 __all__ = ["AXES", "IMAGE_SUFFIXES", "LazyImage", "atomic_target", "is_image_file", "open_image", "pixels",
-           "read_array", "register_reader", "write_image", "write_text"]
+           "read_array", "read_mask", "register_reader", "write_image", "write_text"]
