@@ -88,6 +88,20 @@ def test_time_limit_stops_cleanly_and_keeps_a_checkpoint(trained, tmp_path):
     assert (run / "best.keras").is_file()
 
 
+def test_training_without_a_validation_set_keeps_the_best_by_its_training_score(trained, tmp_path):
+    """--val-fraction 0 (or one image, too few to split): Keras' CSVLogger still writes validation columns, all
+    NA; the curves skip them (they crashed the first epoch's plot) and the best checkpoint follows the training
+    metric."""
+    _, images, masks, _ = trained
+    run = tmp_path / "run"
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(run), *TINY,
+                 "--val-fraction", "0", "--val-range", ""]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["val"] == [] and summary["monitor"] == "mean_iou" and summary["epochs"] == 2
+    assert "NA" in (run / "history.csv").read_text() and (run / "curves.png").is_file()
+    assert (run / "best.keras").is_file()
+
+
 def test_existing_run_folder_is_refused(trained, capsys):
     _, images, masks, run = trained
     assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(run), *TINY]) == 2

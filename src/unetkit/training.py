@@ -331,6 +331,9 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     val_ds = TileDataset(val_samples, size=size, batch_size=cfg.train.batch_size, mode=cfg.data.sampling) \
         if val_samples else None
     monitor = cfg.train.monitor if val_ds is not None else cfg.train.monitor.removeprefix("val_")
+    if val_ds is None:
+        log(f"no validation images: best.keras follows the training {monitor}, which rewards memorising; hold "
+            "images out with --val-fraction or --val-range to choose by unseen ones")
     mode = "min" if monitor.endswith("loss") else "max"
 
     budget = None if not cfg.train.time_limit else cfg.train.time_limit * 60 - state["elapsed_s"]

@@ -52,6 +52,14 @@ def _plt():
     return plt
 
 
+def _number(value) -> float:
+    """A history.csv cell as a number; NaN for what is not one (``NA``: a metric the epoch did not log)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def plot_history(csv_path, png_path) -> Path | None:
     """Loss and each metric, train and validation, one panel each."""
     csv_path = Path(csv_path)
@@ -66,9 +74,10 @@ def plot_history(csv_path, png_path) -> Path | None:
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
     epochs = [int(r["epoch"]) + 1 for r in rows]
     for ax, name in zip(axes[0], names):
-        ax.plot(epochs, [float(r[name]) for r in rows], label="train")
-        if f"val_{name}" in rows[0]:
-            ax.plot(epochs, [float(r[f"val_{name}"]) for r in rows], label="validation")
+        ax.plot(epochs, [_number(r[name]) for r in rows], label="train")
+        val = [_number(r.get(f"val_{name}")) for r in rows]
+        if not np.isnan(val).all():   # no validation set: Keras' CSVLogger still writes the columns, all NA
+            ax.plot(epochs, val, label="validation")
         ax.set_title(name)
         if "loss" in name:
             ax.set_yscale("log")  # the first epochs would otherwise flatten the rest
