@@ -124,3 +124,17 @@ def test_palette_png_masks_are_read_as_their_indices(tmp_path, write):
     s = evaluate_folders(tmp_path / "pred", tmp_path / "msk", mask_mode="classes", num_classes=3,
                          out_dir=tmp_path / "e", verbose=False)
     assert s["mean_iou"] == 1.0
+
+
+def test_a_jpeg_mask_is_refused_for_its_compression_not_taken_for_labels(tmp_path):
+    import cv2
+    mask = np.zeros((64, 64), np.uint8)
+    cv2.circle(mask, (30, 30), 12, 255, -1)
+    cv2.imwrite(str(tmp_path / "m.jpg"), mask)
+    blurred = cv2.imread(str(tmp_path / "m.jpg"), cv2.IMREAD_UNCHANGED)
+    assert np.unique(blurred).size > 2                              # what JPEG does to a binary mask
+    for mode in ("binary", "instances"):
+        with pytest.raises(UnetkitError, match=r"m\.jpg: a JPEG mask .*save masks losslessly"):
+            mask_to_labels(blurred, mode, tmp_path / "m.jpg")
+    flat = np.zeros((8, 8), np.uint8)
+    assert mask_to_labels(flat, "binary", tmp_path / "flat.jpg").max() == 0   # a two-valued one came through

@@ -13,6 +13,8 @@ import numpy as np
 from ..errors import UnetkitError
 from ..io import is_image_file, read_array, read_mask
 
+LOSSY = (".jpg", ".jpeg")   # mask files whose compression invents values
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -73,6 +75,11 @@ def mask_to_labels(mask: np.ndarray, mode: str, path, num_classes: int = 2) -> n
             raise UnetkitError(f"{path}: mask holds non-integer values; masks must be integer labels")
         mask = mask.astype(np.int64)
     values = np.unique(mask)
+    if Path(path).suffix.lower() in LOSSY and values.size > 2:
+        # JPEG blurs every edge into new values: a binary mask gains dozens, classes and labels get ids that are not
+        # there (a two-valued JPEG is a binary mask that came through)
+        raise UnetkitError(f"{path}: a JPEG mask ({values.size} distinct values); JPEG compression changes mask "
+                           "values at every edge: save masks losslessly (PNG or TIFF)")
     if mode == "binary":
         if values.size > 2:
             raise UnetkitError(
