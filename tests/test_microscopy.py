@@ -205,3 +205,15 @@ def test_outputs_never_go_into_a_folder_of_inputs(tmp_path, capsys):
         assert sorted(p.name for p in folder.iterdir()) == ["a.png"]          # nothing written
     count(threshold_model(), [folder], folder / "counts", verbose=False)    # a folder inside it is fine
     assert (folder / "counts" / "a_count.png").is_file()
+
+
+def test_an_option_no_file_can_satisfy_stops_the_batch_at_once(tmp_path, capsys):
+    """A bad --diameter is not the first file's fault: the batch stops there with one message, instead of failing
+    every file in turn (an unreachable --scheduler waited 20 s a file)."""
+    folder = tmp_path / "in"
+    for i in range(3):
+        write_image(folder / f"{i}.png", (blobs([(30, 30)]) // 4).astype(np.uint8))
+    code = main(["count", str(folder), "--model", "nuclei", "--out", str(tmp_path / "o"), "--diameter", "big",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("--diameter big: pass a diameter in px") == 1 and "skipped" not in err

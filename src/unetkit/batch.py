@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .errors import UnetkitError
+from .errors import SetupError, UnetkitError
 from .io import is_image_file
 
 ON_ERROR = ("skip", "stop")
@@ -58,13 +58,15 @@ def run_batch(files: list[Path], work: Callable[[Path], object], *, on_error: st
     """``work(file)`` for each file: (results of the good ones, [(file, message)] of the bad).
 
     A failure (``UnetkitError``) is reported at once and skipped, or stops the batch with
-    ``on_error="stop"``. The caller writes what it has, then calls ``raise_failures``."""
+    ``on_error="stop"``; a ``SetupError`` (an option or the machine, not the file) always stops it. The caller writes what it has, then calls ``raise_failures``."""
     if on_error not in ON_ERROR:
         raise UnetkitError(f"--on-error {on_error}: choose skip or stop")
     results, failures = [], []
     for f in files:
         try:
             results.append(work(f))
+        except SetupError:
+            raise   # not this file's fault: every other file would fail the same way
         except UnetkitError as exc:
             if on_error == "stop":
                 raise

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from .config import InstanceConfig
-from .errors import UnetkitError
+from .errors import SetupError
 from .instances import Objects, objects_from_probs, relabel, split_distance
 
 LADDER = (0.125, 0.18, 0.25, 0.35, 0.5, 0.71, 1.41, 2.0, 2.83)   # x the model's working scale
@@ -147,11 +147,11 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
         try:
             given = float(setting)
         except (TypeError, ValueError):
-            raise UnetkitError(f"--diameter {setting}: pass a diameter in px, auto or off") from None
+            raise SetupError(f"--diameter {setting}: pass a diameter in px, auto or off") from None
         if given <= 0:
-            raise UnetkitError(f"--diameter {setting}: must be a positive number of px")
+            raise SetupError(f"--diameter {setting}: must be a positive number of px")
         if not trained:
-            raise UnetkitError("--diameter needs a model that records its training object diameter "
+            raise SetupError("--diameter needs a model that records its training object diameter "
                                "(bundled models, or runs trained on instance labels)")
         scale = float(np.clip(trained * AIM / given, *SCALE_RANGE))   # where the search would bring them
         objects, _, pred = labels_at_scale(predictor, x, scale, icfg)

@@ -20,7 +20,7 @@ import numpy as np
 from .data.prepare import NormParams, apply_norm, norm_params, params_from_stats, percentiles_from_histogram, \
     to_channels, PERCENTILES, POLARITY_BIN, polarity_pixels
 from .config import AxisChoice  # noqa: F401  (settings live in config)
-from .errors import UnetkitError
+from .errors import SetupError, UnetkitError
 from .io import LazyImage, pixels
 
 Z_MODES = ("slices", "max")
@@ -85,7 +85,7 @@ def select(img: LazyImage, model_channels: int, choice: AxisChoice | None = None
             raise UnetkitError(f"{img.path}: a z-stack of {n_z} slices; pass --z slices (each slice, objects linked "
                                "across z) or --z max (maximum projection)")
         if choice.z not in Z_MODES:
-            raise UnetkitError(f"--z {choice.z}: choose slices or max")
+            raise SetupError(f"--z {choice.z}: choose slices or max")
         if choice.z == "max":
             data = data.max(axis=2, keepdims=True)
     data = da.moveaxis(data, 1, -1)  # T Z Y X C

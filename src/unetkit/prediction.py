@@ -17,7 +17,7 @@ import numpy as np
 from . import _backend  # noqa: F401
 from .batch import collect_inputs, image_stem, raise_failures, run_batch
 from .config import BlockConfig, PredictConfig
-from .errors import UnetkitError
+from .errors import SetupError, UnetkitError
 from .io import open_image, write_image
 from .noise import describe
 from .planes import AxisChoice, model_input, native_params, select
@@ -48,7 +48,7 @@ def check_out_dir(out: Path, files: list[Path], overwrite: bool, suffixes=OUTPUT
 def use_blocks(sel, bcfg: BlockConfig) -> bool:
     """Block-wise for large planes, z-stacks and time series (or as the user says)."""
     if bcfg.mode not in ("auto", "always", "never"):
-        raise UnetkitError(f"--blocks {bcfg.mode}: choose auto, always or never")
+        raise SetupError(f"--blocks {bcfg.mode}: choose auto, always or never")
     if bcfg.mode != "auto":
         return bcfg.mode == "always"
     h, w = sel.yx

@@ -17,7 +17,7 @@ import os
 import threading
 from typing import Callable
 
-from ..errors import UnetkitError
+from ..errors import SetupError
 from ..progress import Progress
 
 SCHEDULER_ENV = "UNETKIT_SCHEDULER"
@@ -69,11 +69,11 @@ def _run_distributed(fn, jobs, address, bar, label) -> list:
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise UnetkitError("--scheduler needs dask.distributed: pip install distributed") from None
+        raise SetupError("--scheduler needs dask.distributed: pip install distributed") from None
     try:
         client = Client(address, timeout="20s")
     except (OSError, TimeoutError) as exc:
-        raise UnetkitError(f"--scheduler {address}: cannot reach the Dask scheduler ({exc}); "
+        raise SetupError(f"--scheduler {address}: cannot reach the Dask scheduler ({exc}); "
                            "check the address, or leave --scheduler out to run here") from None
     try:
         futures = client.map(fn, jobs, pure=False)
