@@ -139,3 +139,17 @@ def test_ground_truths_without_a_prediction_are_said_not_scored(tmp_path, capsys
     assert "2 of 3 ground truths" in capsys.readouterr().err and s["unscored_truths"] == 2 and s["images"] == 1
     evaluate_instances(tmp_path / "counts", tmp_path / "truth", out_dir=tmp_path / "e3", verbose=False)
     assert capsys.readouterr().err == ""                                   # quiet means quiet
+
+
+def test_a_count_folder_scored_as_masks_points_to_instances(tmp_path):
+    from unetkit.errors import UnetkitError
+    from unetkit.evaluation import evaluate_folders
+    from unetkit.io import write_image
+    labels = np.zeros((40, 40), np.uint16)
+    labels[5:15, 5:15] = 1
+    write_image(tmp_path / "truth" / "a.png", labels)
+    write_image(tmp_path / "counts" / "a_labels.tif", labels)
+    write_image(tmp_path / "counts" / "a_count.png", np.zeros((40, 40, 3), np.uint8))
+    (tmp_path / "counts" / "counts.csv").write_text("file,t,count\na.png,0,1\n")
+    with pytest.raises(UnetkitError, match="holds 'unetkit count' outputs.*--instances"):
+        evaluate_folders(tmp_path / "counts", tmp_path / "truth", out_dir=tmp_path / "e", verbose=False)

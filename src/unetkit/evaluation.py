@@ -35,6 +35,9 @@ def detect_task(truth: np.ndarray, num_classes: int) -> str:
 
 def pair_predictions(pred_dir, truth_dir) -> list[tuple[str, Path, Path]]:
     """(name, prediction, truth) by stem; prediction files may carry the ``_mask`` tag."""
+    if (Path(pred_dir) / "counts.csv").is_file():   # its overlays and label images are no masks to score
+        raise UnetkitError(f"{pred_dir}: holds 'unetkit count' outputs; score its objects with "
+                           "'unetkit evaluate --instances'")
     preds = {}
     for p in list_images(pred_dir, "prediction"):
         if p.stem.endswith(("_prob", "_overlay", "_labels")):
