@@ -6,6 +6,7 @@ from skimage.draw import disk
 
 from unetkit.config import InstanceConfig
 from unetkit.diameter import AIM, count_labels
+from unetkit.errors import UnetkitError
 from unetkit.predictor import Predictor
 
 
@@ -196,3 +197,10 @@ def test_labels_mapped_back_keep_their_ids_on_request_and_lose_objects_under_a_p
     assert set(np.unique(kept)) == {0, 1, 3}
     assert set(np.unique(to_shape(labels, (10, 10)))) == {0, 1, 2}
     assert to_shape(labels, (20, 20), renumber=False) is labels
+
+
+def test_a_diameter_that_shrinks_the_image_below_the_network_says_so(model):
+    img, _ = nuclei(10)
+    small = model.prepare(img[:64, :64])
+    with pytest.raises(UnetkitError, match=r"--diameter 400 px shrinks it by 0\.\d+; pass the objects' typical"):
+        count_labels(model, small, InstanceConfig(diameter=400))

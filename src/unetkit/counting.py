@@ -92,7 +92,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         if outlines:
             write_objects(paths(out, stem, outlines), labels, objects)
         write_image(out / f"{stem}_count.png", count_overlay(display_image(np.nan_to_num(native)), labels))
-        found = f", diameter {size_info['diameter']:.0f} px at scale {size_info['scale']:.2f}" \
+        found = f", diameter {size_info['diameter']:.3g} px at scale {size_info['scale']:.2f}" \
             if size_info["diameter"] else ""
         smoothing = predictor.smoothing(x, size_info["scale"])
         if smoothing:   # the noise the model never saw (noise.py): say how much was smoothed away

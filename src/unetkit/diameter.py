@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from .config import InstanceConfig
-from .errors import SetupError
+from .errors import SetupError, UnetkitError
 from .instances import Objects, objects_from_probs, relabel, split_distance
 
 LADDER = (0.125, 0.18, 0.25, 0.35, 0.5, 0.71, 1.41, 2.0, 2.83)   # x the model's working scale
@@ -154,7 +154,11 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
             raise SetupError("--diameter needs a model that records its training object diameter "
                                "(bundled models, or runs trained on instance labels)")
         scale = float(np.clip(trained * AIM / given, *SCALE_RANGE))   # where the search would bring them
-        objects, _, pred = labels_at_scale(predictor, x, scale, icfg)
+        try:
+            objects, _, pred = labels_at_scale(predictor, x, scale, icfg)
+        except UnetkitError as exc:   # shrunk below the network's minimum: the diameter, not the image, is off
+            raise UnetkitError(f"{str(exc).split('; ')[0]}: --diameter {setting} px shrinks it by {scale:.2f}; "
+                               "pass the objects' typical diameter in px, or auto") from None
         return objects.labels, _info(objects, scale=scale, diameter=given, passes=1), pred
     objects, found, pred = labels_at_scale(predictor, x, base, icfg)
     labels, info = objects.labels, _info(objects, scale=base, diameter=found, passes=1)
