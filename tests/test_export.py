@@ -146,5 +146,11 @@ def test_cli_exports_refuses_an_existing_file_and_overwrites_when_asked(tmp_path
     assert len(err) == 1 and "already exists" in err[0] and str(out) in err[0]
     assert out.read_bytes() == first
     assert main(["export", "--model", str(m), "--out", str(out), "--format", "onnx", "--overwrite"]) == 0
+    # the suffix chooses the format when --format is not given; a given one must agree with it
+    assert main(["export", "--model", str(m), "--out", str(tmp_path / "b.onnx")]) == 0
+    import onnx
+    assert len(onnx.load(str(tmp_path / "b.onnx")).graph.node) > 0
+    assert main(["export", "--model", str(m), "--out", str(tmp_path / "c.onnx"), "--format", "bioimageio"]) == 2
+    assert "a bioimageio export is a .zip file" in capsys.readouterr().err
     assert main(["export", "--model", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "x.onnx"),
                  "--format", "onnx"]) == 2

@@ -351,7 +351,8 @@ def _add_export(sub):
                                       "napari) or ONNX")
     p.add_argument("--model", required=True, help="run folder, .keras file or bundled model name")
     p.add_argument("--out", required=True, help="NAME.zip (bioimage.io package) or NAME.onnx")
-    p.add_argument("--format", choices=list(FORMATS), default=d.format)
+    p.add_argument("--format", choices=list(FORMATS), default=None,
+                   help=f"default: from --out's suffix (.zip: bioimageio, .onnx: onnx), else {d.format}")
     p.add_argument("--overwrite", action="store_true")
     g = p.add_argument_group("bioimage.io package")
     g.add_argument("--polarity", choices=POLARITIES, default=d.polarity,
@@ -466,9 +467,9 @@ def _run(args) -> int:
         print(f"[unetkit] wrote {out} (count uses {result.settings}) and {report}")
     elif args.command == "export":
         from .config import ExportConfig
-        from .exporting import export_model
-        cfg = ExportConfig(format=args.format, polarity=args.polarity, sample=args.sample, crop=args.crop,
-                           name=args.name, license=args.license, opset=args.opset,
+        from .exporting import export_model, format_for
+        cfg = ExportConfig(format=args.format or format_for(args.out), polarity=args.polarity, sample=args.sample,
+                           crop=args.crop, name=args.name, license=args.license, opset=args.opset,
                            **({"authors": tuple(args.authors)} if args.authors else {}))
         export_model(args.model, args.out, cfg, overwrite=args.overwrite)
     elif args.command == "plan":

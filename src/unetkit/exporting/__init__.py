@@ -30,6 +30,13 @@ FORMATS = {"bioimageio": (_bioimageio, ".zip"), "onnx": (_onnx, ".onnx")}
 POLARITIES = ("auto", "bright", "dark")   # ExportConfig.polarity
 
 
+def format_for(out) -> str:
+    """The format an output name asks for by its suffix (NAME.onnx: onnx); the default format otherwise, whose
+    suffix check then names the fix."""
+    suffix = Path(out).suffix.lower()
+    return next((name for name, (_, s) in FORMATS.items() if s == suffix), ExportConfig().format)
+
+
 def export_model(model, out, cfg: ExportConfig | None = None, overwrite: bool = False) -> Path:
     """Write ``model`` (run folder, .keras file or bundled name) as ``cfg.format`` to ``out``; returns the path.
 
