@@ -58,7 +58,8 @@ def run_batch(files: list[Path], work: Callable[[Path], object], *, on_error: st
     """``work(file)`` for each file: (results of the good ones, [(file, message)] of the bad).
 
     A failure (``UnetkitError``) is reported at once and skipped, or stops the batch with
-    ``on_error="stop"``; a ``SetupError`` (an option or the machine, not the file) always stops it. The caller writes what it has, then calls ``raise_failures``."""
+    ``on_error="stop"``; a ``SetupError`` (an option or the machine, not the file) always stops it. The caller
+    writes what it has, then calls ``raise_failures``."""
     if on_error not in ON_ERROR:
         raise UnetkitError(f"--on-error {on_error}: choose skip or stop")
     results, failures = [], []
