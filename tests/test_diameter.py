@@ -202,5 +202,6 @@ def test_labels_mapped_back_keep_their_ids_on_request_and_lose_objects_under_a_p
 def test_a_diameter_that_shrinks_the_image_below_the_network_says_so(model):
     img, _ = nuclei(10)
     small = model.prepare(img[:64, :64])
-    with pytest.raises(UnetkitError, match=r"--diameter 400 px shrinks it by 0\.\d+; pass the objects' typical"):
+    with pytest.raises(UnetkitError, match=r"--diameter 400 px shrinks this 64x64 px image by 0\.\d+, under the "
+                                           r"network's minimum"):
         count_labels(model, small, InstanceConfig(diameter=400))

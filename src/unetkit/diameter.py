@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from .config import InstanceConfig
+from .data.prepare import scaled_shape
 from .errors import SetupError, UnetkitError
 from .instances import Objects, objects_from_probs, relabel, split_distance
 
@@ -154,11 +155,12 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
             raise SetupError("--diameter needs a model that records its training object diameter "
                                "(bundled models, or runs trained on instance labels)")
         scale = float(np.clip(trained * AIM / given, *SCALE_RANGE))   # where the search would bring them
-        try:
-            objects, _, pred = labels_at_scale(predictor, x, scale, icfg)
-        except UnetkitError as exc:   # shrunk below the network's minimum: the diameter, not the image, is off
-            raise UnetkitError(f"{str(exc).split('; ')[0]}: --diameter {setting} px shrinks it by {scale:.2f}; "
-                               "pass the objects' typical diameter in px, or auto") from None
+        shape = scaled_shape(x.shape[:2], scale)
+        if min(shape) < predictor.multiple:   # the diameter is off, not the image: say so before the predictor does
+            raise UnetkitError(f"--diameter {setting} px shrinks this {x.shape[0]}x{x.shape[1]} px image by "
+                               f"{scale:.2f}, under the network's minimum {predictor.multiple} px a side; pass the "
+                               "objects' typical diameter in px, or auto")
+        objects, _, pred = labels_at_scale(predictor, x, scale, icfg)
         return objects.labels, _info(objects, scale=scale, diameter=given, passes=1), pred
     objects, found, pred = labels_at_scale(predictor, x, base, icfg)
     labels, info = objects.labels, _info(objects, scale=base, diameter=found, passes=1)
