@@ -77,6 +77,24 @@ def test_resume_continues_the_run(trained, tmp_path):
     assert len((copy / "history.csv").read_text().splitlines()) == 4
 
 
+def test_resume_takes_a_longer_budget_and_refuses_what_would_change_the_run(trained, tmp_path, capsys):
+    """The usual way to continue is the same command line with --resume added: options equal to the saved ones
+    pass, --epochs (or --time-limit) makes the run longer, and any other change is refused, not ignored (an
+    ignored --epochs ended the run at once)."""
+    _, images, masks, run = trained
+    import shutil
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(copy), *TINY, "--resume",
+                 "--epochs", "3"]) == 0
+    assert json.loads((copy / "state.json").read_text())["epoch"] == 3
+    assert "epochs: 3" in (copy / "config.yaml").read_text()
+    for change in (["--lr", "0.5"], ["--images", str(masks)], ["--model", "resunet"], ["--no-augment"]):
+        assert main(["train", "--out", str(copy), "--resume", "--epochs", "4", *change]) == 2
+        assert f"{change[0]} would change it" in _err(capsys)
+    assert json.loads((copy / "state.json").read_text())["epoch"] == 3          # nothing trained
+
+
 def test_time_limit_stops_cleanly_and_keeps_a_checkpoint(trained, tmp_path):
     _, images, masks, _ = trained
     run = tmp_path / "run"

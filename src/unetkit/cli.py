@@ -118,7 +118,7 @@ def _train_config(args):
         saved = Path(args.out) / "config.yaml"
         if not saved.is_file():
             raise UnetkitError(f"{saved}: nothing to resume; start a new run without --resume")
-        return from_dict(yaml.safe_load(saved.read_text())), None
+        return _resumed(from_dict(yaml.safe_load(saved.read_text())), args, saved), None
     cfg = load_config(args.config, args.preset or ("finetune" if args.init else "default"))
     if args.init:
         from .config import read_yaml
@@ -146,6 +146,35 @@ def _train_config(args):
     if args.no_augment:
         cfg.augment.enabled = False
     return cfg, plan
+
+
+EXTENDS = ("epochs", "time_limit")   # what --resume may change: a run continues as configured, only for longer
+
+
+def _resumed(cfg, args, saved):
+    """The saved run's config with a longer budget where --epochs or --time-limit ask for it. The same command
+    line with --resume added is the usual way to continue, so options equal to the saved ones pass; one that
+    would change the run is refused, not ignored."""
+    from pathlib import Path
+    changed = [f"--{flag}" for flag in ("config", "preset", "init") if getattr(args, flag)]
+    changed += ["--no-augment"] * (args.no_augment and cfg.augment.enabled)
+    for section, fields in TRAIN_FIELDS.items():
+        for f in fields:
+            arg, key = f if isinstance(f, tuple) else (f, f)
+            value, before = getattr(args, arg), getattr(getattr(cfg, section), key)
+            if value is None or key in EXTENDS:
+                continue
+            same = Path(value).resolve() == Path(before).resolve() if key in ("images", "masks") and before \
+                else str(value) == str(before) or (key == "val_files" and value.split(",") == list(before or []))
+            if not same:
+                changed.append({"learning_rate": "--lr", "model_name": "--model"}.get(arg, f"--{arg.replace('_', '-')}"))
+    if changed:
+        raise UnetkitError(f"--resume continues the run as {saved} has it; {changed[0]} would change it (only "
+                           "--epochs and --time-limit can, to make it longer): drop it, or start a new run")
+    for key in EXTENDS:
+        if getattr(args, key) is not None:
+            setattr(cfg.train, key, getattr(args, key))
+    return cfg
 
 
 def _add_tiling(p, tta: bool):
