@@ -149,6 +149,7 @@ def _train_config(args):
 
 
 EXTENDS = ("epochs", "time_limit")   # what --resume may change: a run continues as configured, only for longer
+FLAGS = {"learning_rate": "--lr", "model_name": "--model"}   # options whose flag is not their field's name
 
 
 def _resumed(cfg, args, saved):
@@ -167,7 +168,7 @@ def _resumed(cfg, args, saved):
             same = Path(value).resolve() == Path(before).resolve() if key in ("images", "masks") and before \
                 else str(value) == str(before) or (key == "val_files" and value.split(",") == list(before or []))
             if not same:
-                changed.append({"learning_rate": "--lr", "model_name": "--model"}.get(arg, f"--{arg.replace('_', '-')}"))
+                changed.append(FLAGS.get(arg, f"--{arg.replace('_', '-')}"))
     if changed:
         raise UnetkitError(f"--resume continues the run as {saved} has it; {changed[0]} would change it (only "
                            "--epochs and --time-limit can, to make it longer): drop it, or start a new run")
