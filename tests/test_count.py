@@ -159,3 +159,21 @@ def test_objects_cut_by_tile_seams_are_counted_once(tmp_path):
     assert rows[0]["count"] == len(centers) == 25
     labels = read_array(tmp_path / "out" / "big_labels.tif")
     assert np.array_equal(labels > 0, img > 0)
+
+
+@pytest.mark.parametrize("command, option, message", [
+    ("predict", ["--threshold", "1.5"], "--threshold 1.5: a probability between 0 and 1"),
+    ("predict", ["--tile", "10"], "--tile 10: must be a whole number of at least 16"),
+    ("predict", ["--batch-size", "0"], "--batch-size 0: must be a whole number of at least 1"),
+    ("predict", ["--tile", "100", "--overlap", "64"], "--tile 100 must exceed twice --overlap 64"),
+    ("count", ["--threshold", "1.5"], "--threshold 1.5: a probability between 0 and 1"),
+    ("count", ["--marker-threshold", "2"], "--marker-threshold 2.0: a probability"),
+    ("count", ["--min-distance", "0"], "--min-distance 0: px, at least 1"),
+])
+def test_settings_that_cannot_work_are_refused_before_any_output(tmp_path, capsys, command, option, message):
+    """A threshold of 1.5 wrote empty masks (0 objects) without a word; a tile smaller than its margins or a batch
+    of 0 failed deep in the tiling with a traceback."""
+    write_image(tmp_path / "in" / "a.png", np.zeros((64, 64), np.uint8))
+    assert main([command, str(tmp_path / "in"), "--model", "nuclei", "--out", str(tmp_path / "o"), *option]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -279,6 +279,20 @@ POSITIVE = {("train", "devices"), ("train", "steps_per_execution"), ("train", "l
             ("train", "sigma"), ("model", "aux_weight")}
 
 
+def check_predict(cfg: PredictConfig) -> PredictConfig:
+    """Refuse tiling and threshold settings that cannot work (they failed deep in the tiling with a traceback, or a
+    threshold above 1 wrote empty masks without a word)."""
+    for name, value, low in (("--tile", cfg.tile, 16), ("--overlap", cfg.overlap, 0), ("--batch-size", cfg.batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise UnetkitError(f"{name} {value}: must be a whole number of at least {low}")
+    if cfg.tile <= 2 * cfg.overlap:
+        raise UnetkitError(f"--tile {cfg.tile} must exceed twice --overlap {cfg.overlap}: a tile's outer overlap on "
+                           "each side only gives context, so nothing would be left to predict")
+    if cfg.threshold is not None and not 0 < cfg.threshold < 1:
+        raise UnetkitError(f"--threshold {cfg.threshold}: a probability between 0 and 1 (exclusive)")
+    return cfg
+
+
 def validate(cfg: RunConfig, source: str = "config", whole: bool = True) -> RunConfig:
     """Refuse names that do not exist and values out of range, with the valid choices.
 

@@ -55,6 +55,12 @@ def instance_settings(meta: dict, **overrides) -> InstanceConfig:
         raise UnetkitError(f"--smooth {given['smooth']}: a Gaussian sigma in px, 0 (off) or more")
     if not 0 <= given.get("min_score", 0) <= 1:
         raise UnetkitError(f"--min-score {given['min_score']}: a probability, from 0 (keep every object) to 1")
+    for key in ("threshold", "marker_threshold", "distance_threshold"):   # 0 or 1 keeps all or nothing, in silence
+        if key in given and not 0 < given[key] < 1:
+            raise UnetkitError(f"--{key.replace('_', '-')} {given[key]}: a probability between 0 and 1 (exclusive)")
+    for key, low in (("min_size", 0), ("min_distance", 1)):
+        if key in given and given[key] < low:
+            raise UnetkitError(f"--{key.replace('_', '-')} {given[key]}: px, at least {low}")
     return InstanceConfig(**{**stored, **given})
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _backend  # noqa: F401
 from .checkpoint import input_multiple, load_model
-from .config import PredictConfig
+from .config import PredictConfig, check_predict
 from .data.prepare import prepare, resized, scaled_shape
 from .errors import UnetkitError
 
@@ -26,6 +26,9 @@ class Predictor:
     spec: str | None = None        # where the model came from (run folder, .keras, bundled name): lets workers load it
     heads: str = "main"            # main: the task's probabilities; all: the auxiliary head too, as the last channel
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __post_init__(self):
+        check_predict(self.cfg)
 
     @classmethod
     def load(cls, spec, cfg: PredictConfig | None = None) -> "Predictor":
