@@ -31,3 +31,14 @@ def test_texture_shading_and_shot_noise_out_of_range_are_refused(tmp_path, key, 
         load_config(tmp_path / "c.yaml")
     (tmp_path / "ok.yaml").write_text(f"augment:\n  {key}: 0.5\n")
     assert getattr(load_config(tmp_path / "ok.yaml").augment, key) == 0.5
+
+
+def test_a_validation_share_outside_0_1_is_refused():
+    import pytest
+
+    from unetkit.config import RunConfig, validate
+    from unetkit.errors import UnetkitError
+    cfg = RunConfig()
+    cfg.data.val_fraction = 1.5
+    with pytest.raises(UnetkitError, match=r"data.val_fraction = 1.5 must be a share of the images in \[0, 1\)"):
+        validate(cfg)

@@ -60,3 +60,18 @@ def test_a_search_too_short_for_one_trial_is_refused(synth, tmp_path):
     cfg = tiny_config(*synth, epochs=2, steps_per_epoch=2)
     with pytest.raises(UnetkitError, match="holds no trial"):
         tune(cfg, tmp_path / "study", trials=3, trial_minutes=5, time_limit=2, verbose=False)
+
+
+def test_budgets_that_cannot_be_a_search_are_refused_before_anything_is_written(synth, tmp_path):
+    """A negative --trial-minutes let every trial run unbounded (the search ran on past its limit); 0 trials was
+    reported as 'no trial completed: give it more time'."""
+    import pytest
+
+    from unetkit.errors import UnetkitError
+    cfg = tiny_config(*synth, epochs=2, steps_per_epoch=2)
+    for kwargs, message in (({"trials": 0}, "--trials 0: the study needs at least 1 trial"),
+                            ({"trial_minutes": -1}, "--trial-minutes -1: minutes, more than 0"),
+                            ({"time_limit": -2}, "--time-limit -2: minutes, more than 0")):
+        with pytest.raises(UnetkitError, match=message):
+            tune(cfg, tmp_path / "study", verbose=False, **kwargs)
+        assert not (tmp_path / "study").exists()

@@ -307,6 +307,9 @@ def validate(cfg: RunConfig, source: str = "config", whole: bool = True) -> RunC
         value = getattr(getattr(cfg, section), key)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             raise UnetkitError(f"{source}: {section}.{key} = {value!r} must be a positive number")
+    if not 0 <= cfg.data.val_fraction < 1:
+        raise UnetkitError(f"{source}: data.val_fraction = {cfg.data.val_fraction} must be a share of the images in "
+                           "[0, 1) (0 = no validation images)")
     if not 0 <= cfg.model.dropout < 1:
         raise UnetkitError(f"{source}: model.dropout = {cfg.model.dropout} must be in [0, 1)")
     if not 0 <= cfg.train.mix <= 1:

@@ -97,9 +97,14 @@ def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20,
     from .training import train
     optuna = _optuna()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if cfg.data.images is None or cfg.data.masks is None:
         raise UnetkitError("no training data: pass --images DIR and --masks DIR")
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise UnetkitError(f"--trials {trials}: the study needs at least 1 trial")
+    for name, value in (("--time-limit", time_limit), ("--trial-minutes", trial_minutes)):
+        if value is not None and not value > 0:   # a negative budget let trials run unbounded
+            raise UnetkitError(f"{name} {value:g}: minutes, more than 0")
+    out.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{(out / 'study.db').resolve()}"
     study = optuna.create_study(study_name="unetkit", storage=storage, direction="maximize", load_if_exists=True,
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
