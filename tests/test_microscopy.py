@@ -217,3 +217,15 @@ def test_an_option_no_file_can_satisfy_stops_the_batch_at_once(tmp_path, capsys)
                  "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("--diameter big: pass a diameter in px") == 1 and "skipped" not in err
+
+
+def test_a_batch_where_every_file_failed_leaves_no_tables_to_block_the_rerun(tmp_path, capsys):
+    """A two-channel file without --channel fails; the corrected command into the same --out must not be refused
+    as an earlier run's (empty counts.csv, objects.csv and sizes.png used to be written)."""
+    img = np.stack([blobs([(30, 30)]), blobs([(60, 60)])]).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "two.ome.tif", img, metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "GFP"]}})
+    args = ["count", str(tmp_path / "two.ome.tif"), "--model", "nuclei", "--out", str(tmp_path / "o"), "--quiet"]
+    assert main(args) == 2 and "pass --channel NAME or INDEX" in capsys.readouterr().err
+    assert not [p for p in (tmp_path / "o").iterdir()]
+    assert main([*args, "--channel", "DAPI"]) == 0
+    assert len(rows(tmp_path / "o" / "counts.csv")) == 1

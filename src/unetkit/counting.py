@@ -108,6 +108,8 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
     results, failures = run_batch(files, one, on_error=on_error)
     counts = [row for rows in results for row in rows]
     done = [f for f in files if f not in {g for g, _ in failures}]
+    if not done:   # empty tables would only make the corrected rerun refuse this folder as an earlier run's
+        raise_failures(failures, len(files))
     write_text(out / "counts.csv", _csv(counts, ["file", "t", "count"]))
     areas = _concatenate([out / f"{image_stem(f)}_objects.csv" for f in done], out / "objects.csv")
     unit = "um^2" if pixel_size or _any_units(areas) else "px"
