@@ -35,3 +35,12 @@ def test_every_api_function_works_twice(synth, tmp_path):
         assert meta["channels"] == 1 and model.output_shape[-1] == 1
         assert unetkit.build_model("unet_light", depth=2).count_params() > 0
     assert callable(unetkit.predict) and callable(unetkit.train) and callable(unetkit.count)
+
+
+def test_one_path_is_one_input_not_a_list_of_letters(tmp_path, synth):
+    """unetkit.count('model', 'images/', 'out') read 'images/' letter by letter ('i: input not found')."""
+    images, _ = synth
+    rows = unetkit.count("nuclei", str(images), tmp_path / "c", verbose=False)
+    assert len(rows) == len(list(images.iterdir()))
+    first = sorted(images.iterdir())[0]
+    assert len(unetkit.predict("nuclei", first, tmp_path / "p", verbose=False)) == 1

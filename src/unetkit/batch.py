@@ -3,6 +3,7 @@ batch), finished images can be skipped on a rerun, and a summary names every fai
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -28,7 +29,10 @@ def image_stem(path: Path) -> str:
 
 
 def collect_inputs(inputs) -> list[Path]:
-    """Files (and Zarr folders) named directly, plus the images inside any folder named."""
+    """Files (and Zarr folders) named directly, plus the images inside any folder named. ``inputs``: a list of
+    paths, or one path (a string would otherwise be read letter by letter)."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
     files: list[Path] = []
     for item in inputs:
         p = Path(item)
