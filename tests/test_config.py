@@ -42,3 +42,14 @@ def test_a_validation_share_outside_0_1_is_refused():
     cfg.data.val_fraction = 1.5
     with pytest.raises(UnetkitError, match=r"data.val_fraction = 1.5 must be a share of the images in \[0, 1\)"):
         validate(cfg)
+
+
+def test_tiling_settings_take_numpy_integers_and_refuse_fractions():
+    import numpy as np
+    import pytest
+
+    from unetkit.config import PredictConfig, check_predict
+    from unetkit.errors import UnetkitError
+    assert check_predict(PredictConfig(tile=np.int64(256), overlap=np.int32(32))).tile == 256
+    with pytest.raises(UnetkitError, match="--tile 256.5: must be a whole number"):
+        check_predict(PredictConfig(tile=256.5))

@@ -6,6 +6,7 @@ seeds' recipe (64-filter U-Net, Adam 1e-4, BCE, batch 2, whole images resized to
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -283,7 +284,7 @@ def check_predict(cfg: PredictConfig) -> PredictConfig:
     """Refuse tiling and threshold settings that cannot work (they failed deep in the tiling with a traceback, or a
     threshold above 1 wrote empty masks without a word)."""
     for name, value, low in (("--tile", cfg.tile, 16), ("--overlap", cfg.overlap, 0), ("--batch-size", cfg.batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
             raise UnetkitError(f"{name} {value}: must be a whole number of at least {low}")
     if cfg.tile <= 2 * cfg.overlap:
         raise UnetkitError(f"--tile {cfg.tile} must exceed twice --overlap {cfg.overlap}: a tile's outer overlap on "
