@@ -169,6 +169,8 @@ def test_objects_cut_by_tile_seams_are_counted_once(tmp_path):
     ("count", ["--threshold", "1.5"], "--threshold 1.5: a probability between 0 and 1"),
     ("count", ["--marker-threshold", "2"], "--marker-threshold 2.0: a probability"),
     ("count", ["--min-distance", "0"], "--min-distance 0: px, at least 1"),
+    ("count", ["--min-size", "-3"], "--min-size -3: px, at least 0"),
+    ("count", ["--distance-threshold", "0"], "--distance-threshold 0.0: a probability"),
 ])
 def test_settings_that_cannot_work_are_refused_before_any_output(tmp_path, capsys, command, option, message):
     """A threshold of 1.5 wrote empty masks (0 objects) without a word; a tile smaller than its margins or a batch
