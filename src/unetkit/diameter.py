@@ -59,6 +59,12 @@ GROWTH_SMALL = 1.3      # ... and specks below the band faster than real small n
 MAX_UPSCALED = 4096 * 4096  # px: the search skips upward rungs that would make the image larger than this
 
 
+def aim_scale(trained: float, diameter: float) -> float:
+    """The scale that brings objects of ``diameter`` px to ``AIM`` x the ``trained`` diameter: the one rule behind
+    the size search, ``--diameter PX`` and the fine-tune's size matching."""
+    return trained * AIM / diameter
+
+
 def median_diameter(labels: np.ndarray) -> tuple[float | None, int]:
     """(median equivalent diameter in px, number of objects) of a label image."""
     areas = np.bincount(labels.ravel())[1:]
@@ -154,7 +160,7 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
         if not trained:
             raise SetupError("--diameter needs a model that records its training object diameter "
                                "(bundled models, or runs trained on instance labels)")
-        scale = float(np.clip(trained * AIM / given, *SCALE_RANGE))   # where the search would bring them
+        scale = float(np.clip(aim_scale(trained, given), *SCALE_RANGE))   # where the search would bring them
         shape = scaled_shape(x.shape[:2], scale)
         if min(shape) < predictor.multiple:   # the diameter is off, not the image: say so before the predictor does
             raise UnetkitError(f"--diameter {setting} px shrinks this {x.shape[0]}x{x.shape[1]} px image by "
@@ -175,7 +181,7 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
     # ones as one component), so it only orders the search: rungs nearest the scale it asks for come first, and
     # a rung counts when the objects found there are in the band (self-consistent), closest to the aim.
     aim = trained * AIM       # px: the size the search brings objects outside the band to
-    guess = aim / found       # the absolute scale (x the image) that brings ``found`` px to it
+    guess = aim_scale(trained, found)   # the absolute scale (x the image) that brings ``found`` px to it
     rungs = sorted((base * f for f in LADDER), key=lambda s: abs(np.log(s / guess)))
     best = None
     for scale in rungs:
@@ -287,4 +293,4 @@ def matching_scale(labels: np.ndarray, trained: float | None, scale: float = 1.0
     if not trained or found is None or in_band(found * scale, trained):
         return scale
     most = float(np.sqrt(MAX_UPSCALED / labels.size))
-    return float(np.clip(trained * AIM / found, SCALE_RANGE[0], min(SCALE_RANGE[1], max(most, 1.0))))
+    return float(np.clip(aim_scale(trained, found), SCALE_RANGE[0], min(SCALE_RANGE[1], max(most, 1.0))))

@@ -33,8 +33,9 @@ def detect_task(truth: np.ndarray, num_classes: int) -> str:
     return "membranes" if pieces > 10 else "regions"
 
 
-def pair_predictions(pred_dir, truth_dir) -> list[tuple[str, Path, Path]]:
-    """(name, prediction, truth) by stem; prediction files may carry the ``_mask`` tag."""
+def pair_predictions(pred_dir, truth_dir) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """([(name, prediction, truth)] by stem, every ground truth's stem); prediction files may carry the ``_mask``
+    tag."""
     if (Path(pred_dir) / "counts.csv").is_file():   # its overlays and label images are no masks to score
         raise UnetkitError(f"{pred_dir}: holds 'unetkit count' outputs; score its objects with "
                            "'unetkit evaluate --instances'")
@@ -51,7 +52,7 @@ def pair_predictions(pred_dir, truth_dir) -> list[tuple[str, Path, Path]]:
                            "add it or remove the prediction")
     if not common:
         raise UnetkitError(f"{pred_dir}: no prediction matches a mask in {truth_dir} by name")
-    return [(n, preds[n], truths[n]) for n in common]
+    return [(n, preds[n], truths[n]) for n in common], list(truths)
 
 
 def unscored(names, scored, folder, verbose: bool, what: str = "ground truths",
@@ -78,9 +79,8 @@ def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_clas
     images = {p.stem: p for p in list_images(images_dir, "image")} if images_dir else {}
     if task not in TASKS:
         raise UnetkitError(f"--task {task}: choose one of {', '.join(TASKS)}")
-    pairs = pair_predictions(pred_dir, truth_dir)
-    left = unscored([p.stem for p in list_images(truth_dir, "ground-truth mask")], [n for n, _, _ in pairs],
-                    truth_dir, verbose)
+    pairs, truths = pair_predictions(pred_dir, truth_dir)
+    left = unscored(truths, [n for n, _, _ in pairs], truth_dir, verbose)
     for name, pred_path, truth_path in pairs:
         truth = mask_to_labels(read_mask(truth_path), mask_mode, truth_path, num_classes)
         if task == "auto":
