@@ -17,6 +17,16 @@ def synth(tmp_path):
     return images, masks
 
 
+@pytest.fixture(scope="session")
+def base_model(tmp_path_factory):
+    """A tiny model trained once per session on a synthetic set like ``synth``'s, to fine-tune from
+    (its best.keras; tests read it and never write beside it)."""
+    from unetkit.training import train
+    root = tmp_path_factory.mktemp("base")
+    images, masks = write_dataset(root / "data", n=6, size=64, seed=1)
+    return train(tiny_config(images, masks), root / "run", verbose=0).best_path
+
+
 @pytest.fixture
 def write(tmp_path):
     def _write(rel, arr):

@@ -259,13 +259,13 @@ def test_a_model_saved_in_mixed_bfloat16_runs_in_the_current_policy(tmp_path):
     assert np.allclose(np.asarray(loaded(x)), np.asarray(model(x), np.float32), atol=0.05)
 
 
-def test_a_fine_tune_that_never_beats_its_start_hands_back_the_starting_model(synth, tmp_path, capsys):
+def test_a_fine_tune_that_never_beats_its_start_hands_back_the_starting_model(synth, base_model, tmp_path, capsys):
     import keras
 
     from conftest import tiny_config
     from unetkit.checkpoint import load_model
     from unetkit.training import train
-    base = train(tiny_config(*synth), tmp_path / "base", verbose=0).best_path
+    base = base_model
 
     class Wreck(keras.callbacks.Callback):   # every step leaves a network that predicts one class everywhere
         def on_train_batch_end(self, batch, logs=None):
@@ -280,13 +280,13 @@ def test_a_fine_tune_that_never_beats_its_start_hands_back_the_starting_model(sy
     assert not any(np.any(w) for w in last.get_weights())      # the epochs did run, and lost
 
 
-def test_freeze_encoder_trains_the_decoder_only(synth, tmp_path):
+def test_freeze_encoder_trains_the_decoder_only(synth, base_model, tmp_path):
     from conftest import tiny_config
     from unetkit.checkpoint import load_model
     from unetkit.config import validate
     from unetkit.models.blocks import ENCODER_PREFIXES
     from unetkit.training import train
-    base = train(tiny_config(*synth), tmp_path / "base", verbose=0).best_path
+    base = base_model
     train(tiny_config(*synth, init=str(base), freeze="encoder", epochs=1, steps_per_epoch=3, learning_rate=0.01),
           tmp_path / "tuned", verbose=0)
     start, last = load_model(base)[0], load_model(tmp_path / "tuned" / "last.keras")[0]
@@ -305,13 +305,13 @@ def test_freeze_encoder_trains_the_decoder_only(synth, tmp_path):
         freeze_encoder(plain)
 
 
-def test_mix_makes_best_the_weighted_mean_of_the_start_and_the_fine_tuned_best(synth, tmp_path, capsys):
+def test_mix_makes_best_the_weighted_mean_of_the_start_and_the_fine_tuned_best(synth, base_model, tmp_path, capsys):
     from conftest import tiny_config
     from unetkit.checkpoint import load_model
     from unetkit.config import validate
     from unetkit.mixing import FINETUNED, mix_weights
     from unetkit.training import train
-    base = train(tiny_config(*synth), tmp_path / "base", verbose=0).best_path
+    base = base_model
     out = tmp_path / "tuned"
     train(tiny_config(*synth, init=str(base), mix=0.25, epochs=2, steps_per_epoch=3, learning_rate=0.01), out, verbose=1)
     logged = capsys.readouterr().out

@@ -16,12 +16,13 @@ SCRIPT = textwrap.dedent('''
     sys.path.insert(0, {tests!r})
     from conftest import tiny_config
     from unetkit.training import train
-    devices, batch, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    cfg = tiny_config({images!r}, {masks!r}, epochs=1, steps_per_epoch=2,
-                      batch_size=batch, devices=devices,
-                      learning_rate=1e-3 * (2 if devices == 1 else 1), lr_schedule="constant")
-    cfg.model.batch_norm, cfg.model.dropout = False, 0.0   # per-replica statistics and masks would differ
-    train(cfg, out, verbose=0)
+    for devices, batch, out in zip(*[iter(sys.argv[1:])] * 3):   # one process (one TensorFlow start) for all runs
+        devices, batch = int(devices), int(batch)
+        cfg = tiny_config({images!r}, {masks!r}, epochs=1, steps_per_epoch=2,
+                          batch_size=batch, devices=devices,
+                          learning_rate=1e-3 * (2 if devices == 1 else 1), lr_schedule="constant")
+        cfg.model.batch_norm, cfg.model.dropout = False, 0.0   # per-replica statistics and masks would differ
+        train(cfg, out, verbose=0)
 ''')
 
 
@@ -35,13 +36,11 @@ def test_two_devices_match_one_device_on_the_same_global_batch(synth, tmp_path):
     images, masks = synth
     script = SCRIPT.format(tests=str(Path(__file__).parent),
                            images=str(images), masks=str(masks))
-    runs = {}
-    for devices, batch in ((2, 2), (1, 4)):   # global batch 4 both ways; lr 2e-3 both ways (linear scaling)
-        out = tmp_path / f"d{devices}"
-        res = subprocess.run([sys.executable, "-c", script, str(devices), str(batch), str(out)],
-                             capture_output=True, text=True, timeout=600)
-        assert res.returncode == 0, res.stderr[-3000:]
-        runs[devices] = _losses(out)
+    settings = ((2, 2), (1, 4))   # global batch 4 both ways; lr 2e-3 both ways (linear scaling)
+    args = [str(a) for devices, batch in settings for a in (devices, batch, tmp_path / f"d{devices}")]
+    res = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = {devices: _losses(tmp_path / f"d{devices}") for devices, _ in settings}
     assert len(runs[1]) == len(runs[2]) == 1
     assert runs[2] == pytest.approx(runs[1], rel=1e-4)   # the same two steps, to float precision
 

@@ -6,40 +6,36 @@ from unetkit.tune import tune
 
 
 def test_tune_runs_resumes_and_writes_a_usable_config(synth, tmp_path):
+    """The given settings are the first trial (when they lie in the searched space) and are not queued again on
+    resume; a resumed study keeps its trial budget and its sampler does not replay its first draw."""
+    import optuna
+
+    from unetkit.tune import baseline
     images, masks = synth
     cfg = tiny_config(images, masks, epochs=2, steps_per_epoch=2)
+    assert baseline(cfg) is None                      # 4 filters, depth 2: outside the searched space
+    cfg.model.base_filters, cfg.model.depth = 8, 3
+
+    def study():
+        return optuna.load_study(study_name="unetkit", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
     first = tune(cfg, tmp_path / "study", trials=1, trial_minutes=0.05, time_limit=5, verbose=False)
     assert first["trials"] == 1 and first["complete"] == 1
-    # a second call (as after a kill) continues the same study instead of starting over
+    assert study().trials[0].params == baseline(cfg)
+    # a second call (as after a kill) continues the same study instead of starting over;
     # given only the time left, it keeps the study's own trial budget (not a sixth of what is left)
-    second = tune(cfg, tmp_path / "study", trials=2, time_limit=5, verbose=False)
-    assert second["trials"] == 2
-    import optuna
-    study = optuna.load_study(study_name="unetkit", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
-    assert study.user_attrs["trial_minutes"] == 0.05
-    assert study.trials[0].params != study.trials[1].params   # the resumed sampler does not replay its first draw
+    assert tune(cfg, tmp_path / "study", trials=2, time_limit=5, verbose=False)["trials"] == 2
+    second = tune(cfg, tmp_path / "study", trials=3, time_limit=5, verbose=False)
+    assert second["trials"] == 3
+    trials = study().trials
+    assert study().user_attrs["trial_minutes"] == 0.05
+    assert sum(t.params == baseline(cfg) for t in trials) == 1                  # not queued again
+    assert trials[1].params != trials[2].params   # the resumed sampler does not replay its first draw
     assert (tmp_path / "study" / "study.db").is_file() and (tmp_path / "study" / "trials.png").is_file()
     best = yaml.safe_load((tmp_path / "study" / "best.yaml").read_text())
     assert best["model"]["name"] in ("unet", "resunet", "attention_unet")
     assert best["train"]["learning_rate"] == second["params"]["train.learning_rate"]
     from unetkit.config import load_config
     load_config(tmp_path / "study" / "best.yaml")  # valid for unetkit train --config
-
-
-def test_the_given_settings_are_the_first_trial_when_they_lie_in_the_space(synth, tmp_path):
-    import optuna
-
-    from unetkit.tune import baseline
-    images, masks = synth
-    cfg = tiny_config(images, masks, epochs=1, steps_per_epoch=1)
-    assert baseline(cfg) is None                      # 4 filters, depth 2: outside the searched space
-    cfg.model.base_filters, cfg.model.depth = 8, 3
-    tune(cfg, tmp_path / "study", trials=1, trial_minutes=0.05, time_limit=5, verbose=False)
-    study = optuna.load_study(study_name="unetkit", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
-    assert study.trials[0].params == baseline(cfg)
-    tune(cfg, tmp_path / "study", trials=2, trial_minutes=0.05, time_limit=5, verbose=False)   # resumed:
-    study = optuna.load_study(study_name="unetkit", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
-    assert sum(t.params == baseline(cfg) for t in study.trials) == 1                      # not queued again
 
 
 def test_the_default_trial_budget_is_a_sixth_of_the_search():

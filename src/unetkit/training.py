@@ -276,7 +276,7 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
             f"count smooth images above {MARGIN:g}x that")
     custom = {f.__name__: f for f in [loss_fn, *TRAINING_METRICS]}
 
-    from .parallel import compile_options, loader_workers, replicas, strategy_scope
+    from .parallel import build_step_state, compile_options, loader_workers, replicas, strategy_scope
     n_rep = replicas(cfg.train.devices)
     lr = cfg.train.learning_rate * n_rep       # linear scaling with the global batch (parallel.py)
     state = {"epoch": 0, "best": None, "elapsed_s": 0.0}
@@ -328,6 +328,7 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         log("appearance groups (images, share of patches): "
             + ", ".join(f"{g} {n} ({100 * share[g]:.0f}%)" for g, n in sorted(groups.items())))
     train_ds.epoch = state["epoch"]
+    build_step_state(model, train_ds[0])
     val_ds = TileDataset(val_samples, size=size, batch_size=cfg.train.batch_size, mode=cfg.data.sampling) \
         if val_samples else None
     monitor = cfg.train.monitor if val_ds is not None else cfg.train.monitor.removeprefix("val_")
@@ -460,7 +461,7 @@ class RateSchedule(keras.callbacks.Callback):
         self.epoch = 0
 
     def on_train_begin(self, logs=None):
-        self.start = time.time()
+        self.start = self.plotted = time.time()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -478,8 +479,13 @@ class RateSchedule(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = self.rate(progress)
 
 
+# curves.png is redrawn after an epoch when this long has passed since the last drawing (0.5-1 s each), and
+# always when the run ends
+CURVES_EVERY_S = 30.0
+
+
 class RunRecorder(keras.callbacks.Callback):
-    """Best/last checkpoints, state.json, curves each epoch, and the wall-clock budget."""
+    """Best/last checkpoints, state.json, curves (at most every CURVES_EVERY_S), and the wall-clock budget."""
 
     def __init__(self, out: Path, meta: dict, monitor: str, mode: str, state: dict, budget_s, log):
         super().__init__()
@@ -489,7 +495,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.start = None
 
     def on_train_begin(self, logs=None):
-        self.start = time.time()
+        self.start = self.plotted = time.time()
         self.base_elapsed = self.state["elapsed_s"]
 
     def start_from(self, model, val_ds) -> None:
@@ -521,8 +527,10 @@ class RunRecorder(keras.callbacks.Callback):
         self.state["epoch"] = epoch + 1
         self.state["elapsed_s"] = self.base_elapsed + time.time() - self.start
         write_text(self.out / "state.json", json.dumps(self.state))
-        from .viz import plot_history
-        plot_history(self.out / "history.csv", self.out / "curves.png")
+        if time.time() - self.plotted >= CURVES_EVERY_S:   # short epochs: drawing would cost more than training
+            from .viz import plot_history
+            plot_history(self.out / "history.csv", self.out / "curves.png")
+            self.plotted = time.time()
 
     def on_train_end(self, logs=None):
         if self.stopped_by == "time limit":
