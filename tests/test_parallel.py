@@ -60,3 +60,20 @@ def test_several_steps_per_compiled_call_train_the_same_steps(synth, tmp_path):
         losses[per_call] = _losses(tmp_path / f"spe{per_call}")
     assert len(losses[1]) == 2
     assert losses[2] == pytest.approx(losses[1], rel=1e-4)
+
+
+def test_the_training_step_is_traced_once(synth, tmp_path, monkeypatch):
+    """Keras on TensorFlow creates the optimizer's slots and the metrics' totals inside the first traced step unless
+    they exist, and TensorFlow then traces the step again (seconds per run); train builds them first."""
+    import keras
+
+    from conftest import tiny_config
+    from unetkit.training import train
+    traces, step = [], keras.Model.train_step
+
+    def counted(self, data):   # Python runs train_step once per trace
+        traces.append(1)
+        return step(self, data)
+    monkeypatch.setattr(keras.Model, "train_step", counted)
+    train(tiny_config(*synth, epochs=2, steps_per_epoch=2), tmp_path / "run", verbose=0)
+    assert len(traces) == 1
