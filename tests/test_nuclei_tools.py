@@ -139,7 +139,7 @@ def synthetic_nuclei(root, n=3, size=96, d=18, seed=0):
     return root / "images", root / "masks"
 
 
-def test_calibrate_writes_a_model_whose_count_uses_the_chosen_thresholds(tmp_path, capsys):
+def test_calibrate_writes_a_model_whose_count_uses_the_chosen_thresholds(tmp_path, capsys, monkeypatch):
     images, masks = synthetic_nuclei(tmp_path / "data")
     out = tmp_path / "nuclei_cal.keras"
     assert main(["calibrate", "--model", "nuclei", "--images", str(images), "--masks", str(masks),
@@ -163,6 +163,13 @@ def test_calibrate_writes_a_model_whose_count_uses_the_chosen_thresholds(tmp_pat
     assert main(["calibrate", "--model", "nuclei", "--images", str(images), "--masks", str(masks),
                  "--out", str(out), "--quiet"]) == 2
     assert "already exists" in capsys.readouterr().err
+    # a name the copy cannot take is refused before the search (it predicted every image, then refused)
+    import unetkit.calibrate
+    searched = []
+    monkeypatch.setattr(unetkit.calibrate, "calibrate", lambda *a, **k: searched.append(1))
+    assert main(["calibrate", "--model", "nuclei", "--images", str(images), "--masks", str(masks),
+                 "--out", str(tmp_path / "calibrated"), "--quiet"]) == 2
+    assert "name it NAME.keras" in capsys.readouterr().err and not searched
 
 
 def test_calibrate_refuses_what_it_cannot_do(tmp_path):

@@ -86,6 +86,15 @@ def test_plan_command_and_train_planned_by_default(tmp_path, capsys):
     assert main(["plan", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "plan.yaml")]) == 0
     out = capsys.readouterr().out
     assert "task: regions" in out and "data.scale" in out and (tmp_path / "plan.yaml").is_file()
+    written = (tmp_path / "plan.yaml").read_text()
+    (tmp_path / "plan.yaml").write_text("edited: by hand\n")    # an earlier plan is not replaced unless asked
+    assert main(["plan", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "plan.yaml")]) == 2
+    assert "plan.yaml: already exists" in capsys.readouterr().err
+    assert (tmp_path / "plan.yaml").read_text() == "edited: by hand\n"
+    assert main(["plan", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "plan.yaml"),
+                 "--overwrite"]) == 0
+    assert (tmp_path / "plan.yaml").read_text() == written
+    capsys.readouterr()
     assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "run"),
                  "--base-filters", "4", "--depth", "2", "--patch-size", "32", "--epochs", "1", "--steps-per-epoch",
                  "2", "--precision", "float32", "--val-range", "4:6", "--quiet"]) == 0

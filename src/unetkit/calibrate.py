@@ -141,15 +141,23 @@ def choose(table: list, default_row: dict, keys: list, criterion: str) -> dict:
     return max(rows, key=lambda r: (r["f1_0.5"], is_default(r)))
 
 
-def write_calibrated(model, calibration: Calibration, out_path) -> Path:
-    """A copy of ``model`` (spec or path) whose count defaults are the calibrated settings."""
-    from .checkpoint import read_meta, resolve_model_path, rewrite_meta
+def check_out(model, out_path) -> Path:
+    """The model ``model`` (spec or path) resolves to, once ``out_path`` is known to be a name the calibrated copy
+    can take: checked before the search, which predicts every image (minutes), not after it."""
+    from .checkpoint import resolve_model_path
     src = resolve_model_path(model)
     out = Path(out_path)
     if out.suffix != ".keras":
         raise UnetkitError(f"{out}: the calibrated model is a .keras file; name it NAME.keras")
     if out.resolve() == src.resolve():
         raise UnetkitError(f"{out}: would overwrite the model being calibrated; write the copy elsewhere")
+    return src
+
+
+def write_calibrated(model, calibration: Calibration, out_path) -> Path:
+    """A copy of ``model`` (spec or path) whose count defaults are the calibrated settings."""
+    from .checkpoint import read_meta, rewrite_meta
+    src, out = check_out(model, out_path), Path(out_path)
     meta = read_meta(src)
     meta["instances"] = {**(meta.get("instances") or {}), **calibration.settings,
                          "calibrated_on": calibration.images, "score": round(calibration.score, 4),

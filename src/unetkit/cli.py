@@ -342,6 +342,7 @@ def _add_plan(sub):
     p.add_argument("--mask-mode", choices=["binary", "classes", "instances"], default="binary")
     p.add_argument("--num-classes", type=int, default=2)
     p.add_argument("--out", help="also write the fingerprint and plan as YAML here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def _add_tune(sub):
@@ -485,10 +486,11 @@ def _run(args) -> int:
         import json
         from pathlib import Path
         from dataclasses import asdict
-        from .calibrate import calibrate, write_calibrated
+        from .calibrate import calibrate, check_out, write_calibrated
         from .io import write_text
         out = Path(args.out)
         report = out.with_suffix(".calibration.json")
+        check_out(args.model, out)
         if not args.overwrite and (out.exists() or report.exists()):
             raise UnetkitError(f"{out}: already exists; choose another --out or pass --overwrite")
         result = calibrate(args.model, args.images, args.masks, criterion=args.criterion, verbose=not args.quiet)
@@ -503,11 +505,13 @@ def _run(args) -> int:
                            **({"authors": tuple(args.authors)} if args.authors else {}))
         export_model(args.model, args.out, cfg, overwrite=args.overwrite)
     elif args.command == "plan":
+        from pathlib import Path
         from .plan import plan_for, write_plan
+        if args.out and Path(args.out).exists() and not args.overwrite:   # before reading every mask
+            raise UnetkitError(f"{args.out}: already exists; choose another --out or pass --overwrite")
         plan = plan_for(args.images, args.masks, args.mask_mode, args.num_classes)
         print(plan.describe())
         if args.out:
-            from pathlib import Path
             print(f"[unetkit] wrote {write_plan(plan, Path(args.out))}")
     elif args.command == "models":
         from .checkpoint import read_meta
