@@ -225,7 +225,13 @@ def test_a_batch_where_every_file_failed_leaves_no_tables_to_block_the_rerun(tmp
     img = np.stack([blobs([(30, 30)]), blobs([(60, 60)])]).astype(np.uint16)
     tifffile.imwrite(tmp_path / "two.ome.tif", img, metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "GFP"]}})
     args = ["count", str(tmp_path / "two.ome.tif"), "--model", "nuclei", "--out", str(tmp_path / "o"), "--quiet"]
-    assert main(args) == 2 and "pass --channel NAME or INDEX" in capsys.readouterr().err
+    assert main(args) == 2
+    err = capsys.readouterr().err   # one file asked for: its own message, once, on one line
+    assert err.startswith("unetkit count: error: ") and err.count("\n") == 1 and "pass --channel NAME or INDEX" in err
     assert not [p for p in (tmp_path / "o").iterdir()]
+    import shutil
+    shutil.copy(tmp_path / "two.ome.tif", tmp_path / "again.ome.tif")
+    assert main([*args[:2], str(tmp_path / "again.ome.tif"), *args[2:]]) == 2
+    assert "2 of 2 files failed (none was written)" in capsys.readouterr().err
     assert main([*args, "--channel", "DAPI"]) == 0
     assert len(rows(tmp_path / "o" / "counts.csv")) == 1

@@ -76,14 +76,19 @@ def run_batch(files: list[Path], work: Callable[[Path], object], *, on_error: st
             if on_error == "stop":
                 raise
             failures.append((f, str(exc)))
-            print(f"[unetkit] skipped {_named(f, str(exc))}", file=sys.stderr, flush=True)
+            if len(files) > 1:   # one file: raise_failures says it, once
+                print(f"[unetkit] skipped {_named(f, str(exc))}", file=sys.stderr, flush=True)
     return results, failures
 
 
 def raise_failures(failures: list, total: int) -> None:
-    if failures:
-        lines = "\n".join(f"  {_named(f, msg)}" for f, msg in failures)
-        raise BatchError(f"{len(failures)} of {total} files failed (the others were written):\n{lines}")
+    if not failures:
+        return
+    if total == 1:   # one file asked for: its own one-line message
+        raise BatchError(_named(*failures[0]))
+    lines = "\n".join(f"  {_named(f, msg)}" for f, msg in failures)
+    done = "the others were written" if len(failures) < total else "none was written"
+    raise BatchError(f"{len(failures)} of {total} files failed ({done}):\n{lines}")
 
 
 def _named(f: Path, msg: str) -> str:
