@@ -44,6 +44,27 @@ def test_a_validation_share_outside_0_1_is_refused():
         validate(cfg)
 
 
+def test_a_negative_time_limit_or_patience_and_a_demo_without_minutes_are_refused(tmp_path, capsys):
+    """--time-limit -1 stopped training after one step in silence; demo --minutes 0 trained without end."""
+    from unetkit.cli import main
+    from unetkit.config import RunConfig, validate
+    for key, value, words in (("time_limit", -1, "minutes > 0 (0 or none: no limit)"),
+                              ("early_stopping", -2, "a whole number of epochs >= 0"),
+                              ("early_stopping", 2.5, "a whole number of epochs >= 0")):
+        cfg = RunConfig()
+        setattr(cfg.train, key, value)
+        with pytest.raises(UnetkitError, match=re.escape(f"train.{key} = {value} must be {words}")):
+            validate(cfg)
+    for ok in (None, 0, 0.5):
+        cfg = RunConfig()
+        cfg.train.time_limit = ok
+        validate(cfg)
+    for minutes in ("0", "-1"):
+        assert main(["demo", "--data", "synthetic", "--minutes", minutes, "--out", str(tmp_path / "demo")]) == 2
+        assert "the demo's training budget, minutes > 0" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
+
+
 def test_tiling_settings_take_numpy_integers_and_refuse_fractions():
     import numpy as np
     import pytest

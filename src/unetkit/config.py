@@ -95,7 +95,7 @@ class TrainConfig:
     warmup: float = 0.0
     loss: str = "bce"             # measured on ISBI slices 25-29: V_rand 0.92 vs 0.83 (bce_dice), 0.71 (weighted_bce)
     precision: str = "auto"        # auto | float32 | mixed_bfloat16 | mixed_float16
-    time_limit: float | None = None  # minutes of wall-clock training
+    time_limit: float | None = None  # minutes of wall-clock training (None or 0: no limit)
     early_stopping: int = 30       # epochs without improvement; 0 disables
     monitor: str = "val_mean_iou"
     devices: int = 1               # data parallel: replicas (GPUs; see parallel.py); batch_size is per device
@@ -311,6 +311,13 @@ def validate(cfg: RunConfig, source: str = "config", whole: bool = True) -> RunC
     if not 0 <= cfg.data.val_fraction < 1:
         raise UnetkitError(f"{source}: data.val_fraction = {cfg.data.val_fraction} must be a share of the images in "
                            "[0, 1) (0 = no validation images)")
+    limit = cfg.train.time_limit   # a negative budget stopped the run after its first step, without a word
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0):
+        raise UnetkitError(f"{source}: train.time_limit = {limit!r} must be minutes > 0 (0 or none: no limit)")
+    stop = cfg.train.early_stopping
+    if isinstance(stop, bool) or not isinstance(stop, int) or stop < 0:
+        raise UnetkitError(f"{source}: train.early_stopping = {stop!r} must be a whole number of epochs >= 0 "
+                           "(0 = off)")
     if not 0 <= cfg.model.dropout < 1:
         raise UnetkitError(f"{source}: model.dropout = {cfg.model.dropout} must be in [0, 1)")
     if not 0 <= cfg.train.mix <= 1:

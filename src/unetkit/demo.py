@@ -38,6 +38,8 @@ def run_demo(out_dir=None, *, kind: str = "isbi", minutes: float = 7.0, verbose:
     from .prediction import predict
     from .training import train
 
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes > 0:
+        raise UnetkitError(f"--minutes {minutes}: the demo's training budget, minutes > 0 (default 7)")
     t0 = time.time()
     out = Path(out_dir) if out_dir else Path(f"unetkit-demo-{time.strftime('%Y%m%d-%H%M%S')}")
     if out.exists() and any(out.iterdir()):
