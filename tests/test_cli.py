@@ -273,6 +273,10 @@ def test_bad_settings_are_refused_when_the_config_loads(tmp_path, capsys):
              "train:\n  freeze: decoder\n": "train.freeze = 'decoder' is not one of none, encoder",
              "train:\n  mix: 1.5\n": "train.mix = 1.5 must be in [0, 1]",
              "train:\n  ema: 1.5\n": "train.ema = 1.5 must be a momentum in [0, 1)",
+             "train:\n  time_limit: -1\n": "train.time_limit = -1 must be minutes > 0",
+             # refused before any image is read or the run folder made (it held config.yaml and plan.yaml)
+             "data:\n  patch_size: 30\n": "--patch-size 30 must be divisible by the network's size divisor 16 "
+                                           "(it halves the patch at each level); e.g. 32",
              # settings that need --init pass the file's own check and are refused for the whole run
              "train:\n  freeze: encoder\n": "train.freeze = 'encoder' needs a model to start from",
              "train:\n  mix: 0.5\n": "train.mix = 0.5 mixes a fine-tuned model with its start"}

@@ -149,6 +149,16 @@ def working_scale(cfg: RunConfig, samples) -> float:
     return round(cfg.data.patch_size / side, 6)
 
 
+def check_patch_size(cfg: RunConfig) -> None:
+    """Before anything is read or written: the network halves the patch ``depth`` times."""
+    arch, options = architecture(cfg)
+    divisor, size = arch.divisor(**options), cfg.data.patch_size
+    if size % divisor:
+        near = max(divisor, round(size / divisor) * divisor)
+        raise UnetkitError(f"--patch-size {size} must be divisible by the network's size divisor {divisor} "
+                           f"(it halves the patch at each level); e.g. {near}")
+
+
 def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (out / LAST).is_file():
@@ -229,6 +239,7 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
 
     from .config import validate
     validate(cfg, "settings")
+    check_patch_size(cfg)
     out = Path(out_dir)
     check_run_dir(out, resume, overwrite)
     if cfg.data.images is None or cfg.data.masks is None:
@@ -256,11 +267,6 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     keras.utils.set_random_seed(cfg.train.seed)
     precision = choose_precision(cfg.train.precision)
     keras.mixed_precision.set_global_policy(precision)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / "config.yaml")
-    if plan is not None:
-        from .plan import write_plan
-        write_plan(plan, out / "plan.yaml")
     meta = model_meta(cfg, channels)
     meta["scale"] = working_scale(cfg, train_samples)
     if cfg.data.mask_mode == "instances":  # lets count rescale images to the object size it learned
@@ -313,10 +319,14 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     if n_rep > 1:
         log(f"data parallel: {n_rep} replicas, global batch {cfg.train.batch_size * n_rep}, learning rate {lr:g}")
     log(f"model: {cfg.model.name}, {model.count_params():,} parameters, precision {precision}")
+    # the run folder is written once the data, the settings and the model have passed every check
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / "config.yaml")
+    if plan is not None:
+        from .plan import write_plan
+        write_plan(plan, out / "plan.yaml")
 
     size = cfg.data.patch_size
-    if size % meta["divisor"]:
-        raise UnetkitError(f"patch_size {size} must be divisible by the network's size divisor {meta['divisor']}")
     workers = loader_workers(cfg.train.loader_workers)
     train_ds = PatchDataset(train_samples, size=size, batch_size=cfg.train.batch_size * n_rep,
                             workers=workers, use_multiprocessing=False, max_queue_size=2 * workers,
