@@ -110,11 +110,14 @@ def test_plan_command_and_train_planned_by_default(tmp_path, capsys):
     assert saved["train"]["choose_threshold"] is True                       # regions: threshold chosen on validation
     summary = yaml.safe_load((tmp_path / "run" / "summary.json").read_text())
     assert meta["threshold"] == summary["threshold"] and 0.2 <= meta["threshold"] <= 0.7
-    assert main(["train", "--images", str(images), "--masks", str(masks), "--no-plan", "--out", str(tmp_path / "off"),
-                 "--base-filters", "4", "--depth", "2", "--patch-size", "32", "--epochs", "1", "--steps-per-epoch",
-                 "1", "--precision", "float32", "--val-range", "4:6", "--quiet"]) == 0
-    assert not (tmp_path / "off" / "plan.yaml").exists()
-    assert "threshold" not in load_model(tmp_path / "off")[1]
+    # replaced by an unplanned run (--overwrite): no plan.yaml of the old run is left to be read as the new one's;
+    # files that are not a run's stay
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--no-plan", "--out", str(tmp_path / "run"),
+                 "--overwrite", "--base-filters", "4", "--depth", "2", "--patch-size", "32", "--epochs", "1",
+                 "--steps-per-epoch", "1", "--precision", "float32", "--val-range", "4:6", "--quiet"]) == 0
+    assert not (tmp_path / "run" / "plan.yaml").exists() and (tmp_path / "run" / "notes.txt").read_text() == "mine"
+    assert "threshold" not in load_model(tmp_path / "run")[1]
 
 
 def test_threshold_is_chosen_where_the_model_is_uncalibrated():

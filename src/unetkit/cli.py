@@ -92,7 +92,7 @@ def _add_train(sub):
     g = p.add_argument_group("output")
     g.add_argument("--out", required=True, help="run folder to create")
     g.add_argument("--resume", action="store_true", help="continue the run in --out after an interruption")
-    g.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
+    g.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out (its files are removed once the new run has passed its checks; other files stay)")
     g.add_argument("--quiet", action="store_true")
 
 

@@ -34,9 +34,13 @@ from .data.targets import distance_target, make_targets
 from .data.weightmap import border_weight_map, class_weights
 from .errors import UnetkitError
 from .losses import get_loss
+from .mixing import FINETUNED
 from .tensor_metrics import TRAINING_METRICS
 
 RUN_MARKERS = ("config.yaml", BEST, LAST, "history.csv")
+# everything a run writes: --overwrite removes these (and only these) first, so no file of the replaced run (its
+# plan.yaml, an unmixed finetuned.keras, TensorBoard events) is read as the new run's
+RUN_OUTPUTS = (*RUN_MARKERS, "plan.yaml", "curves.png", "state.json", "summary.json", FINETUNED, "tensorboard")
 
 
 @dataclass
@@ -167,6 +171,17 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     if out.exists() and any((out / m).exists() for m in RUN_MARKERS) and not overwrite:
         raise UnetkitError(f"{out}: this folder already holds a training run; choose another --out, "
                            "or pass --resume to continue it or --overwrite to replace it")
+
+
+def clear_run(out: Path) -> None:
+    """Remove an earlier run's outputs (RUN_OUTPUTS) from ``out``; other files stay."""
+    import shutil
+    for name in RUN_OUTPUTS:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
 
 
 def read_pairs(pairs, cfg: RunConfig) -> list[tuple]:
@@ -320,6 +335,8 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         log(f"data parallel: {n_rep} replicas, global batch {cfg.train.batch_size * n_rep}, learning rate {lr:g}")
     log(f"model: {cfg.model.name}, {model.count_params():,} parameters, precision {precision}")
     # the run folder is written once the data, the settings and the model have passed every check
+    if overwrite and not resume:
+        clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.yaml")
     if plan is not None:
