@@ -59,11 +59,20 @@ def test_count_widget_equals_count_on_the_file_and_sits_on_the_image(tmp_path):
     assert np.array_equal(data, read_array(tmp_path / "out" / "cells_labels.tif"))
 
 
-def test_a_stack_is_counted_plane_by_plane_with_unique_ids():
+def test_a_stack_is_counted_plane_by_plane_with_unique_ids(monkeypatch):
     import napari.layers
+    import napari.utils
+    shown = []   # the planes go through napari's progress bar (its activity panel), one step each
+
+    class Progress(napari.utils.progress):
+        def update(self, n=1):
+            shown.append((self.desc, n))
+            return super().update(n)
+    monkeypatch.setattr(napari.utils, "progress", Progress)
     a, _ = random_cells(size=96, n=5, rng=np.random.default_rng(3))
     b, _ = random_cells(size=96, n=7, rng=np.random.default_rng(4))
     data, kw, _ = count_objects(napari.layers.Image(np.stack([a, b]), name="movie"), tta=False)
+    assert shown == [("unetkit count, planes", 1)] * 2
     per_plane = kw["metadata"]["counts_per_plane"]
     assert data.shape == (2, 96, 96) and len(per_plane) == 2 and sum(per_plane) == kw["metadata"]["count"]
     ids0, ids1 = set(np.unique(data[0])) - {0}, set(np.unique(data[1])) - {0}

@@ -48,6 +48,13 @@ def _planes(layer) -> tuple[np.ndarray, tuple]:
     return data, tuple(data.shape[:-spatial])
 
 
+def _each_plane(lead: tuple, what: str):
+    """The stack's plane indices, shown as a progress bar in napari's activity panel (a time lapse of a hundred
+    frames takes minutes)."""
+    from napari.utils import progress
+    return progress(list(np.ndindex(*lead)), desc=f"unetkit {what}, planes")
+
+
 def _layer_kwargs(layer, name: str, **metadata) -> dict:
     """The new layer's name and metadata, lying exactly over the image: its scale and translation (napari gives an
     RGB layer one entry per axis other than the colours, as many as the new layer has)."""
@@ -75,7 +82,7 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
     data, lead = _planes(image)
     out = None
     counts, scores, unsure, offset = [], [], 0, 0
-    for index in np.ndindex(*lead):
+    for index in _each_plane(lead, "count"):
         labels, info = label(predictor, np.asarray(data[index]), instance_cfg=icfg, name=image.name)
         if out is None:
             out = np.zeros(lead + labels.shape, np.uint32)
@@ -99,7 +106,7 @@ def probabilities(image: napari.layers.Image, model: str = "nuclei",
     predictor = _predictor(str(model), bool(tta))
     data, lead = _planes(image)
     out = None
-    for index in np.ndindex(*lead):
+    for index in _each_plane(lead, "probabilities"):
         probs = predictor.probabilities(plane_input(predictor, np.asarray(data[index]), image.name)[0])
         if out is None:
             out = np.zeros(lead + probs.shape[:2] + (probs.shape[2],), np.float32)
