@@ -107,6 +107,22 @@ def test_count_refuses_to_overwrite(counted, capsys):
     assert "already exists from an earlier run" in capsys.readouterr().err
 
 
+def test_overwrite_removes_what_the_earlier_run_counted_and_this_one_does_not(counted, tmp_path):
+    """A rerun on fewer images with --overwrite left the others' label images, which evaluate then scored as this
+    run's; the earlier run's own counts.csv says which were its, and only those go."""
+    import shutil
+    root, images, masks, run, out = counted
+    again = tmp_path / "again"
+    shutil.copytree(out, again)
+    (again / "notes_labels.tif").write_bytes(b"not the run's")      # a file the earlier run did not record
+    first = sorted(images.iterdir())[0]
+    assert main(["count", str(first), "--model", str(run), "--out", str(again), "--overwrite", "--tile", "32",
+                 "--overlap", "8", "--min-size", "1", "--quiet"]) == 0
+    assert sorted(p.name for p in again.glob("*_labels.tif")) == [f"{first.stem}_labels.tif", "notes_labels.tif"]
+    assert not list(again.glob("001*")) and [r["file"] for r in csv.DictReader(open(again / "counts.csv"))] == \
+        [first.name]
+
+
 def test_invert_auto_makes_objects_bright():
     dark_on_bright = np.full((32, 32), 200, np.uint8)
     dark_on_bright[10:20, 10:20] = 30

@@ -331,7 +331,9 @@ def _add_count(sub):
     from .config import COUNT_TTA
     _add_tiling(p, tta=COUNT_TTA)
     _add_axes_blocks_batch(p, count=True)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier count in --out; the outputs of images its counts.csv lists and this "
+                        "run does not count are removed (evaluate would score them)")
     p.add_argument("--quiet", action="store_true")
 
 

@@ -56,6 +56,8 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
     unknown = set(outlines) - set(FORMATS)
     if unknown:
         raise UnetkitError(f"unknown outline format {sorted(unknown)[0]!r}: use {' or '.join(FORMATS)}")
+    if overwrite and not skip_existing:
+        clear_earlier_count(out, {image_stem(f) for f in files})
     out.mkdir(parents=True, exist_ok=True)
     bar = Progress(len(files), "images", enabled=verbose)
 
@@ -117,6 +119,25 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
     bar.close(f"counted {sum(c['count'] for c in counts)} objects in {len(done)} images; tables in {out}")
     raise_failures(failures, len(files))
     return counts
+
+
+def clear_earlier_count(out: Path, stems: set) -> None:
+    """``--overwrite``: remove the outputs of the images the earlier run's counts.csv lists and this run does not
+    count (``stems``), so that ``evaluate`` does not score a label image this run did not make. Only what that run
+    recorded goes; every other file stays."""
+    import shutil
+    table = out / "counts.csv"
+    if not table.is_file():
+        return
+    with open(table, newline="") as fh:
+        earlier = {image_stem(Path(row["file"])) for row in csv.DictReader(fh) if row.get("file")}
+    for stem in sorted(earlier - stems):
+        for suffix in COUNT_SUFFIXES:
+            path = out / f"{stem}{suffix}"
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
 
 
 def counting_predictor(model, predict_cfg: PredictConfig | None = None,
