@@ -30,3 +30,20 @@ def test_balanced_sampling_gives_rare_groups_sqrt_shares():
     assert balanced[:9].sum() == pytest.approx(3 / 4)
     with pytest.raises(ValueError, match="balance"):
         draw_probabilities(samples, "modality")
+
+
+def test_a_patch_larger_than_every_training_image_is_noted_with_a_size_that_fits():
+    from types import SimpleNamespace
+
+    from unetkit.config import RunConfig
+    from unetkit.training import oversized_patch
+    cfg = RunConfig()          # depth 4: sizes divisible by 16
+    cfg.data.patch_size = 512
+    samples = [SimpleNamespace(image=np.zeros((64, 90, 1), np.float32)), SimpleNamespace(image=np.zeros((70, 70, 1)))]
+    assert oversized_patch(samples, cfg) == ("note: --patch-size 512 exceeds every training image (the largest is 90 px "
+                                             "a side as trained): patches are mostly mirrored copies, 32.4x the pixels "
+                                             "per step; --patch-size 80 fits them")
+    cfg.data.patch_size = 80
+    assert oversized_patch(samples, cfg) is None
+    cfg.data.patch_size, cfg.data.sampling = 512, "resize"    # the seeds' recipe resizes whole images: no padding
+    assert oversized_patch(samples, cfg) is None

@@ -163,6 +163,22 @@ def check_patch_size(cfg: RunConfig) -> None:
                            f"(it halves the patch at each level); e.g. {near}")
 
 
+def oversized_patch(samples, cfg: RunConfig) -> str | None:
+    """A note when every training image is smaller than the patch (patch sampling): the patches are then mostly
+    mirrored copies of the image, at many times the pixels (and the time) per step; None otherwise."""
+    if cfg.data.sampling != "patch" or not samples:
+        return None
+    size, largest = cfg.data.patch_size, max(max(s.image.shape[:2]) for s in samples)
+    if size <= largest:
+        return None
+    arch, options = architecture(cfg)
+    divisor = arch.divisor(**options)
+    fits = max(divisor, largest // divisor * divisor)
+    return (f"note: --patch-size {size} exceeds every training image (the largest is {largest} px a side as trained): "
+            f"patches are mostly mirrored copies, {(size / largest) ** 2:.1f}x the pixels per step; --patch-size "
+            f"{fits} fits them")
+
+
 def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (out / LAST).is_file():
@@ -272,6 +288,9 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
     log(f"data: {len(train_pairs)} training and {len(val_pairs)} validation pairs, {channels} channel(s)")
     train_samples = to_samples(train_loaded, cfg, channels, matched_scales(train_loaded, cfg, log))
     val_samples = to_samples(val_loaded, cfg, channels, matched_scales(val_loaded, cfg, log, "validation"))
+    note = oversized_patch(train_samples, cfg)
+    if note:
+        log(note)
     del train_loaded, val_loaded
     if needs_weights:
         t0 = time.time()
