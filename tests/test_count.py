@@ -93,7 +93,9 @@ def test_a_run_resumed_over_tables_without_scores_keeps_every_column_in_place(co
         writer = csv.DictWriter(fh, fieldnames=list(old[0]))
         writer.writeheader()
         writer.writerows(old)
-    assert main(["count", str(images), "--model", str(run), "--out", str(again), "--skip-existing", "--quiet"]) == 0
+    same = ["--tile", "32", "--overlap", "8", "--pixel-size", "0.5", "--min-size", "1"]   # the earlier run's options
+    assert main(["count", str(images), "--model", str(run), "--out", str(again), "--skip-existing", "--quiet",
+                 *same]) == 0
     with open(again / "objects.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     resumed = [r for r in rows if r["file"] == "000.png"]
@@ -121,6 +123,38 @@ def test_overwrite_removes_what_the_earlier_run_counted_and_this_one_does_not(co
     assert sorted(p.name for p in again.glob("*_labels.tif")) == [f"{first.stem}_labels.tif", "notes_labels.tif"]
     assert not list(again.glob("001*")) and [r["file"] for r in csv.DictReader(open(again / "counts.csv"))] == \
         [first.name]
+
+
+def test_the_settings_that_made_a_folder_are_written_beside_it_and_a_changed_rerun_is_refused(counted, tmp_path,
+                                                                                               capsys):
+    """count.yaml / predict.yaml: the model, the inputs and the effective settings (the model's own where none was
+    given); a later run into the folder with other settings is refused (--skip-existing would mix two kinds of
+    output), with the same ones it adds its inputs; how a run executes (tiles per call) is not compared."""
+    import yaml
+    root, images, masks, run, out = counted
+    record = yaml.safe_load((out / "count.yaml").read_text())
+    assert record["command"] == "count" and record["model"] == str(run) and record["pixel_size"] == 0.5
+    assert record["inputs"] == [str(p.resolve()) for p in sorted(images.iterdir())]
+    assert record["instances"]["min_size"] == 1 and record["predict"]["tile"] == 32 and record["predict"]["tta"]
+    first, second = sorted(images.iterdir())[:2]
+    base = ["count", "--model", str(run), "--out", str(tmp_path / "c"), "--tile", "32", "--overlap", "8", "--quiet"]
+    assert main([*base[:1], str(first), *base[1:]]) == 0
+    assert main([*base[:1], str(second), *base[1:], "--min-size", "40", "--skip-existing"]) == 2
+    assert "instances.min_size: 15 then, 40 now" in capsys.readouterr().err
+    assert not (tmp_path / "c" / f"{second.stem}_labels.tif").exists()
+    assert main([*base[:1], str(second), *base[1:], "--batch-size", "1", "--skip-existing"]) == 0
+    assert yaml.safe_load((tmp_path / "c" / "count.yaml").read_text())["inputs"] == \
+        [str(first.resolve()), str(second.resolve())]
+    assert main(["predict", str(first), "--model", str(run), "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    made = yaml.safe_load((tmp_path / "p" / "predict.yaml").read_text())
+    from unetkit.checkpoint import read_meta
+    assert made["predict"]["threshold"] == (read_meta(run / "best.keras").get("threshold") or 0.5)  # the effective one
+    assert main(["predict", str(first), "--model", str(run), "--out", str(tmp_path / "p"), "--quiet", "--overwrite",
+                 "--threshold", "0.3"]) == 0
+    assert yaml.safe_load((tmp_path / "p" / "predict.yaml").read_text())["predict"]["threshold"] == 0.3
+    # another image into the same folder at another threshold would sit beside masks made at 0.3
+    assert main(["predict", str(second), "--model", str(run), "--out", str(tmp_path / "p"), "--quiet"]) == 2
+    assert "predict.threshold: 0.3 then" in capsys.readouterr().err and not list((tmp_path / "p").glob("001*"))
 
 
 def test_invert_auto_makes_objects_bright():

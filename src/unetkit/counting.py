@@ -59,6 +59,10 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
     if overwrite and not skip_existing:
         clear_earlier_count(out, {image_stem(f) for f in files})
     out.mkdir(parents=True, exist_ok=True)
+    from .run_record import RecordWriter, run_record
+    record = RecordWriter(out, run_record("count", predictor.spec, files, predict=predictor.cfg, instances=icfg,
+                                          axes=axes, planes=choice, blocks=bcfg, pixel_size=pixel_size,
+                                          outlines=list(outlines)), overwrite and not skip_existing)
     bar = Progress(len(files), "images", enabled=verbose)
 
     def one(f: Path) -> list[dict]:
@@ -74,6 +78,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
             float(np.sqrt(np.prod(sel.image.pixel_size))) if sel.image.pixel_size else None)
         if use_blocks(sel, bcfg):
             from .blocks.labels import count_image
+            record.write()
             rows = count_image(predictor, f, out, stem, choice, bcfg, icfg, size, axes=axes,
                                overwrite=overwrite or skip_existing, verbose=verbose, outlines=outlines)
             bar.step(f"{f.name}: {sum(r['count'] for r in rows)} objects, {sel.image.describe()} block-wise "
@@ -87,6 +92,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
             labels[bad] = 0
         if labels.max() > np.iinfo(np.uint16).max:
             raise UnetkitError(f"{f}: more than 65535 objects; pass --blocks always (32-bit label ids)")
+        record.write()   # before the first output: count.yaml says what made them
         write_image(out / f"{stem}_labels.tif", labels.astype(np.uint16))
         objects = [{"file": f.name, "t": 0, "z": 0, **r, "pixel_size_um": size or ""}
                    for r in measure(labels, np.nan_to_num(native), size, size_info["scores"])]

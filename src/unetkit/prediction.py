@@ -9,6 +9,7 @@ Larger planes, z-stacks and time series go block by block (``unetkit.blocks``) i
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -86,6 +87,10 @@ def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwri
     out = Path(out_dir)
     check_out_dir(out, files, overwrite, OUTPUT_SUFFIXES + BLOCK_SUFFIXES, skip_existing)
     out.mkdir(parents=True, exist_ok=True)
+    from .run_record import RecordWriter, run_record
+    effective = {**dataclasses.asdict(cfg), "threshold": predictor.threshold, "keep": predictor.keep}
+    record = RecordWriter(out, run_record("predict", predictor.spec, files, predict=effective, axes=axes,
+                                          planes=choice, blocks=bcfg), overwrite and not skip_existing)
     bar = Progress(len(files), "images", enabled=verbose)
 
     def one(f: Path) -> Path:
@@ -98,6 +103,7 @@ def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwri
         sel = select(open_image(f, axes), predictor.channels, choice)
         if use_blocks(sel, bcfg):
             from .blocks.predict import predict_image
+            record.write()
             mask_path = predict_image(predictor, f, out, stem, choice, bcfg, axes=axes,
                                       overwrite=overwrite or skip_existing, verbose=verbose)
             bar.step(f"{f.name}: {sel.image.describe()} block-wise in {time.time() - t0:.2f} s")
@@ -109,6 +115,7 @@ def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwri
             probs[bad] = 0.0
         cls = predictor.classes(probs)
         prob_out = probs[..., 0] if probs.shape[-1] == 1 else probs
+        record.write()   # before the first output: predict.yaml says what made them
         write_image(out / f"{stem}_prob.{cfg.prob_format}", prob_out.astype(np.float32))
         mask = cls * 255 if probs.shape[-1] == 1 else cls
         written = write_image(out / f"{stem}_mask.png", mask.astype(np.uint8))
