@@ -23,12 +23,16 @@ NOT_SETTINGS = {"inputs", "unetkit", "written"}
 def run_record(command: str, model, files, **sections) -> dict:
     """The record of a run: ``model`` as given (bundled name, run folder or file), the inputs, and each section
     (a dataclass or a dict) as plain values."""
-    from . import __version__
+    from importlib.metadata import PackageNotFoundError, version
+    try:   # the installed metadata, not the package's __init__ (which imports every command: an arrow up)
+        made_by = version("unetkit")
+    except PackageNotFoundError:
+        made_by = "not installed (run from a source tree)"
 
     def plain(value):
         value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
         return json.loads(json.dumps(value, default=str))   # tuples, paths, numpy numbers: YAML-safe values
-    return {"command": command, "unetkit": __version__, "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+    return {"command": command, "unetkit": made_by, "written": time.strftime("%Y-%m-%d %H:%M:%S"),
             "model": None if model is None else str(model), "inputs": [str(Path(f).resolve()) for f in files],
             **{name: plain(value) for name, value in sections.items()}}
 
