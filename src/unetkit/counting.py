@@ -23,7 +23,7 @@ from .batch import collect_inputs, image_stem, raise_failures, run_batch
 from .config import COUNT_TTA, BlockConfig, PredictConfig
 from .errors import UnetkitError
 from .instances import TABLE_COLUMNS, InstanceConfig, distance_seeds, instance_settings, measure
-from .io import open_image, write_image, write_text
+from .io import open_image, remove_output, write_image, write_text
 from .planes import AxisChoice, select
 from .prediction import check_out_dir, load_plane, plane_input, use_blocks
 from .predictor import Predictor
@@ -131,7 +131,6 @@ def clear_earlier_count(out: Path, stems: set) -> None:
     """``--overwrite``: remove the outputs of the images the earlier run's counts.csv lists and this run does not
     count (``stems``), so that ``evaluate`` does not score a label image this run did not make. Only what that run
     recorded goes; every other file stays."""
-    import shutil
     table = out / "counts.csv"
     if not table.is_file():
         return
@@ -139,11 +138,7 @@ def clear_earlier_count(out: Path, stems: set) -> None:
         earlier = {image_stem(Path(row["file"])) for row in csv.DictReader(fh) if row.get("file")}
     for stem in sorted(earlier - stems):
         for suffix in COUNT_SUFFIXES:
-            path = out / f"{stem}{suffix}"
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
-                path.unlink()
+            remove_output(out / f"{stem}{suffix}")
 
 
 def counting_predictor(model, predict_cfg: PredictConfig | None = None,

@@ -26,7 +26,7 @@ from . import _backend  # noqa: F401
 from . import allocator
 from .checkpoint import BEST, LAST, load_model, save_model
 from .config import RunConfig, TrainConfig
-from .io import write_text
+from .io import remove_output, write_text
 from .data.prepare import is_color, prepare
 from .data.pairs import load_pair, pair_folders, resize_pair, split_pairs
 from .data.sampling import PatchDataset, Sample, TileDataset, appearance
@@ -191,13 +191,8 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
 
 def clear_run(out: Path) -> None:
     """Remove an earlier run's outputs (RUN_OUTPUTS) from ``out``; other files stay."""
-    import shutil
     for name in RUN_OUTPUTS:
-        path = out / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
+        remove_output(out / name)
 
 
 def read_pairs(pairs, cfg: RunConfig) -> list[tuple]:
@@ -507,7 +502,7 @@ class RateSchedule(keras.callbacks.Callback):
         self.epoch = 0
 
     def on_train_begin(self, logs=None):
-        self.start = self.plotted = time.time()
+        self.start = time.time()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch

@@ -26,7 +26,7 @@ from .planar import SUFFIXES as PLANAR_SUFFIXES
 from .planar import read_planar
 from .tiff import SUFFIXES as TIFF_SUFFIXES
 from .tiff import read_tiff
-from .write import atomic_target, write_image, write_text
+from .write import atomic_target, remove_output, write_image, write_text
 from .zarr_store import is_zarr, read_zarr
 
 VENDOR_SUFFIXES = (".czi", ".nd2", ".lif")
@@ -152,4 +152,4 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
 
 
 __all__ = ["AXES", "IMAGE_SUFFIXES", "LazyImage", "atomic_target", "is_image_file", "open_image", "pixels",
-           "read_array", "read_mask", "register_reader", "write_image", "write_text"]
+           "read_array", "read_mask", "register_reader", "remove_output", "write_image", "write_text"]

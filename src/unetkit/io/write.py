@@ -84,3 +84,11 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def remove_output(path: Path) -> None:
+    """Remove an earlier run's output: a file, a link, or a folder (OME-Zarr, TensorBoard logs); nothing if absent."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
