@@ -81,6 +81,8 @@ def test_binary_mask_given_as_instances():
     binary[1:4, 1:4] = binary[8:11, 8:11] = binary[15:18, 1:4] = 255
     with pytest.raises(UnetkitError, match="m.png: looks like a binary mask"):
         mask_to_labels(binary, "instances", "m.png")
+    with pytest.raises(UnetkitError, match="a label image\\), or train on it as foreground with --mask-mode binary"):
+        mask_to_labels(binary, "instances", "m.png")   # the advice fits calibrate and evaluate, which take no mode
     one = np.zeros((20, 20), np.uint8)
     one[2:6, 2:6] = 1  # a single object is a valid instance mask
     assert mask_to_labels(one, "instances", "m.png").max() == 1

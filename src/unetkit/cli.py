@@ -92,7 +92,9 @@ def _add_train(sub):
     g = p.add_argument_group("output")
     g.add_argument("--out", required=True, help="run folder to create")
     g.add_argument("--resume", action="store_true", help="continue the run in --out after an interruption")
-    g.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out (its files are removed once the new run has passed its checks; other files stay)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier run in --out (its files are removed once the new run has passed its "
+                        "checks; other files stay)")
     g.add_argument("--quiet", action="store_true")
 
 
@@ -441,6 +443,12 @@ def main(argv=None) -> int:
         return 130
 
 
+def _refuse_existing(overwrite: bool, path, *others) -> None:
+    """A command that writes one named file (and its companions) never replaces an earlier one unless asked."""
+    if not overwrite and any(p.exists() for p in (path, *others)):
+        raise UnetkitError(f"{path}: already exists; choose another --out or pass --overwrite")
+
+
 def _run(args) -> int:
     if args.command == "train":
         from .training import train
@@ -493,8 +501,7 @@ def _run(args) -> int:
         out = Path(args.out)
         report = out.with_suffix(".calibration.json")
         check_out(args.model, out)
-        if not args.overwrite and (out.exists() or report.exists()):
-            raise UnetkitError(f"{out}: already exists; choose another --out or pass --overwrite")
+        _refuse_existing(args.overwrite, out, report)
         result = calibrate(args.model, args.images, args.masks, criterion=args.criterion, verbose=not args.quiet)
         write_calibrated(args.model, result, out)
         write_text(report, json.dumps(asdict(result), indent=1))
@@ -509,8 +516,8 @@ def _run(args) -> int:
     elif args.command == "plan":
         from pathlib import Path
         from .plan import plan_for, write_plan
-        if args.out and Path(args.out).exists() and not args.overwrite:   # before reading every mask
-            raise UnetkitError(f"{args.out}: already exists; choose another --out or pass --overwrite")
+        if args.out:   # before reading every mask
+            _refuse_existing(args.overwrite, Path(args.out))
         plan = plan_for(args.images, args.masks, args.mask_mode, args.num_classes)
         print(plan.describe())
         if args.out:

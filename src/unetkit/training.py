@@ -83,6 +83,12 @@ def architecture(cfg: RunConfig):
     return arch, arch.resolve(**fields)
 
 
+def size_divisor(cfg: RunConfig) -> int:
+    """What every patch side must divide by: the network halves it at each level."""
+    arch, options = architecture(cfg)
+    return arch.divisor(**options)
+
+
 def model_meta(cfg: RunConfig, channels: int) -> dict:
     arch, options = architecture(cfg)
     return {
@@ -155,8 +161,7 @@ def working_scale(cfg: RunConfig, samples) -> float:
 
 def check_patch_size(cfg: RunConfig) -> None:
     """Before anything is read or written: the network halves the patch ``depth`` times."""
-    arch, options = architecture(cfg)
-    divisor, size = arch.divisor(**options), cfg.data.patch_size
+    divisor, size = size_divisor(cfg), cfg.data.patch_size
     if size % divisor:
         near = max(divisor, round(size / divisor) * divisor)
         raise UnetkitError(f"--patch-size {size} must be divisible by the network's size divisor {divisor} "
@@ -171,8 +176,7 @@ def oversized_patch(samples, cfg: RunConfig) -> str | None:
     size, largest = cfg.data.patch_size, max(max(s.image.shape[:2]) for s in samples)
     if size <= largest:
         return None
-    arch, options = architecture(cfg)
-    divisor = arch.divisor(**options)
+    divisor = size_divisor(cfg)
     fits = max(divisor, largest // divisor * divisor)
     return (f"note: --patch-size {size} exceeds every training image (the largest is {largest} px a side as trained): "
             f"patches are mostly mirrored copies, {(size / largest) ** 2:.1f}x the pixels per step; --patch-size "
