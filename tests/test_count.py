@@ -109,7 +109,7 @@ def test_count_refuses_to_overwrite(counted, capsys):
     assert "already exists from an earlier run" in capsys.readouterr().err
 
 
-def test_overwrite_removes_what_the_earlier_run_counted_and_this_one_does_not(counted, tmp_path):
+def test_overwrite_removes_what_the_earlier_run_counted_and_this_one_does_not(counted, tmp_path, capsys):
     """A rerun on fewer images with --overwrite left the others' label images, which evaluate then scored as this
     run's; the earlier run's own counts.csv says which were its, and only those go."""
     import shutil
@@ -119,7 +119,8 @@ def test_overwrite_removes_what_the_earlier_run_counted_and_this_one_does_not(co
     (again / "notes_labels.tif").write_bytes(b"not the run's")      # a file the earlier run did not record
     first = sorted(images.iterdir())[0]
     assert main(["count", str(first), "--model", str(run), "--out", str(again), "--overwrite", "--tile", "32",
-                 "--overlap", "8", "--min-size", "1", "--quiet"]) == 0
+                 "--overlap", "8", "--min-size", "1"]) == 0
+    assert " in 1 image; tables in " in capsys.readouterr().err     # counted in words: not "1 images"
     assert sorted(p.name for p in again.glob("*_labels.tif")) == [f"{first.stem}_labels.tif", "notes_labels.tif"]
     assert not list(again.glob("001*")) and [r["file"] for r in csv.DictReader(open(again / "counts.csv"))] == \
         [first.name]

@@ -27,7 +27,7 @@ from .io import open_image, remove_output, write_image, write_text
 from .planes import AxisChoice, select
 from .prediction import check_out_dir, load_plane, plane_input, use_blocks
 from .predictor import Predictor
-from .progress import Progress
+from .progress import Progress, plural
 
 COUNT_SUFFIXES = ("_labels.tif", "_count.png", "_objects.csv", "_labels.ome.zarr", "_objects.geojson", "_rois.zip")
 TABLES = ("counts.csv", "objects.csv", "sizes.png")
@@ -81,7 +81,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
             record.write()
             rows = count_image(predictor, f, out, stem, choice, bcfg, icfg, size, axes=axes,
                                overwrite=overwrite or skip_existing, verbose=verbose, outlines=outlines)
-            bar.step(f"{f.name}: {sum(r['count'] for r in rows)} objects, {sel.image.describe()} block-wise "
+            bar.step(f"{f.name}: {plural(sum(r['count'] for r in rows), 'object')}, {sel.image.describe()} block-wise "
                      f"in {time.time() - t0:.2f} s")
             return rows
         native, x, bad = load_plane(predictor, sel, f, choice.nan)
@@ -110,7 +110,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
                       f"{MAX_UPSCALED / 1e6:.1f} Mpx; pass --diameter PX if the objects are smaller)")
         # the objects --min-score dropped: said, not hidden
         dropped = f" ({size_info['unsure']} under score {icfg.min_score:g} dropped)" if size_info["unsure"] else ""
-        bar.step(f"{f.name}: {labels.max()} objects{dropped}{found} in {time.time() - t0:.2f} s")
+        bar.step(f"{f.name}: {plural(int(labels.max()), 'object')}{dropped}{found} in {time.time() - t0:.2f} s")
         return [{"file": f.name, "t": 0, "count": int(labels.max())}]
 
     results, failures = run_batch(files, one, on_error=on_error)
@@ -122,7 +122,8 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
     areas = _concatenate([out / f"{image_stem(f)}_objects.csv" for f in done], out / "objects.csv")
     unit = "um^2" if pixel_size or _any_units(areas) else "px"
     size_histogram({k: [a for a, _ in v] for k, v in areas.items()}, out / "sizes.png", unit)
-    bar.close(f"counted {sum(c['count'] for c in counts)} objects in {len(done)} images; tables in {out}")
+    bar.close(f"counted {plural(sum(c['count'] for c in counts), 'object')} in {plural(len(done), 'image')}; "
+              f"tables in {out}")
     raise_failures(failures, len(files))
     return counts
 

@@ -15,6 +15,7 @@ from .data.prepare import prepare
 from .data.pairs import list_images, mask_to_labels
 from .errors import UnetkitError
 from .metrics import ISBI_THRESHOLDS, evaluate_pair, v_rand_over_thresholds
+from .progress import plural
 
 PRED_TAG = "_mask"
 TASKS = ("auto", "membranes", "regions", "classes")
@@ -62,7 +63,7 @@ def unscored(names, scored, folder, verbose: bool, what: str = "ground truths",
     left = sorted(set(names) - set(scored))
     if left and verbose:
         print(f"[unetkit] {len(left)} of {len(set(names))} {what} in {folder} have no {lacking} and are not scored "
-              f"(first: {left[0]}); the scores cover {len(scored)} images", file=sys.stderr, flush=True)
+              f"(first: {left[0]}); the scores cover {plural(len(scored), 'image')}", file=sys.stderr, flush=True)
     return left
 
 
@@ -174,7 +175,7 @@ def format_table(rows: list[dict], summary: dict) -> str:
         below = sum(r["fg_iou"] < 0.5 for r in rows)
         lines.append(f"regions: foreground IoU {summary['fg_iou']:.4f} (median "
                      f"{float(np.median([r['fg_iou'] for r in rows])):.4f}), Dice {summary['fg_dice']:.4f}, "
-                     f"ISIC thresholded Jaccard {summary['isic_jaccard']:.4f}; {below} of {len(rows)} images "
+                     f"ISIC thresholded Jaccard {summary['isic_jaccard']:.4f}; {below} of {plural(len(rows), 'image')} "
                      "below IoU 0.5")
     return "\n".join(lines)
 
@@ -248,7 +249,7 @@ def evaluate_instances(pred_dir, truth_dir, *, thresholds=None, out_dir=None, ov
                   f"{m['recall']:>7.3f} {m['f1']:>7.3f} {m['accuracy']:>7.3f} {m['panoptic_quality']:>7.3f}")
         c = summary["count"]
         print(f"count error: mean absolute {c['mean_abs_error']:.2f} objects, median relative "
-              f"{100 * c['median_rel_error']:.1f}% over {len(names)} images")
+              f"{100 * c['median_rel_error']:.1f}% over {plural(len(names), 'image')}")
         print(f"errors at IoU 0.5, {kinds.describe()}")
         print(f"[unetkit] wrote {targets[0]} and {targets[1]}")
     return summary

@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UnetkitError
+from .progress import plural
 
 CONTEXT = 2.0        # patch side / object diameter at which an object still shows its surroundings
 MAX_PATCH = 256
@@ -86,7 +87,7 @@ class Fingerprint:
 
     def describe(self) -> str:
         h, w = self.median_shape
-        return (f"{self.images} images, median {w}x{h} px ({self.dtype}, {'colour' if self.colour else 'gray'}); "
+        return (f"{plural(self.images, 'image')}, median {w}x{h} px ({self.dtype}, {'colour' if self.colour else 'gray'}); "
                 f"foreground {100 * self.foreground_share:.1f} % (CV {self.foreground_cv:.2f}); "
                 f"{self.objects_per_image:.0f} objects per image, diameter median {self.object_diameter:.0f} px, "
                 f"p90 {self.object_diameter_p90:.0f} px; task: {self.task}")

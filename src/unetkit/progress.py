@@ -1,4 +1,4 @@
-"""A small progress line for long loops (files, tiles), printed to stderr."""
+"""A small progress line for long loops (files, tiles), printed to stderr, and counts said in words."""
 from __future__ import annotations
 
 import sys
@@ -19,3 +19,8 @@ class Progress:
     def close(self, note: str) -> None:
         if self.enabled:
             print(f"[unetkit] {note} ({time.time() - self.start:.1f} s)", file=sys.stderr, flush=True)
+
+
+def plural(n: int, noun: str) -> str:
+    """``n`` and the noun, in the plural unless n is 1: "1 image", "3 images" (messages that count things)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

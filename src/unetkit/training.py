@@ -35,6 +35,7 @@ from .data.weightmap import border_weight_map, class_weights
 from .errors import UnetkitError
 from .losses import get_loss
 from .mixing import FINETUNED
+from .progress import plural
 from .tensor_metrics import TRAINING_METRICS
 
 RUN_MARKERS = ("config.yaml", BEST, LAST, "history.csv")
@@ -433,7 +434,7 @@ def train(cfg: RunConfig, out_dir, *, resume: bool = False, overwrite: bool = Fa
         "parameters": int(model.count_params()), "session_seconds": round(time.time() - t0, 1),
     }
     write_text(out / "summary.json", json.dumps(summary, indent=1))
-    log(f"done: {summary['epochs']} epochs in {summary['seconds'] / 60:.1f} min ({rec.stopped_by}); "
+    log(f"done: {plural(summary['epochs'], 'epoch')} in {summary['seconds'] / 60:.1f} min ({rec.stopped_by}); "
         f"best {monitor} = {_four(summary['best'])}; run folder {out}")
     return TrainResult(out, out / BEST, rec.state["epoch"], rec.state["elapsed_s"], rec.state["best"], rec.stopped_by)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .config import RunConfig
 from .errors import UnetkitError
+from .progress import plural
 
 SPACE = {
     "train.learning_rate": ("log", 1e-4, 3e-3),
@@ -120,7 +121,7 @@ def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20,
         study.enqueue_trial(start)   # the given settings are a trial too: the best is never worse than them
     done = len([t for t in study.trials if t.state.is_finished()])
     if verbose and done:
-        print(f"[unetkit] resuming the study in {out}: {done} trials done")
+        print(f"[unetkit] resuming the study in {out}: {plural(done, 'trial')} done")
 
     class Report(keras.callbacks.Callback):
         def __init__(self, trial, monitor):

@@ -8,6 +8,7 @@ import numpy as np
 
 from .io import write_image
 from .data.prepare import to_uint8
+from .progress import plural
 
 PALETTE = np.array([[0, 0, 0], [255, 64, 64], [64, 160, 255], [255, 210, 0], [80, 220, 120]], np.uint8)
 
@@ -138,6 +139,6 @@ def size_histogram(areas: dict[str, list[float]], png_path, unit: str = "px") ->
         ax.legend()
     ax.set_xlabel(f"object area ({unit})")
     ax.set_ylabel("objects")
-    ax.set_title(f"{values.size} objects in {len(areas)} images")
+    ax.set_title(f"{plural(values.size, 'object')} in {plural(len(areas), 'image')}")
     fig.tight_layout()
     return _savefig(fig, Path(png_path))

@@ -32,6 +32,7 @@ from ..instances import OBJECT_COLUMNS, InstanceConfig, is_sure, measure, object
 from ..io.write import atomic_folder, atomic_target
 from ..planes import AxisChoice
 from ..predictor import Predictor
+from ..progress import plural
 from . import engine
 from .omezarr import ZarrOutput
 from .predict import ImageJob, block_regions, output_axes, prepare_job, preview, preview_image, run_blocks, \
@@ -232,10 +233,10 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             raise UnetkitError(f"{path}: more than 2^32 objects; split the image")
         cut, unsure = sum(r["cut"] for r in results), sum(r["unsure"] for r in results)
         if verbose and unsure:
-            print(f"[unetkit] {path.name}: {unsure} objects scored under --min-score {icfg.min_score:g} and were "
+            print(f"[unetkit] {path.name}: {plural(unsure, 'object')} scored under --min-score {icfg.min_score:g} and were "
                   "dropped", flush=True)
         if cut:
-            print(f"[unetkit] {path.name}: {cut} objects reach beyond the {bcfg.halo} px halo and may be cut at a "
+            print(f"[unetkit] {path.name}: {plural(cut, 'object')} reach beyond the {bcfg.halo} px halo and may be cut at a "
                   "block seam; raise --halo", file=sys.stderr)
         labels_out = ZarrOutput.create(out / f"{stem}_labels.ome.zarr", t=where["t"], c=None, z=where["z"],
                                        yx=sel.yx, dtype=np.uint32, chunk=bcfg.chunk, reduce="nearest",
