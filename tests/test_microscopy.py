@@ -88,6 +88,14 @@ def test_ome_zarr_in_and_out(tmp_path):
             blocks=BlockConfig(mode="always", block_size=64, chunk=64))
     out = open_image(tmp_path / "pred" / "plate_prob.ome.zarr")       # OME-Zarr in, OME-Zarr out
     assert out.axes == "YX" and out.pixel_size == (0.25, 0.25) and out.shape["Y"] == img.shape[0]
+    assert not is_label_image(tmp_path / "pred" / "plate_prob.ome.zarr")     # probabilities stay an image
+
+
+def is_label_image(path) -> bool:
+    """What ome-zarr-py (napari's OME-Zarr reader) makes of a folder: a label image, or an image."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Reader
+    return next(iter(Reader(parse_url(str(path)))())).load(Label) is not None
 
 
 def test_z_stack_needs_an_option_then_links_objects_across_slices(tmp_path, capsys):
@@ -101,7 +109,7 @@ def test_z_stack_needs_an_option_then_links_objects_across_slices(tmp_path, caps
                 choice=AxisChoice(z="slices"))
     assert got == [{"file": "z.tif", "t": 0, "count": 2}]            # one nucleus through z, one new
     labels = open_image(tmp_path / "out" / "z_labels.ome.zarr")
-    assert labels.axes == "ZYX"
+    assert labels.axes == "ZYX" and is_label_image(tmp_path / "out" / "z_labels.ome.zarr")  # napari: a labels layer
     lab = np.asarray(labels.data[0, 0])
     assert lab[0, 30, 30] == lab[1, 31, 30] == lab[2, 30, 30] > 0 and lab[2, 70, 70] not in (0, lab[0, 30, 30])
     objs = rows(tmp_path / "out" / "z_objects.csv")
@@ -129,6 +137,7 @@ def test_time_series_frame_by_frame(tmp_path):
     assert len(ids) == len(set(ids)) == 6                                 # ids unique over the whole file
     predict(threshold_model(), [tmp_path / "movie.tif"], tmp_path / "pred", verbose=False)
     assert open_image(tmp_path / "pred" / "movie_mask.ome.zarr").axes == "TYX"
+    assert is_label_image(tmp_path / "pred" / "movie_mask.ome.zarr")        # classes, not intensities
 
 
 def test_nan_pixels_are_refused_or_masked_on_request(tmp_path, capsys):

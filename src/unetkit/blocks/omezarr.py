@@ -28,7 +28,7 @@ class ZarrOutput:
     shape: tuple
     dtype: str
     chunk: int
-    reduce: str          # mean (probabilities) | nearest (masks, labels)
+    reduce: str          # mean (probabilities) | nearest (masks, labels: written as NGFF label images)
     pixel_size: tuple[float, float] | None = None
     channel_names: tuple[str, ...] = ()
 
@@ -121,6 +121,10 @@ class ZarrOutput:
         write_multiscales_metadata(group, datasets, fmt=FormatV04(), axes=axes, name=self.final.name)
         if self.channel_names:
             group.attrs["omero"] = {"channels": [{"label": n, "active": True} for n in self.channel_names]}
+        if self.reduce == "nearest":
+            # values are ids or classes, not intensities: NGFF's image-label metadata makes readers (ome-zarr-py,
+            # napari's OME-Zarr reader) open it as a labels layer, one colour per object, not a grey image
+            group.attrs["image-label"] = {"version": FormatV04().version}
         return commit_folder(self.tmp, self.final, overwrite)
 
     def discard(self) -> None:
