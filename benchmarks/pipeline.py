@@ -49,7 +49,8 @@ from unetkit.losses import cross_entropy  # noqa: E402
 from unetkit.models import build  # noqa: E402
 from unetkit.parallel import loader_workers  # noqa: E402
 from unetkit.tensor_metrics import TRAINING_METRICS  # noqa: E402
-from unetkit.training import architecture, choose_precision  # noqa: E402
+from unetkit.network import architecture  # noqa: E402
+from unetkit.training import choose_precision  # noqa: E402
 
 
 def cpu_seconds() -> float:

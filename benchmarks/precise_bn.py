@@ -20,7 +20,7 @@ from unetkit.data.pairs import pair_folders, split_pairs
 from unetkit.data.sampling import PatchDataset, TileDataset
 from unetkit.losses import get_loss
 from unetkit.tensor_metrics import TRAINING_METRICS
-from unetkit.training import add_weight_maps, read_pairs, to_samples
+from unetkit.training_data import add_weight_maps, read_pairs, to_samples
 
 
 def main():

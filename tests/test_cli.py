@@ -228,7 +228,8 @@ def test_cosine_schedule_decays_the_learning_rate_over_the_run(synth, tmp_path):
     assert load_config().train.lr_schedule == "cosine"               # the default ...
     assert load_config(preset="seed").train.lr_schedule == "constant"  # ... but the seeds' recipe keeps its rate
 
-    from unetkit.training import RateSchedule, train
+    from unetkit.callbacks import RateSchedule
+    from unetkit.training import train
     from tests.conftest import tiny_config
     cfg = tiny_config(*synth, lr_schedule="cosine", epochs=2, steps_per_epoch=4)
     result = train(cfg, tmp_path / "run", verbose=0)
@@ -251,7 +252,7 @@ def test_cosine_schedule_decays_the_learning_rate_over_the_run(synth, tmp_path):
 
 def test_warmup_raises_the_rate_from_zero_then_follows_the_schedule():
     from unetkit.config import load_config
-    from unetkit.training import RateSchedule
+    from unetkit.callbacks import RateSchedule
     cosine = RateSchedule(1e-3, 10, 10, None, 0, schedule="cosine", warmup=0.2)
     assert cosine.rate(0.0) == 0.0
     assert cosine.rate(0.1) == pytest.approx(0.5 * 1e-3 * 0.5 * (1 + np.cos(np.pi * 0.1)))   # half way up the ramp

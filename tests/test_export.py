@@ -19,7 +19,7 @@ def tiny_model(path, **data):
     """An untrained 4-filter, depth-2 U-Net saved as a unetkit model (export needs weights, not accuracy), its
     weights seeded so every run checks the same network."""
     import keras
-    from unetkit.training import architecture, model_meta
+    from unetkit.network import architecture, model_meta
     keras.utils.set_random_seed(0)
     cfg = RunConfig()
     cfg.model.base_filters, cfg.model.depth = 4, 2

@@ -131,7 +131,7 @@ def test_ground_truths_without_a_prediction_are_said_not_scored(tmp_path, capsys
     write_image(tmp_path / "counts" / "z_labels.tif", labels)
     s = evaluate_instances(tmp_path / "counts", tmp_path / "truth", out_dir=tmp_path / "e1")
     err = capsys.readouterr().err
-    assert "2 of 3 ground truths" in err and "(first: b)" in err and "cover 1 images" in err
+    assert "2 of 3 ground truths" in err and "(first: b)" in err and "cover 1 image\n" in err
     assert "1 of 2 label images" in err and "(first: z)" in err
     assert s["images"] == 1 and s["unscored_truths"] == 2 and s["pooled"][0]["f1"] == 1.0
     write_image(tmp_path / "masks" / "a_mask.png", (labels > 0).astype(np.uint8) * 255)

@@ -218,7 +218,7 @@ def test_train_init_fine_tunes_a_model_and_takes_its_input_settings(tmp_path, ca
     assert read_meta(tuned / "best.keras")["init"] == str(base)
     # the weights start from the model's: before any step the fine-tuned network is the base one
     from unetkit.config import from_dict
-    from unetkit.training import init_model
+    from unetkit.network import init_model
     run_cfg = from_dict(cfg)
     model, _ = init_model(run_cfg, 1, {"num_classes": 1, "aux": None})
     from unetkit.checkpoint import load_model
@@ -422,7 +422,8 @@ def test_fine_tuning_on_instances_trains_each_image_at_the_size_count_will_show_
     from conftest import tiny_config
     from unetkit.checkpoint import rewrite_meta
     from unetkit.diameter import median_diameter
-    from unetkit.training import matched_scales, read_pairs, to_samples, train
+    from unetkit.training import train
+    from unetkit.training_data import matched_scales, read_pairs, to_samples
     from unetkit.data.pairs import pair_folders
     for i in range(6):   # 0, 2, 4: nuclei about 24 px across (2x the model's 12 px); 1, 3, 5: about 12 px
         radius, centres = (12, [(20, 20), (20, 70), (70, 45)]) if i % 2 == 0 else \
@@ -464,7 +465,7 @@ def test_fine_tuning_on_instances_trains_each_image_at_the_size_count_will_show_
 def test_fine_tuning_takes_the_start_models_loss_and_a_configs_contacts():
     from unetkit.checkpoint import resolve_model_path
     from unetkit.config import RunConfig
-    from unetkit.training import adopt_init, model_meta
+    from unetkit.network import adopt_init, model_meta
     bundled = read_meta(resolve_model_path("nuclei"))
     cfg = adopt_init(RunConfig(), "nuclei")
     assert (cfg.train.loss, cfg.train.w0, cfg.train.class_balance) == (bundled["loss"], bundled["w0"], False)

@@ -36,7 +36,7 @@ def test_a_patch_larger_than_every_training_image_is_noted_with_a_size_that_fits
     from types import SimpleNamespace
 
     from unetkit.config import RunConfig
-    from unetkit.training import oversized_patch
+    from unetkit.training_data import oversized_patch
     cfg = RunConfig()          # depth 4: sizes divisible by 16
     cfg.data.patch_size = 512
     samples = [SimpleNamespace(image=np.zeros((64, 90, 1), np.float32)), SimpleNamespace(image=np.zeros((70, 70, 1)))]

@@ -47,7 +47,7 @@ def test_objects_of_binary_mask():
 def test_class_balance_switch():
     from unetkit.config import RunConfig
     from unetkit.data.sampling import Sample
-    from unetkit.training import add_weight_maps
+    from unetkit.training_data import add_weight_maps
     lab = _two_disks(gap=2)
     s = Sample("a", np.zeros(lab.shape + (1,), np.float32), (lab > 0).astype(np.uint8), lab)
     cfg = RunConfig()

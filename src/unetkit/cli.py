@@ -124,7 +124,7 @@ def _train_config(args):
     cfg = load_config(args.config, args.preset or ("finetune" if args.init else "default"))
     if args.init:
         from .config import read_yaml
-        from .training import adopt_init
+        from .network import adopt_init
         adopt_init(cfg, args.init, chosen=read_yaml(args.config).get("train") if args.config else None)
     have_data = (args.images or cfg.data.images) and (args.masks or cfg.data.masks)
     if args.plan or (args.plan is None and have_data and not (args.config or args.preset or args.init)):

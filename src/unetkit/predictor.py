@@ -67,7 +67,7 @@ class Predictor:
 
     @property
     def scale(self) -> float:
-        """The working scale the model was trained at (1 = full resolution; see training.working_scale)."""
+        """The working scale the model was trained at (1 = full resolution; see training_data.working_scale)."""
         return float(self.meta.get("scale", 1.0) or 1.0)
 
     def probabilities(self, x: np.ndarray, progress=None, scale: float | None = None,
