@@ -44,3 +44,22 @@ def test_one_path_is_one_input_not_a_list_of_letters(tmp_path, synth):
     assert len(rows) == len(list(images.iterdir()))
     first = sorted(images.iterdir())[0]
     assert len(unetkit.predict("nuclei", first, tmp_path / "p", verbose=False)) == 1
+
+
+def test_segment_gives_in_memory_what_predict_writes_for_the_file(base_model, synth, tmp_path):
+    """unetkit.segment: one plane in memory, the same probabilities and classes as predict's files of it (so a
+    notebook needs no folder of outputs), and a stack refused, not read as colour channels."""
+    import pytest
+
+    from unetkit.errors import UnetkitError
+    from unetkit.io import read_array
+    images, _ = synth
+    first = sorted(images.iterdir())[0]
+    unetkit.predict(base_model, first, tmp_path / "p", verbose=False)
+    probs, classes = unetkit.segment(base_model, read_array(first))
+    assert probs.shape == (64, 64, 1) and probs.dtype == np.float32 and classes.dtype == np.uint8
+    assert np.allclose(probs[..., 0], read_array(tmp_path / "p" / f"{first.stem}_prob.tif"), atol=1e-6)
+    assert np.array_equal(classes * 255, read_array(tmp_path / "p" / f"{first.stem}_mask.png"))
+    assert 0 < classes.sum() < classes.size                       # the tiny model finds some cells, not all
+    with pytest.raises(UnetkitError, match=r"stack: an image of shape \(3, 64, 64\) is not one 2-D plane"):
+        unetkit.segment(base_model, np.zeros((3, 64, 64), np.uint8), name="stack")

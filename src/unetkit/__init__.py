@@ -53,6 +53,14 @@ def label(model, image, **kwargs):
     return label_array(model, image, **kwargs)
 
 
+def segment(model, image, **kwargs):
+    """Probabilities and classes of one 2-D image array, as ``predict`` computes them for a file: (probabilities
+    (H, W, K) float32, K = 1 for a one-channel model; classes (H, W) uint8, 0/1 at the model's threshold or the
+    most probable class)."""
+    from .prediction import segment_array
+    return segment_array(model, image, **kwargs)
+
+
 def evaluate(pred_dir, truth_dir, **kwargs):
     """Pixel and ISBI 2012 scores of predicted masks against truth masks."""
     from .evaluation import evaluate_folders
@@ -77,5 +85,5 @@ def export_model(model, out, cfg=None, **kwargs):
     return _export(model, out, cfg, **kwargs)
 
 
-__all__ = ["UnetkitError", "build_model", "load_model", "train", "predict", "count", "label", "evaluate",
+__all__ = ["UnetkitError", "build_model", "load_model", "train", "predict", "count", "segment", "label", "evaluate",
            "evaluate_instances", "calibrate", "export_model", "__version__"]

@@ -25,7 +25,7 @@ from .errors import UnetkitError
 from .instances import TABLE_COLUMNS, InstanceConfig, distance_seeds, instance_settings, measure
 from .io import open_image, remove_output, write_image, write_text
 from .planes import AxisChoice, select
-from .prediction import check_out_dir, load_plane, plane_input, use_blocks
+from .prediction import check_out_dir, load_plane, one_plane, plane_input, use_blocks
 from .predictor import Predictor
 from .progress import Progress, plural
 
@@ -163,11 +163,7 @@ def label_array(model, image: np.ndarray, *, instance_cfg: InstanceConfig | None
     Memory: the image and its prediction at up to three scales (``diameter.choose_scale``)."""
     from .diameter import count_labels
     predictor, icfg = counting_predictor(model, predict_cfg, instance_cfg)
-    image = np.asarray(image)
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
-        raise UnetkitError(f"{name}: an image of shape {image.shape} is not one 2-D plane, gray or RGB; pass one "
-                           "plane (count files with z-stacks or time series through 'unetkit count')")
-    return count_labels(predictor, plane_input(predictor, image, name)[0], icfg)
+    return count_labels(predictor, plane_input(predictor, one_plane(image, name), name)[0], icfg)
 
 
 def _counts_from_table(table: Path, name: str) -> list[dict]:

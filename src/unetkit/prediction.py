@@ -71,6 +71,40 @@ def plane_input(predictor: Predictor, native: np.ndarray, path, nan: str = "refu
     return model_input(native, predictor.channels, params, bad), bad
 
 
+def one_plane(image, name) -> np.ndarray:
+    """``image`` as an array, if it is one 2-D plane, gray (H, W) or colour (H, W, 3|4): the in-memory functions
+    take one plane, and a stack's axes cannot be guessed (a z-stack is not three colour channels)."""
+    image = np.asarray(image)
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
+        raise UnetkitError(f"{name}: an image of shape {image.shape} is not one 2-D plane, gray or RGB; pass one "
+                           "plane (files with z-stacks or time series go through 'unetkit predict' or 'count')")
+    return image
+
+
+def plane_outputs(predictor: Predictor, x: np.ndarray, bad: np.ndarray | None, smoothing=None):
+    """(probabilities (H, W, K) float32, classes (H, W) uint8) of one plane's model input; pixels that were
+    NaN/inf (``--nan mask``) are background."""
+    probs = predictor.probabilities(x, smoothing=smoothing)
+    if bad is not None:
+        probs[bad] = 0.0
+    return probs, predictor.classes(probs)
+
+
+def segment_array(model, image, *, cfg: PredictConfig | None = None, name: str = "image",
+                  nan: str = "refuse") -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, classes) of one 2-D image held in memory, exactly as ``predict`` computes them for a file:
+    the model's normalisation, polarity and working scale, overlap-tile, smoothing of noise the model never saw.
+    probabilities: (H, W, K) float32, K = 1 for a one-channel model (its foreground); classes: (H, W) uint8, 0/1
+    at the model's threshold (its largest region where the model keeps one) or the most probable class.
+    ``model``: a ``Predictor``, run folder, .keras file or bundled name; ``name`` goes into error messages;
+    ``nan="mask"`` predicts NaN/inf pixels as background instead of refusing them.
+    Memory: the image, its model input and its probabilities (one plane; slides go block by block through
+    ``predict`` on their file)."""
+    predictor = model if isinstance(model, Predictor) else Predictor.load(model, cfg)
+    x, bad = plane_input(predictor, one_plane(image, name), name, nan)
+    return plane_outputs(predictor, x, bad)
+
+
 def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwrite: bool = False,
             verbose: bool = True, choice: AxisChoice | None = None, blocks: BlockConfig | None = None,
             axes: str | None = None, on_error: str = "skip", skip_existing: bool = False) -> list[Path]:
@@ -110,10 +144,7 @@ def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwri
             return mask_path
         native, x, bad = load_plane(predictor, sel, f, choice.nan)
         smoothing = predictor.smoothing(x, predictor.scale)   # the noise the model never saw (noise.py)
-        probs = predictor.probabilities(x, smoothing=smoothing)
-        if bad is not None:
-            probs[bad] = 0.0
-        cls = predictor.classes(probs)
+        probs, cls = plane_outputs(predictor, x, bad, smoothing)
         prob_out = probs[..., 0] if probs.shape[-1] == 1 else probs
         record.write()   # before the first output: predict.yaml says what made them
         write_image(out / f"{stem}_prob.{cfg.prob_format}", prob_out.astype(np.float32))

@@ -102,12 +102,12 @@ def probabilities(image: napari.layers.Image, model: str = "nuclei",
                   tta: bool = False) -> napari.types.LayerDataTuple:
     """The model's probability per pixel for an image layer (overlap-tile, at the model's own scale): an image
     layer with the classes along a last axis of its own (background / interior / boundary for nuclei)."""
-    from ..prediction import plane_input
+    from ..prediction import segment_array
     predictor = _predictor(str(model), bool(tta))
     data, lead = _planes(image)
     out = None
     for index in _each_plane(lead, "probabilities"):
-        probs = predictor.probabilities(plane_input(predictor, np.asarray(data[index]), image.name)[0])
+        probs = segment_array(predictor, np.asarray(data[index]), name=image.name)[0]   # as predict has them
         if out is None:
             out = np.zeros(lead + probs.shape[:2] + (probs.shape[2],), np.float32)
         out[index] = probs
