@@ -317,6 +317,23 @@ def test_tensorboard_logs_on_request(synth, tmp_path):
     assert events and all(e.stat().st_size > 0 for e in events)
 
 
+def test_a_missing_extra_is_named_before_anything_is_read_or_written(synth, tmp_path, monkeypatch):
+    """--tensorboard without TensorBoard installed used to fail after the run folder was written."""
+    import importlib.util
+
+    import pytest
+
+    from tests.conftest import tiny_config
+    from unetkit.errors import UnetkitError
+    from unetkit.training import train
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else
+                        find_spec(name, *a))
+    with pytest.raises(UnetkitError, match=r"--tensorboard needs TensorBoard: pip install 'unetkit\[tensorboard\]'"):
+        train(tiny_config(*synth, tensorboard=True), tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
 def test_backend_start_up_noise_is_filtered_but_warnings_stay():
     from unetkit._backend import filter_noise
     text = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
