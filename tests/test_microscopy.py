@@ -138,6 +138,13 @@ def test_time_series_frame_by_frame(tmp_path):
     predict(threshold_model(), [tmp_path / "movie.tif"], tmp_path / "pred", verbose=False)
     assert open_image(tmp_path / "pred" / "movie_mask.ome.zarr").axes == "TYX"
     assert is_label_image(tmp_path / "pred" / "movie_mask.ome.zarr")        # classes, not intensities
+    # in memory is one plane: --blocks never counted frame 0 alone and said nothing of the others
+    for run in (count, predict):
+        with pytest.raises(UnetkitError, match=r"movie.tif: 3 time points x 1 slice; --blocks never predicts one "
+                                               r"plane in memory: leave --blocks auto"):
+            run(threshold_model(), [tmp_path / "movie.tif"], tmp_path / f"never_{run.__name__}", verbose=False,
+                blocks=BlockConfig(mode="never"), on_error="stop")
+        assert not list((tmp_path / f"never_{run.__name__}").glob("movie*"))
 
 
 def test_nan_pixels_are_refused_or_masked_on_request(tmp_path, capsys):

@@ -221,7 +221,7 @@ def _add_axes_blocks_batch(p, count: bool = False):
     g = p.add_argument_group("large images (block-wise, OME-Zarr outputs, Dask)")
     g.add_argument("--blocks", choices=["auto", "always", "never"], default=d.mode,
                    help=f"auto: block by block above {d.max_pixels // 2 ** 20} Mpx per plane and for any "
-                        "z-stack or time series")
+                        "z-stack or time series; never: in memory, one plane per file")
     g.add_argument("--block-size", type=int, default=d.block_size, help=f"px per block side (default {d.block_size})")
     if count:
         g.add_argument("--halo", type=int, default=d.halo,
