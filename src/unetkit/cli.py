@@ -12,12 +12,15 @@ from .errors import UnetkitError
 
 
 def _add_train(sub):
-    from .config import CHOICES, PRESETS, TrainConfig
+    from .config import CHOICES, PRESETS, RunConfig, TrainConfig
+    dflt = RunConfig()
     p = sub.add_parser("train", help="train a U-Net on folders of images and masks")
     g = p.add_argument_group("data")
     g.add_argument("--images", help="folder of training images")
     g.add_argument("--masks", help="folder of masks, paired with images by file stem")
-    g.add_argument("--mask-mode", choices=["binary", "classes", "instances"])
+    g.add_argument("--mask-mode", choices=["binary", "classes", "instances"],
+                   help=f"binary (default {dflt.data.mask_mode}): foreground > 0; classes: class indices; instances: "
+                        "label images (one id per object)")
     g.add_argument("--num-classes", type=int, help="classes incl. background (classes mode)")
     g.add_argument("--target", choices=["classes", "boundary"], help="boundary: background/interior/boundary")
     g.add_argument("--channels", help="1, 3 or auto")
@@ -27,18 +30,22 @@ def _add_train(sub):
     g.add_argument("--sampling", choices=["patch", "resize"], help="random full-resolution patches, or resize (seeds)")
     g.add_argument("--balance", choices=["none", "appearance"],
                    help="appearance: draw rare modalities (colour/gray x bright/dark background) more often")
-    g.add_argument("--patch-size", type=int)
+    g.add_argument("--patch-size", type=int, help=f"px per patch side (default {dflt.data.patch_size}; the plan "
+                                                  "may choose another)")
     g.add_argument("--scale", type=float, help="working scale: train (and later predict) on images resized by it")
     g.add_argument("--val-range", help="validation = positions START:STOP of the name-sorted pairs (e.g. 25:30)")
     g.add_argument("--val-files", help="validation = these comma-separated file stems")
     g.add_argument("--val-fraction", type=float, help="validation = a seeded random fraction (default 0.2)")
     g = p.add_argument_group("model")
     g.add_argument("--model", dest="model_name", help="architecture name (see 'unetkit models')")
-    g.add_argument("--base-filters", type=int)
-    g.add_argument("--depth", type=int)
-    g.add_argument("--dropout", type=float)
-    g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--upsampling", choices=["upsample", "transpose"])
+    g.add_argument("--base-filters", type=int, help=f"filters of the first level, doubled at each level down "
+                                                    f"(default {dflt.model.base_filters}; the seeds' network: 64)")
+    g.add_argument("--depth", type=int, help=f"times the network halves the image (default {dflt.model.depth})")
+    g.add_argument("--dropout", type=float, help=f"dropout at the bottom level (default {dflt.model.dropout:g})")
+    g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"batch normalisation after each convolution (default {'on' if dflt.model.batch_norm else 'off'})")
+    g.add_argument("--upsampling", choices=["upsample", "transpose"],
+                   help="decoder: upsampling + 2x2 convolution (default, the seeds') or transposed convolution")
     g = p.add_argument_group("training")
     g.add_argument("--config", help="YAML file of settings (see a run's config.yaml)")
     g.add_argument("--preset", help="default, seed (the seeds' exact recipe) or finetune (the default with --init)")
@@ -60,10 +67,13 @@ def _add_train(sub):
     g.add_argument("--plan", action=argparse.BooleanOptionalAction, default=None,
                    help="measure the data and apply the plan's settings (see 'unetkit plan'; written to RUN/plan.yaml); "
                         "on by default, off with --config, --preset or --init; explicit options always win")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--steps-per-epoch", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float, dest="learning_rate")
+    g.add_argument("--epochs", type=int, help=f"at most this many epochs (default {dflt.train.epochs}; "
+                                              "--time-limit may end the run first)")
+    g.add_argument("--steps-per-epoch", type=int, help=f"batches per epoch (default {dflt.train.steps_per_epoch})")
+    g.add_argument("--batch-size", type=int, help=f"patches per step (default {dflt.train.batch_size}; the plan may "
+                                                  "choose another)")
+    g.add_argument("--lr", type=float, dest="learning_rate",
+                   help=f"Adam's learning rate (default {dflt.train.learning_rate:g})")
     g.add_argument("--lr-schedule", choices=["constant", "cosine"],
                    help="cosine (default): decay to 0 over the epochs or the --time-limit, whichever ends first; "
                         "constant: the seeds' fixed rate")
@@ -73,7 +83,8 @@ def _add_train(sub):
                    help="validate and save an exponential moving average of the weights, this momentum per step "
                         "(e.g. 0.999: about the last 1,000 steps; default 0 = off)")
     g.add_argument("--loss", help="bce, dice, bce_dice or weighted_bce (the paper's border-weighted loss)")
-    g.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
+    g.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+                   help="auto (default): mixed bfloat16 where the CPU has bf16 units, else float32")
     g.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop cleanly after this many minutes")
     g.add_argument("--devices", type=int, help="data parallel over N GPUs (TensorFlow/JAX); --batch-size is per "
                                                "device. Across machines: set TF_CONFIG on each (see README)")
@@ -83,7 +94,8 @@ def _add_train(sub):
                                                                 "Keras' choice)")
     g.add_argument("--steps-per-execution", type=int, metavar="N", help="training steps per compiled call")
     g.add_argument("--early-stopping", type=int, metavar="EPOCHS", help="patience; 0 disables")
-    g.add_argument("--seed", type=int)
+    g.add_argument("--seed", type=int, help=f"seed of the split, patches, augmentation and weights "
+                                            f"(default {dflt.train.seed})")
     g.add_argument("--no-augment", action="store_true", help="switch augmentation off")
     g.add_argument("--tensorboard", action="store_true", default=None,
                    help="write TensorBoard logs to RUN/tensorboard")
@@ -95,7 +107,7 @@ def _add_train(sub):
     g.add_argument("--overwrite", action="store_true",
                    help="replace an earlier run in --out (its files are removed once the new run has passed its "
                         "checks; other files stay)")
-    g.add_argument("--quiet", action="store_true")
+    g.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 TRAIN_FIELDS = {
@@ -266,12 +278,13 @@ def _add_predict(sub):
     g.add_argument("--threshold", type=float, default=d.threshold,
                    help="foreground probability (default: the model's, chosen on its validation images when its plan "
                         "asked for it, else 0.5)")
-    g.add_argument("--prob-format", choices=["tif", "npy"], default=d.prob_format)
+    g.add_argument("--prob-format", choices=["tif", "npy"], default=d.prob_format,
+                   help=f"file of the probabilities (default {d.prob_format}: float32 TIFF)")
     g.add_argument("--keep", choices=["auto", "all", "largest"], default=d.keep,
                    help="largest: keep only the largest region, holes filled; auto (default): what the model was "
                         "trained for (the plan picks largest for data with one region per image, e.g. a skin lesion)")
-    g.add_argument("--overwrite", action="store_true")
-    g.add_argument("--quiet", action="store_true")
+    g.add_argument("--overwrite", action="store_true", help="replace an earlier run's outputs in --out")
+    g.add_argument("--quiet", action="store_true", help="no progress lines")
     _add_axes_blocks_batch(p)
 
 
@@ -279,8 +292,10 @@ def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="score predicted masks against ground truth")
     p.add_argument("--pred", required=True, help="folder of predicted masks (NAME_mask.png or NAME.png)")
     p.add_argument("--truth", required=True, help="folder of ground-truth masks")
-    p.add_argument("--mask-mode", choices=["binary", "classes", "instances"], default="binary")
-    p.add_argument("--num-classes", type=int, default=2)
+    p.add_argument("--mask-mode", choices=["binary", "classes", "instances"], default="binary",
+                   help="how the truth masks are read, as in training (instances: label images, scored as "
+                        "foreground; --instances scores objects)")
+    p.add_argument("--num-classes", type=int, default=2, help="classes of class-index masks, background included")
     p.add_argument("--instances", action="store_true",
                    help="object-level scores: --pred holds label images (NAME_labels.tif from 'unetkit count')")
     p.add_argument("--out", help="where to write evaluation.csv/json (default: the --pred folder)")
@@ -288,7 +303,7 @@ def _add_evaluate(sub):
     p.add_argument("--task", choices=["auto", "membranes", "regions", "classes"], default="auto",
                    help="what the masks segment (auto: from the first mask); sets which scores lead: ISBI V_rand "
                         "for membranes, foreground IoU / Dice / ISIC Jaccard for regions (lesions, organs)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in that folder")
 
 
 def _add_count(sub):
@@ -336,23 +351,24 @@ def _add_count(sub):
     p.add_argument("--overwrite", action="store_true",
                    help="replace an earlier count in --out; the outputs of images its counts.csv lists and this "
                         "run does not count are removed (evaluate would score them)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def _add_plan(sub):
     p = sub.add_parser("plan", help="measure a training set and print the settings its rules choose")
-    p.add_argument("--images", required=True)
-    p.add_argument("--masks", required=True)
-    p.add_argument("--mask-mode", choices=["binary", "classes", "instances"], default="binary")
-    p.add_argument("--num-classes", type=int, default=2)
+    p.add_argument("--images", required=True, help="folder of training images")
+    p.add_argument("--masks", required=True, help="folder of masks, paired with images by file stem")
+    p.add_argument("--mask-mode", choices=["binary", "classes", "instances"], default="binary",
+                   help="how the masks are read, as in 'unetkit train' (default binary)")
+    p.add_argument("--num-classes", type=int, default=2, help="classes incl. background (classes mode)")
     p.add_argument("--out", help="also write the fingerprint and plan as YAML here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def _add_tune(sub):
     p = sub.add_parser("tune", help="search learning rate, depth, width, loss and architecture with Optuna")
-    p.add_argument("--images", required=True)
-    p.add_argument("--masks", required=True)
+    p.add_argument("--images", required=True, help="folder of training images")
+    p.add_argument("--masks", required=True, help="folder of masks, paired with images by file stem")
     p.add_argument("--out", required=True, help="study folder (study.db, trials/, best.yaml, trials.png)")
     p.add_argument("--config", help="base settings (YAML); the search changes only the searched ones")
     p.add_argument("--val-range", help="validation = positions START:STOP of the name-sorted pairs")
@@ -361,7 +377,7 @@ def _add_tune(sub):
     p.add_argument("--trials", type=int, default=20, help="trials in the study, resumed ones included")
     p.add_argument("--trial-minutes", type=float, default=None,
                    help="training budget of one trial (default: a sixth of --time-limit, at least 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial's training (default 0)")
 
 
 def _add_calibrate(sub):
@@ -374,8 +390,8 @@ def _add_calibrate(sub):
     p.add_argument("--criterion", choices=CRITERIA, default=CRITERIA[0],
                    help=f"f1: mean F1 at IoU 0.5 and 0.75, finding and outlining objects; count: F1 at IoU 0.5 among "
                         f"the settings whose median count error is no worse than the model's own (default {CRITERIA[0]})")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out model")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def _add_export(sub):
@@ -388,7 +404,7 @@ def _add_export(sub):
     p.add_argument("--out", required=True, help="NAME.zip (bioimage.io package) or NAME.onnx")
     p.add_argument("--format", choices=list(FORMATS), default=None,
                    help=f"default: from --out's suffix (.zip: bioimageio, .onnx: onnx), else {d.format}")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     g = p.add_argument_group("bioimage.io package")
     g.add_argument("--polarity", choices=POLARITIES, default=d.polarity,
                    help="objects brighter than the background (fluorescence) or darker (brightfield, H&E): a "
@@ -405,7 +421,8 @@ def _add_export(sub):
 
 def _add_demo(sub):
     p = sub.add_parser("demo", help="train, predict and evaluate on bundled data (about 8 minutes)")
-    p.add_argument("--data", choices=["isbi", "synthetic"], default="isbi")
+    p.add_argument("--data", choices=["isbi", "synthetic"], default="isbi",
+                   help="isbi (default): the bundled ISBI 2012 EM slices; synthetic: 24 generated cell images of 256 px")
     p.add_argument("--minutes", type=float, default=7.0, help="training budget in minutes (default 7)")
     p.add_argument("--out", help="output folder (default: ./unetkit-demo-DATE)")
     p.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"], default="auto",
