@@ -422,7 +422,8 @@ def _add_export(sub):
 def _add_demo(sub):
     p = sub.add_parser("demo", help="train, predict and evaluate on bundled data (about 8 minutes)")
     p.add_argument("--data", choices=["isbi", "synthetic"], default="isbi",
-                   help="isbi (default): the bundled ISBI 2012 EM slices; synthetic: 24 generated cell images of 256 px")
+                   help="isbi (default): the bundled ISBI 2012 EM slices; synthetic: 24 generated cell images of "
+                        "256 px")
     p.add_argument("--minutes", type=float, default=7.0, help="training budget in minutes (default 7)")
     p.add_argument("--out", help="output folder (default: ./unetkit-demo-DATE)")
     p.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"], default="auto",

@@ -233,11 +233,11 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             raise UnetkitError(f"{path}: more than 2^32 objects; split the image")
         cut, unsure = sum(r["cut"] for r in results), sum(r["unsure"] for r in results)
         if verbose and unsure:
-            print(f"[unetkit] {path.name}: {plural(unsure, 'object')} scored under --min-score {icfg.min_score:g} and were "
-                  "dropped", flush=True)
+            print(f"[unetkit] {path.name}: {plural(unsure, 'object')} scored under --min-score "
+                  f"{icfg.min_score:g} and were dropped", flush=True)
         if cut:
-            print(f"[unetkit] {path.name}: {plural(cut, 'object')} reach beyond the {bcfg.halo} px halo and may be cut at a "
-                  "block seam; raise --halo", file=sys.stderr)
+            print(f"[unetkit] {path.name}: {plural(cut, 'object')} reach beyond the {bcfg.halo} px halo and may be "
+                  "cut at a block seam; raise --halo", file=sys.stderr)
         labels_out = ZarrOutput.create(out / f"{stem}_labels.ome.zarr", t=where["t"], c=None, z=where["z"],
                                        yx=sel.yx, dtype=np.uint32, chunk=bcfg.chunk, reduce="nearest",
                                        pixel_size=sel.image.pixel_size)
