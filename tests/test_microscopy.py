@@ -245,6 +245,9 @@ def test_a_batch_where_every_file_failed_leaves_no_tables_to_block_the_rerun(tmp
     err = capsys.readouterr().err   # one file asked for: its own message, once, on one line
     assert err.startswith("unetkit count: error: ") and err.count("\n") == 1 and "pass --channel NAME or INDEX" in err
     assert not [p for p in (tmp_path / "o").iterdir()]
+    assert main(["predict", str(tmp_path / "two.ome.tif"), "--model", "nuclei", "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err   # progress on, and still one line: no "wrote 0 predictions" before it
+    assert err.startswith("unetkit predict: error: ") and err.count("\n") == 1
     import shutil
     shutil.copy(tmp_path / "two.ome.tif", tmp_path / "again.ome.tif")
     assert main([*args[:2], str(tmp_path / "again.ome.tif"), *args[2:]]) == 2

@@ -167,6 +167,7 @@ def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwri
         return written
 
     written, failures = run_batch(files, one, on_error=on_error)
-    bar.close(f"wrote {len(written)} predictions to {out}")
+    if written:   # a batch whose every file failed says so in its error alone
+        bar.close(f"wrote {plural(len(written), 'prediction')} to {out}")
     raise_failures(failures, len(files))
     return written
