@@ -147,6 +147,39 @@ def test_time_series_frame_by_frame(tmp_path):
         assert not list((tmp_path / f"never_{run.__name__}").glob("movie*"))
 
 
+def test_a_time_series_tracked_keeps_an_id_along_each_track(tmp_path, capsys):
+    """--t track: a nucleus drifting 2 px a frame keeps one id through the movie; one appearing in frame 2 and
+    one jumping farther than its size between frames start new ids; the counts per frame are the frames' own."""
+    drifting = [(30 + 2 * t, 30) for t in range(4)]
+    jumper = [(70, 20), (70, 20), (70, 75), (70, 75)]
+    frames = np.stack([blobs([drifting[t], jumper[t]] + ([(20, 75)] if t >= 2 else [])) for t in range(4)])
+    tifffile.imwrite(tmp_path / "movie.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    got = count(threshold_model(), [tmp_path / "movie.tif"], tmp_path / "out", verbose=False,
+                choice=AxisChoice(t="track"))
+    assert [r["count"] for r in got] == [2, 2, 3, 3]
+    table = rows(tmp_path / "out" / "movie_objects.csv")
+    tracks = {}
+    for r in table:
+        tracks.setdefault(int(r["id"]), []).append(int(r["t"]))
+    assert sorted(tracks.values()) == [[0, 1], [0, 1, 2, 3], [2, 3], [2, 3]]   # drifting; jumper before/after; new
+    labels = np.asarray(open_image(tmp_path / "out" / "movie_labels.ome.zarr").data[:, 0, 0])
+    along = {int(labels[t, y, x]) for t, (y, x) in enumerate(drifting)}
+    assert len(along) == 1 and along != {0}                             # the label image carries the same ids
+    # frames on their own (the default): every object of every frame its own id, as before
+    count(threshold_model(), [tmp_path / "movie.tif"], tmp_path / "frames", verbose=False)
+    assert len({r["id"] for r in rows(tmp_path / "frames" / "movie_objects.csv")}) == 10
+    # tracking links one plane a frame: a z-stack over time is refused with slices, tracked on its projection
+    tzyx = np.stack([np.stack([f, f]) for f in frames])
+    tifffile.imwrite(tmp_path / "tz.tif", tzyx, imagej=True, metadata={"axes": "TZYX"})
+    assert main(["count", str(tmp_path / "tz.tif"), "--model", "nuclei", "--out", str(tmp_path / "tz"), "--t",
+                 "track", "--z", "slices", "--quiet"]) == 2
+    assert "has 2 slices a frame; pass --z max to track on the projection" in capsys.readouterr().err
+    got = count(threshold_model(), [tmp_path / "tz.tif"], tmp_path / "tzmax", verbose=False,
+                choice=AxisChoice(t="track", z="max"))
+    assert [r["count"] for r in got] == [2, 2, 3, 3]
+    assert len({r["id"] for r in rows(tmp_path / "tzmax" / "tz_objects.csv")}) == 4
+
+
 def test_nan_pixels_are_refused_or_masked_on_request(tmp_path, capsys):
     img = np.random.default_rng(0).random((64, 64)).astype(np.float32)
     img[10:20, 10:20] = np.nan

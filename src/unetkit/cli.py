@@ -227,6 +227,11 @@ def _add_axes_blocks_batch(p, count: bool = False):
     g.add_argument("--channel", help="channel(s) to use by name or index, comma-separated (e.g. DAPI or 0,1,2)")
     g.add_argument("--z", choices=["slices", "max"],
                    help="z-stacks: each slice (objects linked across z) or the maximum projection")
+    if count:
+        g.add_argument("--t", choices=["frames", "track"], default=axes.t,
+                       help="time series: each frame counted on its own (default), or track: an object that overlaps "
+                            "one of the frame before with IoU >= 0.5 keeps its id (slow-moving objects; a division "
+                            "or a jump starts a new id)")
     g.add_argument("--axes", help="name the axes of files that do not (e.g. ZYX, CYX, TYX for a plain TIFF stack)")
     g.add_argument("--nan", choices=["refuse", "mask"], default=axes.nan,
                    help="NaN/inf pixels: refuse the file (default) or predict them as background")
@@ -256,7 +261,8 @@ def _axes_blocks_batch(args) -> dict:
                          workers=args.workers)
     if getattr(args, "halo", None) is not None:
         blocks.halo = args.halo
-    return {"choice": AxisChoice(channel=channel, z=args.z, nan=args.nan), "blocks": blocks, "axes": args.axes,
+    choice = AxisChoice(channel=channel, z=args.z, nan=args.nan, t=getattr(args, "t", AxisChoice.t))
+    return {"choice": choice, "blocks": blocks, "axes": args.axes,
             "on_error": args.on_error, "skip_existing": args.skip_existing}
 
 

@@ -179,6 +179,7 @@ class AxisChoice:
     channel: list | None = None     # names or indices; None = the image must have one channel (or RGB colour)
     z: str | None = None            # None (a z-stack is refused) | slices | max
     nan: str = "refuse"             # refuse | mask (NaN/inf pixels predicted as background)
+    t: str = "frames"               # frames (each on its own) | track (count: objects linked frame to frame)
 
 
 @dataclass

@@ -6,7 +6,8 @@ says how to get there, and nothing is collapsed silently:
             RGB model); the colour samples of an RGB picture pass as today;
   z         a z-stack needs ``--z slices`` (each slice, objects linked across z
             afterwards) or ``--z max`` (maximum projection);
-  t         a time series is predicted frame by frame.
+  t         a time series is predicted frame by frame; ``--t track`` (count) then links
+            objects from frame to frame (one id along a track).
 A plane is read block by block (``Plane.read``); its normalisation statistics are
 gathered over the whole plane first, in memory for small planes and as a streamed
 histogram over blocks for large ones, so every block is normalised alike.
@@ -24,6 +25,7 @@ from .errors import SetupError, UnetkitError
 from .io import LazyImage, pixels
 
 Z_MODES = ("slices", "max")
+T_MODES = ("frames", "track")
 NAN_POLICIES = ("refuse", "mask")
 
 
@@ -34,6 +36,7 @@ class Selection:
     data: object
     z_mode: str | None
     channel_names: list[str]
+    t_mode: str | None = None    # None: one time point; frames | track
 
     @property
     def planes(self) -> list[tuple[int, int]]:
@@ -88,8 +91,14 @@ def select(img: LazyImage, model_channels: int, choice: AxisChoice | None = None
             raise SetupError(f"--z {choice.z}: choose slices or max")
         if choice.z == "max":
             data = data.max(axis=2, keepdims=True)
+    if choice.t not in T_MODES:
+        raise SetupError(f"--t {choice.t}: choose frames or track")
+    n_t = img.shape["T"]
+    if choice.t == "track" and n_t > 1 and n_z > 1 and choice.z == "slices":
+        raise UnetkitError(f"{img.path}: --t track links the objects of one plane from frame to frame, and this "
+                           f"time series has {n_z} slices a frame; pass --z max to track on the projection")
     data = da.moveaxis(data, 1, -1)  # T Z Y X C
-    return Selection(img, data, choice.z if n_z > 1 else None, names)
+    return Selection(img, data, choice.z if n_z > 1 else None, names, choice.t if n_t > 1 else None)
 
 
 @dataclass

@@ -11,7 +11,8 @@ Three passes over blocks, each a set of Dask tasks:
   3. each block's core is painted from the crops that reach it, ids shifted by the
      running count of the blocks before (ids unique over the whole image).
 For z-stacks (``--z slices``) objects of consecutive slices that overlap with IoU >= 0.5
-then share one id (linked block by block, bounded by the number of objects, not pixels).
+then share one id (linked block by block, bounded by the number of objects, not pixels);
+for time series with ``--t track`` the same rule links consecutive frames (a track keeps its id).
 ``NAME_objects.csv`` is streamed from the scratch CSVs, and the outline files asked for (``io.object_files``) from the
 outlines each block traced of the objects it owns, whole; memory is a few blocks.
 """
@@ -151,17 +152,18 @@ def paint_block(task: PaintTask) -> None:
     task.job.outputs["labels"].write(task.t, task.z, y0, x0, out)
 
 
-def _link_slices(labels: ZarrOutput, t: int, n_z: int, regions) -> dict:
-    """Give objects of slice z the id of the slice z-1 object they overlap with IoU >= 0.5;
-    returns {raw id: linked id} for the relinked objects."""
+def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions) -> dict:
+    """Give objects of each (t, z) plane in ``planes`` the id of the previous plane's object they overlap with
+    IoU >= 0.5 (consecutive slices of a z-stack, or frames of a time series); an object linked before passes its
+    id on, so one id runs along the chain. Returns {raw id: linked id} for the relinked objects."""
     mapping: dict[int, int] = {}
-    for z in range(1, n_z):
+    for (ta, za), (tb, zb) in zip(planes, planes[1:]):
         inter: dict[tuple[int, int], int] = {}
         area_a: dict[int, int] = {}
         area_b: dict[int, int] = {}
         for y0, y1, x0, x1 in regions:
-            a = labels.read(t, z - 1, y0, y1, x0, x1).astype(np.uint64)
-            b = labels.read(t, z, y0, y1, x0, x1).astype(np.uint64)
+            a = labels.read(ta, za, y0, y1, x0, x1).astype(np.uint64)
+            b = labels.read(tb, zb, y0, y1, x0, x1).astype(np.uint64)
             for ids, area in ((a, area_a), (b, area_b)):
                 v, c = np.unique(ids[ids > 0], return_counts=True)
                 for i, n in zip(v.tolist(), c.tolist()):
@@ -180,10 +182,10 @@ def _link_slices(labels: ZarrOutput, t: int, n_z: int, regions) -> dict:
         keys = np.array(sorted(lut), np.uint64)
         vals = np.array([lut[k] for k in sorted(lut)], np.uint32)
         for y0, y1, x0, x1 in regions:
-            b = labels.read(t, z, y0, y1, x0, x1)
+            b = labels.read(tb, zb, y0, y1, x0, x1)
             pos = np.clip(np.searchsorted(keys, b), 0, len(keys) - 1)
             hit = (keys[pos] == b) & (b > 0)
-            labels.write(t, z, y0, x0, np.where(hit, vals[pos], b).astype(np.uint32))
+            labels.write(tb, zb, y0, x0, np.where(hit, vals[pos], b).astype(np.uint32))
         mapping.update(lut)
     return mapping
 
@@ -257,7 +259,9 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
         linked = {}
         if sel.z_mode == "slices":
             for t in range(n_t):
-                linked.update(_link_slices(labels_out, t, n_z, regions))
+                linked.update(_link_planes(labels_out, [(t, z) for z in range(n_z)], regions))
+        if sel.t_mode == "track":   # one plane a frame (planes.select refused z slices with it)
+            linked.update(_link_planes(labels_out, [(t, 0) for t in range(n_t)], regions))
         counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t)
         if outlines:
             _write_outlines(outlines, out, stem, tasks, offsets, linked, stacked=n_t * n_z > 1)
