@@ -148,9 +148,10 @@ def test_time_series_frame_by_frame(tmp_path):
 
 
 def test_a_time_series_tracked_keeps_an_id_along_each_track(tmp_path, capsys):
-    """--t track: a nucleus drifting 2 px a frame keeps one id through the movie; one appearing in frame 2 and
-    one jumping farther than its size between frames start new ids; the counts per frame are the frames' own."""
-    drifting = [(30 + 2 * t, 30) for t in range(4)]
+    """--t track: a nucleus drifting 5 px a frame (a third of its diameter: IoU about 0.4 with the frame before)
+    keeps one id through the movie; one appearing in frame 2 and one jumping farther than its size between frames
+    start new ids; the counts per frame are the frames' own."""
+    drifting = [(30 + 5 * t, 30) for t in range(4)]
     jumper = [(70, 20), (70, 20), (70, 75), (70, 75)]
     frames = np.stack([blobs([drifting[t], jumper[t]] + ([(20, 75)] if t >= 2 else [])) for t in range(4)])
     tifffile.imwrite(tmp_path / "movie.tif", frames, imagej=True, metadata={"axes": "TYX"})

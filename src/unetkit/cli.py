@@ -229,10 +229,10 @@ def _add_axes_blocks_batch(p, count: bool = False):
                    help="z-stacks: each slice (objects linked across z) or the maximum projection")
     if count:
         g.add_argument("--t", choices=["frames", "track"], default=axes.t,
-                       help="time series: each frame counted on its own (default), or track: an object that overlaps "
-                            "one of the frame before with IoU >= 0.5 keeps its id (objects that move under a quarter of "
-                            "their diameter a frame; a division "
-                            "or a jump starts a new id)")
+                       help="time series: each frame counted on its own (default), or track: an object and the one "
+                            "of the frame before that overlap each other best (IoU >= 0.25) share an id (objects that "
+                            "move up to a third of their diameter a frame; a division or a longer jump starts a new "
+                            "id)")
     g.add_argument("--axes", help="name the axes of files that do not (e.g. ZYX, CYX, TYX for a plain TIFF stack)")
     g.add_argument("--nan", choices=["refuse", "mask"], default=axes.nan,
                    help="NaN/inf pixels: refuse the file (default) or predict them as background")

@@ -12,7 +12,8 @@ Three passes over blocks, each a set of Dask tasks:
      running count of the blocks before (ids unique over the whole image).
 For z-stacks (``--z slices``) objects of consecutive slices that overlap with IoU >= 0.5
 then share one id (linked block by block, bounded by the number of objects, not pixels);
-for time series with ``--t track`` the same rule links consecutive frames (a track keeps its id).
+for time series with ``--t track`` consecutive frames are linked the same way, by mutual best matches down to
+IoU 0.25 (a track keeps its id).
 ``NAME_objects.csv`` is streamed from the scratch CSVs, and the outline files asked for (``io.object_files``) from the
 outlines each block traced of the objects it owns, whole; memory is a few blocks.
 """
@@ -39,7 +40,10 @@ from .omezarr import ZarrOutput
 from .predict import ImageJob, block_regions, output_axes, prepare_job, preview, preview_image, run_blocks, \
     say_smoothing, with_scale
 
-LINK_IOU = 0.5
+LINK_IOU = 0.5    # z slices: the same nucleus, a slice apart
+# frames (--t track): mutual best matches down to this IoU follow a nucleus that moves up to about half its diameter
+# a frame (IoU 0.5 stops at a quarter: benchmarks/README.md section 35)
+TRACK_IOU = 0.25
 SAMPLE = 2048    # px: side of the central window of the first plane in which count finds the object size
 
 
@@ -152,10 +156,11 @@ def paint_block(task: PaintTask) -> None:
     task.job.outputs["labels"].write(task.t, task.z, y0, x0, out)
 
 
-def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions) -> dict:
-    """Give objects of each (t, z) plane in ``planes`` the id of the previous plane's object they overlap with
-    IoU >= 0.5 (consecutive slices of a z-stack, or frames of a time series); an object linked before passes its
-    id on, so one id runs along the chain. Returns {raw id: linked id} for the relinked objects."""
+def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions, min_iou: float = LINK_IOU) -> dict:
+    """Give objects of each (t, z) plane in ``planes`` the id of the previous plane's object they overlap most,
+    where each is the other's best match and their IoU is at least ``min_iou`` (consecutive slices of a z-stack,
+    or frames of a time series; above 0.5 a match is unique anyway); an object linked before passes its id on, so
+    one id runs along the chain. Returns {raw id: linked id} for the relinked objects."""
     mapping: dict[int, int] = {}
     for (ta, za), (tb, zb) in zip(planes, planes[1:]):
         inter: dict[tuple[int, int], int] = {}
@@ -173,10 +178,15 @@ def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions) -> 
             for key, n in zip(v.tolist(), c.tolist()):
                 pair = (key >> 32, key & 0xFFFFFFFF)
                 inter[pair] = inter.get(pair, 0) + n
-        lut = {}
+        best_of_a: dict[int, tuple[float, int]] = {}
+        best_of_b: dict[int, tuple[float, int]] = {}
         for (ia, ib), n in inter.items():
-            if n / (area_a[ia] + area_b[ib] - n) >= LINK_IOU:  # IoU > 0.5 is a unique match
-                lut[ib] = ia
+            iou = n / (area_a[ia] + area_b[ib] - n)
+            if iou > best_of_a.get(ia, (0.0, 0))[0]:
+                best_of_a[ia] = (iou, ib)
+            if iou > best_of_b.get(ib, (0.0, 0))[0]:
+                best_of_b[ib] = (iou, ia)
+        lut = {ib: ia for ib, (iou, ia) in best_of_b.items() if iou >= min_iou and best_of_a[ia][1] == ib}
         if not lut:
             continue
         keys = np.array(sorted(lut), np.uint64)
@@ -261,7 +271,7 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             for t in range(n_t):
                 linked.update(_link_planes(labels_out, [(t, z) for z in range(n_z)], regions))
         if sel.t_mode == "track":   # one plane a frame (planes.select refused z slices with it)
-            linked.update(_link_planes(labels_out, [(t, 0) for t in range(n_t)], regions))
+            linked.update(_link_planes(labels_out, [(t, 0) for t in range(n_t)], regions, TRACK_IOU))
         counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t)
         if outlines:
             _write_outlines(outlines, out, stem, tasks, offsets, linked, stacked=n_t * n_z > 1)

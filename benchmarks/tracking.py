@@ -1,0 +1,108 @@
+"""`count --t track` on synthetic time lapses: how often a nucleus keeps one id through the movie, by how far
+it moves a frame.
+
+Each movie: 512 x 512 px, 12 frames, 36 fluorescence nuclei (ellipses, radius 6-9 px, a Gaussian grain, Poisson
+noise over a camera offset) that start on a jittered grid and take a random walk of STEP px a frame in a random
+direction (reflected at the border; a step that would make two nuclei touch is not taken, so no nucleus hides
+another). The truth is each nucleus' centre in every frame; a track is kept whole when the label image holds one and
+the same non-zero id at its centre in all 12 frames. `count` runs with its defaults (the bundled model, the size
+search, TTA) plus `--t track`.
+
+Usage: python benchmarks/tracking.py OUT [--steps 1 2 4 6] [--seed 5]
+"""
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from scipy import ndimage
+
+SIZE, FRAMES, N = 512, 12, 36
+
+
+def walk(rng, step: float, radii: np.ndarray) -> np.ndarray:
+    """(FRAMES, N, 2) centres: a jittered grid, then random steps that keep every pair apart."""
+    side = int(np.ceil(np.sqrt(N)))
+    grid = (np.arange(side) + 0.5) * SIZE / side
+    pts = np.array([(y, x) for y in grid for x in grid])[:N] + rng.normal(0, 4, (N, 2))
+    out = [pts.copy()]
+    for _ in range(FRAMES - 1):
+        for i in rng.permutation(N):
+            angle = rng.uniform(0, 2 * np.pi)
+            new = pts[i] + step * np.array([np.sin(angle), np.cos(angle)])
+            new = np.where(new < radii[i] + 2, 2 * (radii[i] + 2) - new, new)
+            new = np.where(new > SIZE - radii[i] - 2, 2 * (SIZE - radii[i] - 2) - new, new)
+            gaps = np.hypot(*(pts - new).T) - radii - radii[i]
+            gaps[i] = np.inf
+            if gaps.min() > 3:
+                pts[i] = new
+        out.append(pts.copy())
+    return np.array(out)
+
+
+def frame(rng, centres: np.ndarray, radii: np.ndarray, shapes: list) -> np.ndarray:
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    signal = np.zeros((SIZE, SIZE))
+    grain = ndimage.gaussian_filter(rng.normal(0, 1, (SIZE, SIZE)), 2.0)
+    for (cy, cx), r, (ecc, theta, bright) in zip(centres, radii, shapes):
+        dy, dx = yy - cy, xx - cx
+        u = (dy * np.cos(theta) + dx * np.sin(theta)) / (r * ecc)
+        v = (-dy * np.sin(theta) + dx * np.cos(theta)) / (r / ecc)
+        inside = u ** 2 + v ** 2 <= 1
+        signal[inside] = bright * (1 + 0.25 * grain[inside])
+    return (100 + rng.poisson(np.clip(ndimage.gaussian_filter(signal, 1.0), 0, None) * 400)).astype(np.uint16)
+
+
+def movie(out: Path, step: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    radii = rng.uniform(6, 9, N)
+    shapes = [(rng.uniform(1.0, 1.3), rng.uniform(0, np.pi), rng.uniform(0.4, 1.0)) for _ in range(N)]
+    centres = walk(rng, step, radii)
+    tifffile.imwrite(out, np.stack([frame(rng, c, radii, shapes) for c in centres]), imagej=True,
+                     metadata={"axes": "TYX"})
+    return centres
+
+
+def score(labels: np.ndarray, centres: np.ndarray) -> dict:
+    ids = np.array([[labels[t, int(round(y)), int(round(x))] for y, x in centres[t]] for t in range(FRAMES)])
+    whole = [(col > 0).all() and len(set(col)) == 1 for col in ids.T]
+    switches = int(sum((a != b) or a == 0 for col in ids.T for a, b in zip(col, col[1:])))
+    return {"tracks_whole": float(np.mean(whole)), "links": N * (FRAMES - 1), "broken_links": switches}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--steps", type=float, nargs="+", default=[1, 2, 4, 6])
+    ap.add_argument("--seed", type=int, default=5)
+    args = ap.parse_args()
+    root = Path(args.out)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for step in args.steps:
+        path = root / f"walk_{step:g}px.tif"
+        centres = movie(path, step, args.seed)
+        for mode in ("track", "frames"):
+            dest = root / f"count_{step:g}px_{mode}"
+            t0 = time.time()
+            subprocess.run(["unetkit", "count", str(path), "--model", "nuclei", "--out", str(dest), "--t", mode,
+                            "--quiet", "--overwrite"], check=True)
+            seconds = time.time() - t0
+            from unetkit.io import open_image
+            labels = np.asarray(open_image(dest / f"{path.stem}_labels.ome.zarr").data[:, 0, 0])
+            with open(dest / "counts.csv") as fh:
+                counts = [int(r["count"]) for r in csv.DictReader(fh)]
+            row = {"step_px": step, "mode": mode, "seconds": round(seconds, 1),
+                   "median_count": float(np.median(counts)), **score(labels, centres)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    (root / "tracking.json").write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
