@@ -158,6 +158,22 @@ def test_the_settings_that_made_a_folder_are_written_beside_it_and_a_changed_rer
     assert "predict.threshold: 0.3 then" in capsys.readouterr().err and not list((tmp_path / "p").glob("001*"))
 
 
+def test_a_record_written_before_a_setting_existed_compares_it_as_its_default(counted, tmp_path, capsys):
+    """count.yaml of an earlier version lacks a newer setting (planes.t): that run ran as its default, so
+    --skip-existing with the default goes on, and only a really different value is refused."""
+    import yaml
+    root, images, masks, run, out = counted
+    first, second = sorted(images.iterdir())[:2]
+    base = ["count", "--model", str(run), "--out", str(tmp_path / "c"), "--tile", "32", "--overlap", "8", "--quiet"]
+    assert main([*base[:1], str(first), *base[1:]]) == 0
+    record = yaml.safe_load((tmp_path / "c" / "count.yaml").read_text())
+    del record["planes"]["t"]                                       # as the version before --t wrote it
+    (tmp_path / "c" / "count.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    assert main([*base[:1], str(second), *base[1:], "--t", "track", "--skip-existing"]) == 2
+    assert "planes.t: 'frames' then, 'track' now" in capsys.readouterr().err
+    assert main([*base[:1], str(second), *base[1:], "--skip-existing"]) == 0
+
+
 def test_invert_auto_makes_objects_bright():
     dark_on_bright = np.full((32, 32), 200, np.uint8)
     dark_on_bright[10:20, 10:20] = 30

@@ -49,6 +49,15 @@ def settings(record: dict) -> dict:
     return {k: v for k, v in flat.items() if k not in EXECUTION}
 
 
+def defaults() -> dict:
+    """``section.key`` -> the default of every setting the records' sections hold: a record written before a setting
+    existed lacks it, and that run ran as its default (it could not be set), so the default is what it is compared
+    as; a resumed run is then refused only for a setting that really differs."""
+    from .config import AxisChoice, BlockConfig, InstanceConfig, PredictConfig
+    sections = {"predict": PredictConfig, "instances": InstanceConfig, "planes": AxisChoice, "blocks": BlockConfig}
+    return settings({name: dataclasses.asdict(cls()) for name, cls in sections.items()})
+
+
 class RecordWriter:
     """Checks the folder's earlier record at once (``check``: other settings refuse the run unless ``overwrite``; the
     same settings add this run's inputs) and writes ``OUT/COMMAND.yaml`` just before the run's first output
@@ -72,7 +81,8 @@ def merged(path: Path, record: dict) -> dict:
     """``record`` with the inputs of the earlier record at ``path`` added; refused when their settings differ."""
     import yaml
     earlier = yaml.safe_load(path.read_text()) or {}
-    old, new = settings(earlier), settings(record)
+    old, new, default = settings(earlier), settings(record), defaults()
+    old.update({k: default[k] for k in new if k not in old and k in default})   # recorded before the setting existed
     changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if changed:
         shown = "; ".join(f"{k}: {old.get(k)!r} then, {new.get(k)!r} now" for k in changed[:3])
