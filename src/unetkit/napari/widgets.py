@@ -3,8 +3,8 @@ returned layer; the functions run the layer's pixels through what ``count`` and 
 a ``Predictor``), so they run, and are tested, without a viewer or Qt.
 
 A layer is counted plane by plane: a 2-D image (gray or RGB) as ``unetkit count`` counts a file, a stack (time
-points, z-slices) one plane at a time with ids kept unique over the stack (no linking across z: ``unetkit count
---z slices`` links). Layers larger than ``BlockConfig.max_pixels`` per plane are refused: a whole slide goes
+points, z-slices) one plane at a time with ids kept unique over the stack (no linking across z or t: ``unetkit
+count --z slices`` links slices, ``--t track`` frames). Layers larger than ``BlockConfig.max_pixels`` per plane are refused: a whole slide goes
 through ``unetkit count`` (block by block) and its OME-Zarr labels open in napari. Memory: the layer's pixels
 (napari holds them) plus one plane's predictions.
 """
