@@ -115,6 +115,11 @@ def test_refusals_leave_nothing_behind(tmp_path):
     stack = write_image(tmp_path / "stack.npy", np.zeros((5, 80, 80), np.float32))
     with pytest.raises(UnetkitError, match="stack.npy: .*axis"):
         export_model(never, tmp_path / "a.zip", ExportConfig(sample=str(stack)))
+    movie = tmp_path / "movie.tif"      # a time series passes the reader: its first frame was taken in silence
+    import tifffile
+    tifffile.imwrite(movie, np.zeros((4, 80, 80), np.uint8), imagej=True, metadata={"axes": "TYX"})
+    with pytest.raises(UnetkitError, match="movie.tif: 4 time points x 1 slice; a test image must be one 2-D plane"):
+        export_model(never, tmp_path / "a.zip", ExportConfig(sample=str(movie)))
     nan = np.full((80, 80), 1.0, np.float32)
     nan[3, 3] = np.nan
     with pytest.raises(UnetkitError, match="NaN"):

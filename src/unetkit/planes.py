@@ -23,6 +23,7 @@ from .data.prepare import NormParams, apply_norm, norm_params, params_from_stats
 from .config import AxisChoice  # noqa: F401  (settings live in config)
 from .errors import SetupError, UnetkitError
 from .io import LazyImage, pixels
+from .progress import plural
 
 Z_MODES = ("slices", "max")
 T_MODES = ("frames", "track")
@@ -45,6 +46,11 @@ class Selection:
     @property
     def yx(self) -> tuple[int, int]:
         return int(self.data.shape[2]), int(self.data.shape[3])
+
+    def describe_planes(self) -> str:
+        """'4 time points x 1 slice', for messages."""
+        n_t, n_z = self.data.shape[:2]
+        return f"{plural(int(n_t), 'time point')} x {plural(int(n_z), 'slice')}"
 
     def plane(self, t: int, z: int) -> "Plane":
         return Plane(self, t, z)

@@ -51,7 +51,7 @@ def use_blocks(sel, bcfg: BlockConfig) -> bool:
     if bcfg.mode not in ("auto", "always", "never"):
         raise SetupError(f"--blocks {bcfg.mode}: choose auto, always or never")
     if bcfg.mode == "never" and len(sel.planes) > 1:   # in memory is one plane: the others would go unseen
-        raise UnetkitError(f"{sel.image.path}: {describe_planes(sel)}; --blocks never predicts one plane in memory: "
+        raise UnetkitError(f"{sel.image.path}: {sel.describe_planes()}; --blocks never predicts one plane in memory: "
                            "leave --blocks auto (z-stacks and time series go block by block)")
     if bcfg.mode != "auto":
         return bcfg.mode == "always"
@@ -59,16 +59,10 @@ def use_blocks(sel, bcfg: BlockConfig) -> bool:
     return len(sel.planes) > 1 or h * w > bcfg.max_pixels
 
 
-def describe_planes(sel) -> str:
-    """'4 time points x 1 slice' of a selection, for messages."""
-    n_t, n_z = sel.data.shape[:2]
-    return f"{plural(int(n_t), 'time point')} x {plural(int(n_z), 'slice')}"
-
-
 def load_plane(predictor: Predictor, sel, path, nan: str = "refuse") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(native image, model input, non-finite mask) of a single small plane, in memory."""
     if len(sel.planes) > 1:   # never the first plane alone, in silence
-        raise UnetkitError(f"{path}: {describe_planes(sel)}; one 2-D plane is needed here")
+        raise UnetkitError(f"{path}: {sel.describe_planes()}; one 2-D plane is needed here")
     native = sel.plane(0, 0).whole()
     return (native, *plane_input(predictor, native, path, nan))
 
