@@ -40,22 +40,13 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
           skip_existing: bool = False, outlines: tuple = ()) -> list[dict]:
     """Count objects in every input; returns the rows of counts.csv (file, t, count). ``outlines``: formats of
     ``io.object_files.FORMATS`` (geojson, imagej) to write every object's outline in."""
-    from .io.object_files import FORMATS, paths, write_objects
-    from .viz import count_overlay, display_image, size_histogram
+    from .io.object_files import paths
+    from .viz import size_histogram
     predictor, icfg = counting_predictor(model, predict_cfg, instance_cfg)
     choice, bcfg = choice or AxisChoice(), blocks or BlockConfig()
     files = collect_inputs(inputs)
     out = Path(out_dir)
-    check_out_dir(out, files, overwrite, COUNT_SUFFIXES, skip_existing)
-    for name in TABLES:
-        if (out / name).exists() and not (overwrite or skip_existing):
-            raise UnetkitError(f"{out / name}: already exists from an earlier run; choose another --out, pass "
-                               "--skip-existing to continue that run, or --overwrite")
-    if pixel_size is not None and pixel_size <= 0:
-        raise UnetkitError(f"--pixel-size {pixel_size}: must be a positive length in um per pixel")
-    unknown = set(outlines) - set(FORMATS)
-    if unknown:
-        raise UnetkitError(f"unknown outline format {sorted(unknown)[0]!r}: use {' or '.join(FORMATS)}")
+    check_count_options(out, files, overwrite, skip_existing, pixel_size, outlines)
     if overwrite and not skip_existing:
         clear_earlier_count(out, {image_stem(f) for f in files})
     out.mkdir(parents=True, exist_ok=True)
@@ -81,37 +72,12 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
             record.write()
             rows = count_image(predictor, f, out, stem, choice, bcfg, icfg, size, axes=axes,
                                overwrite=overwrite or skip_existing, verbose=verbose, outlines=outlines)
-            bar.step(f"{f.name}: {plural(sum(r['count'] for r in rows), 'object')}, {sel.image.describe()} block-wise "
-                     f"in {time.time() - t0:.2f} s")
+            bar.step(f"{f.name}: {plural(sum(r['count'] for r in rows), 'object')}, {sel.image.describe()} "
+                     f"block-wise in {time.time() - t0:.2f} s")
             return rows
-        native, x, bad = load_plane(predictor, sel, f, choice.nan)
-        from .diameter import MAX_UPSCALED, count_labels
-        from .noise import describe
-        labels, size_info = count_labels(predictor, x, icfg)
-        if bad is not None:
-            labels[bad] = 0
-        if labels.max() > np.iinfo(np.uint16).max:
-            raise UnetkitError(f"{f}: more than 65535 objects; pass --blocks always (32-bit label ids)")
-        record.write()   # before the first output: count.yaml says what made them
-        write_image(out / f"{stem}_labels.tif", labels.astype(np.uint16))
-        objects = [{"file": f.name, "t": 0, "z": 0, **r, "pixel_size_um": size or ""}
-                   for r in measure(labels, np.nan_to_num(native), size, size_info["scores"])]
-        write_text(table, _csv(objects, TABLE_COLUMNS))
-        if outlines:
-            write_objects(paths(out, stem, outlines), labels, objects)
-        write_image(out / f"{stem}_count.png", count_overlay(display_image(np.nan_to_num(native)), labels))
-        found = f", diameter {size_info['diameter']:.3g} px at scale {size_info['scale']:.2f}" \
-            if size_info["diameter"] else ""
-        smoothing = predictor.smoothing(x, size_info["scale"])
-        if smoothing:   # the noise the model never saw (noise.py): say how much was smoothed away
-            found += ", " + describe(smoothing)
-        if "skipped_above" in size_info:   # the size search was cut short: say so, and how to force a size
-            found += (f" (scales from {size_info['skipped_above']:.2f} up skipped: the image would exceed "
-                      f"{MAX_UPSCALED / 1e6:.1f} Mpx; pass --diameter PX if the objects are smaller)")
-        # the objects --min-score dropped: said, not hidden
-        dropped = f" ({size_info['unsure']} under score {icfg.min_score:g} dropped)" if size_info["unsure"] else ""
-        bar.step(f"{f.name}: {plural(int(labels.max()), 'object')}{dropped}{found} in {time.time() - t0:.2f} s")
-        return [{"file": f.name, "t": 0, "count": int(labels.max())}]
+        n, said = count_plane(predictor, icfg, f, sel, out, stem, size, choice.nan, outlines, record)
+        bar.step(f"{f.name}: {said} in {time.time() - t0:.2f} s")
+        return [{"file": f.name, "t": 0, "count": n}]
 
     results, failures = run_batch(files, one, on_error=on_error)
     counts = [row for rows in results for row in rows]
@@ -126,6 +92,60 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
               f"tables in {out}")
     raise_failures(failures, len(files))
     return counts
+
+
+def check_count_options(out: Path, files: list[Path], overwrite: bool, skip_existing: bool, pixel_size,
+                        outlines) -> None:
+    """Before any image is read: the folder (never over an earlier run's outputs or tables unless asked), the pixel
+    size and the outline formats."""
+    from .io.object_files import FORMATS
+    check_out_dir(out, files, overwrite, COUNT_SUFFIXES, skip_existing)
+    for name in TABLES:
+        if (out / name).exists() and not (overwrite or skip_existing):
+            raise UnetkitError(f"{out / name}: already exists from an earlier run; choose another --out, pass "
+                               "--skip-existing to continue that run, or --overwrite")
+    if pixel_size is not None and pixel_size <= 0:
+        raise UnetkitError(f"--pixel-size {pixel_size}: must be a positive length in um per pixel")
+    unknown = set(outlines) - set(FORMATS)
+    if unknown:
+        raise UnetkitError(f"unknown outline format {sorted(unknown)[0]!r}: use {' or '.join(FORMATS)}")
+
+
+def count_plane(predictor: Predictor, icfg: InstanceConfig, f: Path, sel, out: Path, stem: str, size,
+                nan: str, outlines, record) -> tuple[int, str]:
+    """One small 2-D plane counted in memory: NAME_labels.tif, NAME_objects.csv, the outline files, NAME_count.png
+    (``record`` written before the first); returns (objects, what the progress line says of them).
+    Memory: the plane, its predictions at up to three scales (``diameter.choose_scale``) and its labels."""
+    from .diameter import MAX_UPSCALED, count_labels
+    from .io.object_files import paths, write_objects
+    from .noise import describe
+    from .viz import count_overlay, display_image
+    native, x, bad = load_plane(predictor, sel, f, nan)
+    labels, size_info = count_labels(predictor, x, icfg)
+    if bad is not None:
+        labels[bad] = 0
+    if labels.max() > np.iinfo(np.uint16).max:
+        raise UnetkitError(f"{f}: more than 65535 objects; pass --blocks always (32-bit label ids)")
+    record.write()   # before the first output: count.yaml says what made them
+    write_image(out / f"{stem}_labels.tif", labels.astype(np.uint16))
+    objects = [{"file": f.name, "t": 0, "z": 0, **r, "pixel_size_um": size or ""}
+               for r in measure(labels, np.nan_to_num(native), size, size_info["scores"])]
+    write_text(out / f"{stem}_objects.csv", _csv(objects, TABLE_COLUMNS))
+    if outlines:
+        write_objects(paths(out, stem, outlines), labels, objects)
+    write_image(out / f"{stem}_count.png", count_overlay(display_image(np.nan_to_num(native)), labels))
+    found = f", diameter {size_info['diameter']:.3g} px at scale {size_info['scale']:.2f}" \
+        if size_info["diameter"] else ""
+    smoothing = predictor.smoothing(x, size_info["scale"])
+    if smoothing:   # the noise the model never saw (noise.py): say how much was smoothed away
+        found += ", " + describe(smoothing)
+    if "skipped_above" in size_info:   # the size search was cut short: say so, and how to force a size
+        found += (f" (scales from {size_info['skipped_above']:.2f} up skipped: the image would exceed "
+                  f"{MAX_UPSCALED / 1e6:.1f} Mpx; pass --diameter PX if the objects are smaller)")
+    # the objects --min-score dropped: said, not hidden
+    dropped = f" ({size_info['unsure']} under score {icfg.min_score:g} dropped)" if size_info["unsure"] else ""
+    n = int(labels.max())
+    return n, f"{plural(n, 'object')}{dropped}{found}"
 
 
 def clear_earlier_count(out: Path, stems: set) -> None:
