@@ -163,6 +163,10 @@ def test_a_time_series_tracked_keeps_an_id_along_each_track(tmp_path, capsys):
     for r in table:
         tracks.setdefault(int(r["id"]), []).append(int(r["t"]))
     assert sorted(tracks.values()) == [[0, 1], [0, 1, 2, 3], [2, 3], [2, 3]]   # drifting; jumper before/after; new
+    capsys.readouterr()
+    count(threshold_model(), [tmp_path / "movie.tif"], tmp_path / "said", choice=AxisChoice(t="track"))
+    printed = capsys.readouterr()
+    assert "movie.tif: 4 tracks over 4 frames" in printed.out and "[3/3 links (movie.tif: frames)" in printed.err
     labels = np.asarray(open_image(tmp_path / "out" / "movie_labels.ome.zarr").data[:, 0, 0])
     along = {int(labels[t, y, x]) for t, (y, x) in enumerate(drifting)}
     assert len(along) == 1 and along != {0}                             # the label image carries the same ids

@@ -34,7 +34,7 @@ from ..instances import OBJECT_COLUMNS, InstanceConfig, is_sure, measure, object
 from ..io.write import atomic_folder, atomic_target
 from ..planes import AxisChoice
 from ..predictor import Predictor
-from ..progress import plural
+from ..progress import Progress, plural
 from . import engine
 from .omezarr import ZarrOutput
 from .predict import ImageJob, block_regions, output_axes, prepare_job, preview, preview_image, run_blocks, \
@@ -156,13 +156,18 @@ def paint_block(task: PaintTask) -> None:
     task.job.outputs["labels"].write(task.t, task.z, y0, x0, out)
 
 
-def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions, min_iou: float = LINK_IOU) -> dict:
+def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions, min_iou: float = LINK_IOU,
+                 bar: Progress | None = None) -> dict:
     """Give objects of each (t, z) plane in ``planes`` the id of the previous plane's object they overlap most,
     where each is the other's best match and their IoU is at least ``min_iou`` (consecutive slices of a z-stack,
     or frames of a time series; above 0.5 a match is unique anyway); an object linked before passes its id on, so
-    one id runs along the chain. Returns {raw id: linked id} for the relinked objects."""
+    one id runs along the chain. Returns {raw id: linked id} for the relinked objects. ``bar`` steps once a link
+    (a long movie's linking reads every frame twice).
+    Memory: two planes' label regions at a time, and the objects' overlap counts."""
     mapping: dict[int, int] = {}
     for (ta, za), (tb, zb) in zip(planes, planes[1:]):
+        if bar is not None:
+            bar.step(f"t {ta} -> {tb}" if ta != tb else f"z {za} -> {zb}")
         inter: dict[tuple[int, int], int] = {}
         area_a: dict[int, int] = {}
         area_b: dict[int, int] = {}
@@ -268,10 +273,16 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
                    label=f"{path.name}: labels", verbose=verbose)
         linked = {}
         if sel.z_mode == "slices":
+            bar = Progress(n_t * (n_z - 1), f"links ({path.name}: slices)", enabled=verbose)
             for t in range(n_t):
-                linked.update(_link_planes(labels_out, [(t, z) for z in range(n_z)], regions))
+                linked.update(_link_planes(labels_out, [(t, z) for z in range(n_z)], regions, bar=bar))
         if sel.t_mode == "track":   # one plane a frame (planes.select refused z slices with it)
-            linked.update(_link_planes(labels_out, [(t, 0) for t in range(n_t)], regions, TRACK_IOU))
+            bar = Progress(n_t - 1, f"links ({path.name}: frames)", enabled=verbose)
+            tracked = _link_planes(labels_out, [(t, 0) for t in range(n_t)], regions, TRACK_IOU, bar)
+            linked.update(tracked)
+            if verbose:   # every link joins two ids into one
+                print(f"[unetkit] {path.name}: {plural(int(offsets[-1]) - len(tracked), 'track')} over "
+                      f"{plural(n_t, 'frame')}", flush=True)
         counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t)
         if outlines:
             _write_outlines(outlines, out, stem, tasks, offsets, linked, stacked=n_t * n_z > 1)
