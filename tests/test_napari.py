@@ -79,6 +79,32 @@ def test_a_stack_is_counted_plane_by_plane_with_unique_ids(monkeypatch):
     assert len(ids0) == per_plane[0] and len(ids1) == per_plane[1] and not ids0 & ids1
 
 
+def test_a_stack_linked_gives_an_object_one_id_through_its_planes():
+    """link=frames (or slices): the widget links planes as count --t track (--z slices) does; a moved copy of a
+    frame keeps its objects' ids, the features give each linked id its best plane's score."""
+    import napari.layers
+    import pytest
+    from scipy import ndimage
+    a, _ = random_cells(size=96, n=5, rng=np.random.default_rng(3))
+    moved = ndimage.shift(a, (2, 1), order=0)                    # the same cells, 2 px down and 1 right
+    layer = napari.layers.Image(np.stack([a, moved, moved]), name="movie")
+    apart, kw_apart, _ = count_objects(layer, tta=False)
+    data, kw, _ = count_objects(layer, tta=False, link="frames")
+    per_plane = kw["metadata"]["counts_per_plane"]
+    assert per_plane == kw_apart["metadata"]["counts_per_plane"] and per_plane[1] == per_plane[2]
+    assert len(set(np.unique(apart)) - {0}) == sum(per_plane)            # unlinked: an id per plane
+    ids = [set(np.unique(p)) - {0} for p in data]
+    assert ids[1] == ids[2] and len(ids[0] & ids[1]) >= per_plane[0] - 1  # linked: the same ids go on
+    assert kw["metadata"]["linked_objects"] == len(set().union(*ids))
+    score = dict(zip(kw["features"]["index"], kw["features"]["score"]))
+    raw = dict(zip(kw_apart["features"]["index"], kw_apart["features"]["score"]))
+    for k in ids[0] & ids[2]:   # a track's score: the best of its planes (the planes' ids were k, +n0, +n0+n1)
+        assert score[k] >= raw[k]
+    with pytest.raises(UnetkitError, match=r"hyper: link frames follows objects along one stack axis; this layer "
+                                           r"has 2 \(2 x 2 planes\)"):
+        count_objects(napari.layers.Image(np.stack([np.stack([a, a])] * 2), name="hyper"), tta=False, link="frames")
+
+
 def test_the_score_box_filters_as_count_does_and_minus_one_keeps_the_models_own():
     """min_score in the widget is count's --min-score: -1 is the model's stored value, others override it."""
     import napari.layers

@@ -32,6 +32,7 @@ from ..config import BlockConfig
 from ..instances import OBJECT_COLUMNS, InstanceConfig, is_sure, measure, objects_from_probs, split_distance, \
     TABLE_COLUMNS
 from ..io.write import atomic_folder, atomic_target
+from ..linking import LINK_IOU, TRACK_IOU, Overlaps, relabel
 from ..planes import AxisChoice
 from ..predictor import Predictor
 from ..progress import Progress, plural
@@ -40,10 +41,6 @@ from .omezarr import ZarrOutput
 from .predict import ImageJob, block_regions, output_axes, prepare_job, preview, preview_image, run_blocks, \
     say_smoothing, with_scale
 
-LINK_IOU = 0.5    # z slices: the same nucleus, a slice apart
-# frames (--t track): mutual best matches down to this IoU follow a nucleus that moves up to about half its diameter
-# a frame (IoU 0.5 stops at a quarter: benchmarks/README.md section 35)
-TRACK_IOU = 0.25
 SAMPLE = 2048    # px: side of the central window of the first plane in which count finds the object size
 
 
@@ -158,49 +155,23 @@ def paint_block(task: PaintTask) -> None:
 
 def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions, min_iou: float = LINK_IOU,
                  bar: Progress | None = None) -> dict:
-    """Give objects of each (t, z) plane in ``planes`` the id of the previous plane's object they overlap most,
-    where each is the other's best match and their IoU is at least ``min_iou`` (consecutive slices of a z-stack,
-    or frames of a time series; above 0.5 a match is unique anyway); an object linked before passes its id on, so
-    one id runs along the chain. Returns {raw id: linked id} for the relinked objects. ``bar`` steps once a link
-    (a long movie's linking reads every frame twice).
-    Memory: two planes' label regions at a time, and the objects' overlap counts."""
+    """Link the objects of each (t, z) plane in ``planes`` to the previous plane's (``linking``: mutual best
+    overlap, IoU >= ``min_iou``; consecutive slices of a z-stack, or frames of a time series), rewriting the label
+    image region by region; an object linked before passes its id on, so one id runs along the chain. Returns
+    {raw id: linked id} for the relinked objects. ``bar`` steps once a link (a long movie's linking reads every
+    frame twice). Memory: two planes' label regions at a time, and the objects' overlap counts."""
     mapping: dict[int, int] = {}
     for (ta, za), (tb, zb) in zip(planes, planes[1:]):
         if bar is not None:
             bar.step(f"t {ta} -> {tb}" if ta != tb else f"z {za} -> {zb}")
-        inter: dict[tuple[int, int], int] = {}
-        area_a: dict[int, int] = {}
-        area_b: dict[int, int] = {}
+        overlaps = Overlaps()
         for y0, y1, x0, x1 in regions:
-            a = labels.read(ta, za, y0, y1, x0, x1).astype(np.uint64)
-            b = labels.read(tb, zb, y0, y1, x0, x1).astype(np.uint64)
-            for ids, area in ((a, area_a), (b, area_b)):
-                v, c = np.unique(ids[ids > 0], return_counts=True)
-                for i, n in zip(v.tolist(), c.tolist()):
-                    area[i] = area.get(i, 0) + n
-            both = (a > 0) & (b > 0)
-            v, c = np.unique((a[both] << np.uint64(32)) | b[both], return_counts=True)
-            for key, n in zip(v.tolist(), c.tolist()):
-                pair = (key >> 32, key & 0xFFFFFFFF)
-                inter[pair] = inter.get(pair, 0) + n
-        best_of_a: dict[int, tuple[float, int]] = {}
-        best_of_b: dict[int, tuple[float, int]] = {}
-        for (ia, ib), n in inter.items():
-            iou = n / (area_a[ia] + area_b[ib] - n)
-            if iou > best_of_a.get(ia, (0.0, 0))[0]:
-                best_of_a[ia] = (iou, ib)
-            if iou > best_of_b.get(ib, (0.0, 0))[0]:
-                best_of_b[ib] = (iou, ia)
-        lut = {ib: ia for ib, (iou, ia) in best_of_b.items() if iou >= min_iou and best_of_a[ia][1] == ib}
+            overlaps.add(labels.read(ta, za, y0, y1, x0, x1), labels.read(tb, zb, y0, y1, x0, x1))
+        lut = overlaps.links(min_iou)
         if not lut:
             continue
-        keys = np.array(sorted(lut), np.uint64)
-        vals = np.array([lut[k] for k in sorted(lut)], np.uint32)
         for y0, y1, x0, x1 in regions:
-            b = labels.read(tb, zb, y0, y1, x0, x1)
-            pos = np.clip(np.searchsorted(keys, b), 0, len(keys) - 1)
-            hit = (keys[pos] == b) & (b > 0)
-            labels.write(tb, zb, y0, x0, np.where(hit, vals[pos], b).astype(np.uint32))
+            labels.write(tb, zb, y0, x0, relabel(labels.read(tb, zb, y0, y1, x0, x1), lut))
         mapping.update(lut)
     return mapping
 

@@ -3,8 +3,8 @@ returned layer; the functions run the layer's pixels through what ``count`` and 
 a ``Predictor``), so they run, and are tested, without a viewer or Qt.
 
 A layer is counted plane by plane: a 2-D image (gray or RGB) as ``unetkit count`` counts a file, a stack (time
-points, z-slices) one plane at a time with ids kept unique over the stack (no linking across z or t: ``unetkit
-count --z slices`` links slices, ``--t track`` frames). Layers larger than ``BlockConfig.max_pixels`` per plane are refused: a whole slide goes
+points, z-slices) one plane at a time with ids kept unique over the stack, then (``link``) linked from plane to
+plane as ``unetkit count --z slices`` links slices and ``--t track`` frames (``linking``). Layers larger than ``BlockConfig.max_pixels`` per plane are refused: a whole slide goes
 through ``unetkit count`` (block by block) and its OME-Zarr labels open in napari. Memory: the layer's pixels
 (napari holds them) plus one plane's predictions.
 """
@@ -66,16 +66,24 @@ def _layer_kwargs(layer, name: str, **metadata) -> dict:
     return kw
 
 
+LINKS = ("none", "slices", "frames")
+
+
 def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: float = 0.0,
                   min_score: Annotated[float, {"min": -1.0, "max": 1.0, "step": 0.05}] = -1.0,
-                  tta: bool = True) -> napari.types.LayerDataTuple:
+                  tta: bool = True, link: Annotated[str, {"choices": list(LINKS)}] = "none",
+                  ) -> napari.types.LayerDataTuple:
     """Count objects (nuclei, cells) in an image layer: a labels layer, one id per object.
 
     model: a bundled name (nuclei), a run folder or a .keras file. diameter: typical object size in px
     (0 = found per plane). min_score: drop objects whose peak probability is under it (-1 = the model's own,
-    0.6 for nuclei; 0 keeps every object, for dim frames). tta: average the four flips (2x slower, more accurate)."""
+    0.6 for nuclei; 0 keeps every object, for dim frames). tta: average the four flips (2x slower, more accurate).
+    link: a stack's objects linked from plane to plane into one id, as 'unetkit count' links them: slices (a
+    z-stack, IoU >= 0.5) or frames (a time lapse: tracks, mutual best overlap >= 0.25); none: an id per plane."""
     from .. import label
     from ..instances import instance_settings
+    if link not in LINKS:
+        raise UnetkitError(f"link {link!r}: choose {', '.join(LINKS)}")
     predictor = _predictor(str(model), bool(tta))
     icfg = instance_settings(predictor.meta, diameter=float(diameter) if diameter else "auto",
                              min_score=float(min_score) if min_score >= 0 else None)
@@ -91,10 +99,23 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
         scores.append(info["scores"])
         unsure += info["unsure"]
         offset += counts[-1]
+    score = np.concatenate(scores)
+    linked = {}
+    if link != "none":
+        if len(lead) != 1:
+            raise UnetkitError(f"{image.name}: link {link} follows objects along one stack axis; this layer has "
+                               f"{len(lead)} ({' x '.join(map(str, lead))} planes)")
+        from ..linking import LINK_IOU, TRACK_IOU, link_stack
+        out, linked = link_stack(out, LINK_IOU if link == "slices" else TRACK_IOU)
+        final = np.array([linked.get(i, i) for i in range(1, offset + 1)], np.int64)
+        best = np.zeros(offset + 1)
+        np.maximum.at(best, final, score)   # a linked object's score: its best plane's
+        score = best[final]
     kw = _layer_kwargs(image, f"{image.name} objects", count=sum(counts), counts_per_plane=counts, model=str(model),
-                       unsure_dropped=unsure)   # objects under the min score, dropped
+                       unsure_dropped=unsure,   # objects under the min score, dropped
+                       **({"linked_objects": offset - len(linked)} if link != "none" else {}))
     # one row per id: napari shows an object's score under the cursor, as objects.csv has it
-    kw["features"] = {"index": np.arange(1, offset + 1), "score": np.round(np.concatenate(scores), 3)}
+    kw["features"] = {"index": np.arange(1, offset + 1), "score": np.round(score, 3)}
     return out, kw, "labels"
 
 

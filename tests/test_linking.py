@@ -1,0 +1,38 @@
+"""Linking objects of consecutive planes (linking.py): mutual best overlap over an IoU floor, chains, splits."""
+import numpy as np
+from skimage.draw import disk
+
+from unetkit.linking import LINK_IOU, TRACK_IOU, Overlaps, link_stack, relabel
+
+
+def plane(*objects, size=64):
+    out = np.zeros((size, size), np.uint32)
+    for label, centre, r in objects:
+        out[disk(centre, r, shape=out.shape)] = label
+    return out
+
+
+def test_a_nucleus_a_third_of_its_diameter_away_is_a_track_not_a_slice():
+    a, b = plane((1, (30, 20), 8)), plane((2, (30, 25), 8))     # 5 px of a 17 px disc: IoU about 0.4
+    overlaps = Overlaps()
+    overlaps.add(a, b)
+    assert overlaps.links(TRACK_IOU) == {2: 1} and overlaps.links(LINK_IOU) == {}
+
+
+def test_a_split_object_passes_its_id_to_its_best_half_only_and_ids_chain_through_the_stack():
+    whole = plane((1, (32, 32), 12))
+    halves = whole.copy()
+    halves[:, :36][halves[:, :36] == 1] = 2                      # the larger part
+    halves[:, 36:][halves[:, 36:] == 1] = 3
+    third = np.where(halves == 2, 4, np.where(halves == 3, 5, 0)).astype(np.uint32)
+    linked, mapping = link_stack(np.stack([whole, halves, third]), TRACK_IOU)
+    assert mapping == {2: 1, 4: 1, 5: 3}                         # 3 starts a track; 5 goes on with it
+    assert set(np.unique(linked[2])) == {0, 1, 3}
+    # relabel leaves ids it is not given, and background, alone
+    assert np.array_equal(relabel(third, {4: 9}), np.where(third == 4, 9, third))
+    # regions counted apart add up to the whole planes' counts (block by block as in memory)
+    parts, whole_count = Overlaps(), Overlaps()
+    for cols in (slice(0, 40), slice(40, 64)):
+        parts.add(whole[:, cols], halves[:, cols])
+    whole_count.add(whole, halves)
+    assert parts == whole_count
