@@ -4,9 +4,10 @@ a ``Predictor``), so they run, and are tested, without a viewer or Qt.
 
 A layer is counted plane by plane: a 2-D image (gray or RGB) as ``unetkit count`` counts a file, a stack (time
 points, z-slices) one plane at a time with ids kept unique over the stack, then (``link``) linked from plane to
-plane as ``unetkit count --z slices`` links slices and ``--t track`` frames (``linking``). Layers larger than ``BlockConfig.max_pixels`` per plane are refused: a whole slide goes
-through ``unetkit count`` (block by block) and its OME-Zarr labels open in napari. Memory: the layer's pixels
-(napari holds them) plus one plane's predictions.
+plane as ``unetkit count --z slices`` links slices and ``--t track`` frames (``linking``). Layers larger than
+``BlockConfig.max_pixels`` per plane are refused: a whole slide goes through ``unetkit count`` (block by block) and
+its OME-Zarr labels open in napari. Memory: the layer's pixels (napari holds them) plus one plane's predictions
+(and the labels once more while they are linked).
 """
 from __future__ import annotations
 
@@ -88,6 +89,9 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
     icfg = instance_settings(predictor.meta, diameter=float(diameter) if diameter else "auto",
                              min_score=float(min_score) if min_score >= 0 else None)
     data, lead = _planes(image)
+    if link != "none" and len(lead) > 1:   # before any plane is counted
+        raise UnetkitError(f"{image.name}: link {link} follows objects along one stack axis; this layer has "
+                           f"{len(lead)} ({' x '.join(map(str, lead))} planes)")
     out = None
     counts, scores, unsure, offset = [], [], 0, 0
     for index in _each_plane(lead, "count"):
@@ -101,10 +105,7 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
         offset += counts[-1]
     score = np.concatenate(scores)
     linked = {}
-    if link != "none":
-        if len(lead) != 1:
-            raise UnetkitError(f"{image.name}: link {link} follows objects along one stack axis; this layer has "
-                               f"{len(lead)} ({' x '.join(map(str, lead))} planes)")
+    if link != "none" and lead:   # (one plane: nothing to link)
         from ..linking import LINK_IOU, TRACK_IOU, link_stack
         out, linked = link_stack(out, LINK_IOU if link == "slices" else TRACK_IOU)
         final = np.array([linked.get(i, i) for i in range(1, offset + 1)], np.int64)
@@ -113,7 +114,7 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
         score = best[final]
     kw = _layer_kwargs(image, f"{image.name} objects", count=sum(counts), counts_per_plane=counts, model=str(model),
                        unsure_dropped=unsure,   # objects under the min score, dropped
-                       **({"linked_objects": offset - len(linked)} if link != "none" else {}))
+                       **({"linked_objects": offset - len(linked)} if link != "none" and lead else {}))
     # one row per id: napari shows an object's score under the cursor, as objects.csv has it
     kw["features"] = {"index": np.arange(1, offset + 1), "score": np.round(score, 3)}
     return out, kw, "labels"
