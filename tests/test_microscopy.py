@@ -170,9 +170,17 @@ def test_a_time_series_tracked_keeps_an_id_along_each_track(tmp_path, capsys):
     labels = np.asarray(open_image(tmp_path / "out" / "movie_labels.ome.zarr").data[:, 0, 0])
     along = {int(labels[t, y, x]) for t, (y, x) in enumerate(drifting)}
     assert len(along) == 1 and along != {0}                             # the label image carries the same ids
+    table = {int(r["id"]): r for r in rows(tmp_path / "out" / "movie_tracks.csv")}   # a row per track
+    assert sorted(int(r["frames"]) for r in table.values()) == [2, 2, 2, 4]
+    walked = table[along.pop()]
+    assert (walked["first_t"], walked["last_t"]) == ("0", "3") and float(walked["start_y"]) == pytest.approx(30, abs=0.5)
+    for key in ("displacement", "path_length"):                          # 5 px a frame, three steps, straight down
+        assert float(walked[key]) == pytest.approx(15, abs=0.5)
+    assert float(walked["mean_speed_per_frame"]) == pytest.approx(5, abs=0.2)
     # frames on their own (the default): every object of every frame its own id, as before
     count(threshold_model(), [tmp_path / "movie.tif"], tmp_path / "frames", verbose=False)
     assert len({r["id"] for r in rows(tmp_path / "frames" / "movie_objects.csv")}) == 10
+    assert not (tmp_path / "frames" / "movie_tracks.csv").exists()     # tracks only where frames were linked
     # tracking links one plane a frame: a z-stack over time is refused with slices, tracked on its projection
     tzyx = np.stack([np.stack([f, f]) for f in frames])
     tifffile.imwrite(tmp_path / "tz.tif", tzyx, imagej=True, metadata={"axes": "TZYX"})

@@ -29,7 +29,8 @@ from .prediction import check_out_dir, load_plane, one_plane, plane_input, use_b
 from .predictor import Predictor
 from .progress import Progress, plural
 
-COUNT_SUFFIXES = ("_labels.tif", "_count.png", "_objects.csv", "_labels.ome.zarr", "_objects.geojson", "_rois.zip")
+COUNT_SUFFIXES = ("_labels.tif", "_count.png", "_objects.csv", "_labels.ome.zarr", "_objects.geojson", "_rois.zip",
+                  "_tracks.csv")
 TABLES = ("counts.csv", "objects.csv", "sizes.png")
 
 

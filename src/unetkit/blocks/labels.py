@@ -255,6 +255,9 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
                 print(f"[unetkit] {path.name}: {plural(int(offsets[-1]) - len(tracked), 'track')} over "
                       f"{plural(n_t, 'frame')}", flush=True)
         counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t)
+        if sel.t_mode == "track":   # a row per track: frames, start, end, path length, speed
+            from ..tracks import write_tracks
+            write_tracks(out / f"{stem}_objects.csv", out / f"{stem}_tracks.csv")
         if outlines:
             _write_outlines(outlines, out, stem, tasks, offsets, linked, stacked=n_t * n_z > 1)
         labels_out.finish(overwrite, bcfg.block_size)
