@@ -173,7 +173,8 @@ def test_a_time_series_tracked_keeps_an_id_along_each_track(tmp_path, capsys):
     table = {int(r["id"]): r for r in rows(tmp_path / "out" / "movie_tracks.csv")}   # a row per track
     assert sorted(int(r["frames"]) for r in table.values()) == [2, 2, 2, 4]
     walked = table[along.pop()]
-    assert (walked["first_t"], walked["last_t"]) == ("0", "3") and float(walked["start_y"]) == pytest.approx(30, abs=0.5)
+    assert (walked["first_t"], walked["last_t"]) == ("0", "3")
+    assert float(walked["start_y"]) == pytest.approx(30, abs=0.5)
     for key in ("displacement", "path_length"):                          # 5 px a frame, three steps, straight down
         assert float(walked[key]) == pytest.approx(15, abs=0.5)
     assert float(walked["mean_speed_per_frame"]) == pytest.approx(5, abs=0.2)

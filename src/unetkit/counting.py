@@ -3,8 +3,9 @@
 Per image: ``NAME_labels.tif`` (16-bit label image), ``NAME_objects.csv`` (one row per
 object), the ``outlines`` asked for (``NAME_objects.geojson`` for QuPath, ``NAME_rois.zip`` for
 Fiji), and ``NAME_count.png`` (outlines, ids and the count), written last, so an image whose
-count picture exists is done. Large planes, z-stacks and time series go block by block (``blocks.labels``): ``NAME_labels.ome.zarr`` (32-bit ids, multiscale) and a
-preview picture. For the set: ``counts.csv`` (file, t, count), ``objects.csv`` (every
+count picture exists is done. Large planes, z-stacks and time series go block by block (``blocks.labels``):
+``NAME_labels.ome.zarr`` (32-bit ids, multiscale) and a preview picture; a tracked time lapse (``--t track``) also
+``NAME_tracks.csv`` (``tracks``). For the set: ``counts.csv`` (file, t, count), ``objects.csv`` (every
 image's rows, streamed) and ``sizes.png`` (histogram of object areas). Objects are
 labelled on the blended probability map, so an object cut by a tile seam is one object.
 Physical units come from ``--pixel-size`` or else the file's metadata.
