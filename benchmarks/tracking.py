@@ -8,6 +8,8 @@ another). The truth is each nucleus' centre in every frame; a track is kept whol
 the same non-zero id at its centre in all 12 frames. `count` runs with its defaults (the bundled model, the size
 search, TTA) plus `--t track`.
 
+For tracked movies also NAME_tracks.csv's mean speed per track against the walk's own (px a frame).
+
 Usage: python benchmarks/tracking.py OUT [--steps 1 2 4 6] [--seed 5]
 """
 import argparse
@@ -75,6 +77,22 @@ def score(labels: np.ndarray, centres: np.ndarray) -> dict:
     return {"tracks_whole": float(np.mean(whole)), "links": N * (FRAMES - 1), "broken_links": switches}
 
 
+def speed_error(tracks_csv: Path, labels: np.ndarray, centres: np.ndarray) -> dict:
+    """Median and largest |measured - true| mean speed (px a frame) over the tracks held whole, and the true
+    median speed."""
+    with open(tracks_csv) as fh:
+        measured = {int(r["id"]): float(r["mean_speed_per_frame"]) for r in csv.DictReader(fh)}
+    true = np.hypot(*np.diff(centres, axis=0).transpose(2, 0, 1)).mean(0)   # (N,) px a frame
+    errors = []
+    for n in range(N):
+        ids = {int(labels[t, int(round(y)), int(round(x))]) for t, (y, x) in enumerate(centres[:, n])}
+        if len(ids) == 1 and 0 not in ids:
+            errors.append(abs(measured[ids.pop()] - true[n]))
+    return {"true_median_speed": round(float(np.median(true)), 2),
+            "speed_error_median": round(float(np.median(errors)), 2) if errors else None,
+            "speed_error_max": round(float(np.max(errors)), 2) if errors else None}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -99,6 +117,8 @@ def main():
                 counts = [int(r["count"]) for r in csv.DictReader(fh)]
             row = {"step_px": step, "mode": mode, "seconds": round(seconds, 1),
                    "median_count": float(np.median(counts)), **score(labels, centres)}
+            if mode == "track":   # NAME_tracks.csv's mean speed against the walk's, track by track
+                row.update(speed_error(dest / f"{path.stem}_tracks.csv", labels, centres))
             rows.append(row)
             print(json.dumps(row), flush=True)
     (root / "tracking.json").write_text(json.dumps(rows, indent=1))
