@@ -10,7 +10,10 @@ search, TTA) plus `--t track`.
 
 For tracked movies also NAME_tracks.csv's mean speed per track against the walk's own (px a frame).
 
-Usage: python benchmarks/tracking.py OUT [--steps 1 2 4 6] [--seed 5]
+--miss P leaves each nucleus out of a frame with chance P (never two frames running): `--t track` bridges one
+missed frame; the frames' labels linked without the bridge (linking.link_stack) are scored beside it.
+
+Usage: python benchmarks/tracking.py OUT [--steps 1 2 4 6] [--seed 5] [--miss 0.05]
 """
 import argparse
 import csv
@@ -47,11 +50,13 @@ def walk(rng, step: float, radii: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def frame(rng, centres: np.ndarray, radii: np.ndarray, shapes: list) -> np.ndarray:
+def frame(rng, centres: np.ndarray, radii: np.ndarray, shapes: list, present: np.ndarray) -> np.ndarray:
     yy, xx = np.mgrid[0:SIZE, 0:SIZE]
     signal = np.zeros((SIZE, SIZE))
     grain = ndimage.gaussian_filter(rng.normal(0, 1, (SIZE, SIZE)), 2.0)
-    for (cy, cx), r, (ecc, theta, bright) in zip(centres, radii, shapes):
+    for (cy, cx), r, (ecc, theta, bright), shown in zip(centres, radii, shapes, present):
+        if not shown:
+            continue
         dy, dx = yy - cy, xx - cx
         u = (dy * np.cos(theta) + dx * np.sin(theta)) / (r * ecc)
         v = (-dy * np.sin(theta) + dx * np.cos(theta)) / (r / ecc)
@@ -60,21 +65,38 @@ def frame(rng, centres: np.ndarray, radii: np.ndarray, shapes: list) -> np.ndarr
     return (100 + rng.poisson(np.clip(ndimage.gaussian_filter(signal, 1.0), 0, None) * 400)).astype(np.uint16)
 
 
-def movie(out: Path, step: float, seed: int) -> np.ndarray:
+def absences(miss: float, seed: int) -> np.ndarray:
+    """(FRAMES, N) True where a nucleus is drawn: each is left out of a frame with probability ``miss`` (never the
+    first frame, never two frames running), as a network misses a dim nucleus now and then."""
+    rng = np.random.default_rng(seed + 1000)   # its own stream: the walks and pixels stay those of miss 0
+    present = np.ones((FRAMES, N), bool)
+    for t in range(1, FRAMES):
+        present[t] = ~((rng.random(N) < miss) & present[t - 1])
+    return present
+
+
+def movie(out: Path, step: float, seed: int, miss: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     radii = rng.uniform(6, 9, N)
     shapes = [(rng.uniform(1.0, 1.3), rng.uniform(0, np.pi), rng.uniform(0.4, 1.0)) for _ in range(N)]
     centres = walk(rng, step, radii)
-    tifffile.imwrite(out, np.stack([frame(rng, c, radii, shapes) for c in centres]), imagej=True,
-                     metadata={"axes": "TYX"})
-    return centres
+    present = absences(miss, seed)
+    tifffile.imwrite(out, np.stack([frame(rng, c, radii, shapes, p) for c, p in zip(centres, present)]),
+                     imagej=True, metadata={"axes": "TYX"})
+    return centres, present
 
 
-def score(labels: np.ndarray, centres: np.ndarray) -> dict:
+def score(labels: np.ndarray, centres: np.ndarray, present: np.ndarray) -> dict:
+    """A track is whole when one non-zero id holds its centre in every frame it is drawn in; a link is broken when
+    the id changes between two frames it is drawn in, one missed frame between them or none."""
     ids = np.array([[labels[t, int(round(y)), int(round(x))] for y, x in centres[t]] for t in range(FRAMES)])
-    whole = [(col > 0).all() and len(set(col)) == 1 for col in ids.T]
-    switches = int(sum((a != b) or a == 0 for col in ids.T for a, b in zip(col, col[1:])))
-    return {"tracks_whole": float(np.mean(whole)), "links": N * (FRAMES - 1), "broken_links": switches}
+    whole, links, broken = [], 0, 0
+    for col, shown in zip(ids.T, present.T):
+        seen = col[shown]
+        whole.append((seen > 0).all() and len(set(seen)) == 1)
+        links += len(seen) - 1
+        broken += int(sum((a != b) or a == 0 for a, b in zip(seen, seen[1:])))
+    return {"tracks_whole": float(np.mean(whole)), "links": links, "broken_links": broken}
 
 
 def speed_error(tracks_csv: Path, labels: np.ndarray, centres: np.ndarray) -> dict:
@@ -98,13 +120,14 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--steps", type=float, nargs="+", default=[1, 2, 4, 6])
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--miss", type=float, default=0.0, help="chance a nucleus is left out of a frame")
     args = ap.parse_args()
     root = Path(args.out)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
     for step in args.steps:
-        path = root / f"walk_{step:g}px.tif"
-        centres = movie(path, step, args.seed)
+        path = root / f"walk_{step:g}px{f'_miss{args.miss:g}' if args.miss else ''}.tif"
+        centres, present = movie(path, step, args.seed, args.miss)
         for mode in ("track", "frames"):
             dest = root / f"count_{step:g}px_{mode}"
             t0 = time.time()
@@ -115,12 +138,19 @@ def main():
             labels = np.asarray(open_image(dest / f"{path.stem}_labels.ome.zarr").data[:, 0, 0])
             with open(dest / "counts.csv") as fh:
                 counts = [int(r["count"]) for r in csv.DictReader(fh)]
-            row = {"step_px": step, "mode": mode, "seconds": round(seconds, 1),
-                   "median_count": float(np.median(counts)), **score(labels, centres)}
-            if mode == "track":   # NAME_tracks.csv's mean speed against the walk's, track by track
+            row = {"step_px": step, "miss": args.miss, "mode": mode, "seconds": round(seconds, 1),
+                   "median_count": float(np.median(counts)), **score(labels, centres, present)}
+            if mode == "track" and not args.miss:   # NAME_tracks.csv's mean speed against the walk's
                 row.update(speed_error(dest / f"{path.stem}_tracks.csv", labels, centres))
             rows.append(row)
             print(json.dumps(row), flush=True)
+            if mode == "frames":   # the same links without bridging a missed frame, on the frames' own labels
+                from unetkit.linking import TRACK_IOU, link_stack
+                unbridged = link_stack(labels, TRACK_IOU)[0]
+                row = {"step_px": step, "miss": args.miss, "mode": "track, no bridge",
+                       **score(unbridged, centres, present)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     (root / "tracking.json").write_text(json.dumps(rows, indent=1))
 
 

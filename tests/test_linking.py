@@ -36,3 +36,18 @@ def test_a_split_object_passes_its_id_to_its_best_half_only_and_ids_chain_throug
         parts.add(whole[:, cols], halves[:, cols])
     whole_count.add(whole, halves)
     assert parts == whole_count
+
+
+def test_a_nucleus_missed_in_one_frame_keeps_its_track_when_frames_are_bridged():
+    first, missed, back = plane((1, (30, 20), 8)), plane(), plane((2, (30, 23), 8), (3, (10, 50), 5))
+    stack = np.stack([first, missed, back])
+    assert link_stack(stack, TRACK_IOU)[1] == {}                          # plane to plane: the gap ends the track
+    linked, mapping = link_stack(stack, TRACK_IOU, bridge=True)
+    assert mapping == {2: 1} and set(np.unique(linked[2])) == {0, 1, 3}   # a new object elsewhere stays new
+    # only an object missing from the frame between is bridged: a new one where a track was two frames ago (and
+    # still goes on, moved) stays new, though it overlaps that track's old place well
+    going_on = np.stack([first, plane((4, (30, 24), 8)), plane((5, (30, 28), 8), (6, (30, 16), 8))])
+    overlaps = Overlaps()
+    overlaps.add(going_on[0], going_on[2])
+    assert overlaps.links(TRACK_IOU).get(6) == 1                          # what a bridge without the rule would take
+    assert link_stack(going_on, TRACK_IOU, bridge=True)[1] == {4: 1, 5: 1}

@@ -194,6 +194,19 @@ def test_a_time_series_tracked_keeps_an_id_along_each_track(tmp_path, capsys):
     assert len({r["id"] for r in rows(tmp_path / "tzmax" / "tz_objects.csv")}) == 4
 
 
+def test_a_track_goes_on_across_one_frame_the_nucleus_was_missed_in(tmp_path):
+    """--t track bridges one missed frame (a dim frame, a flicker of the network): one id, one row in the tracks
+    table, frames 0, 1 and 3."""
+    frames = np.stack([blobs([(30 + 2 * t, 30)]) if t != 2 else blobs([]) for t in range(4)])
+    tifffile.imwrite(tmp_path / "flicker.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    got = count(threshold_model(), [tmp_path / "flicker.tif"], tmp_path / "out", verbose=False,
+                choice=AxisChoice(t="track"))
+    assert [r["count"] for r in got] == [1, 1, 0, 1]
+    assert sorted({int(r["id"]) for r in rows(tmp_path / "out" / "flicker_objects.csv")}) == [1]
+    (track,) = rows(tmp_path / "out" / "flicker_tracks.csv")
+    assert (track["first_t"], track["last_t"], track["frames"]) == ("0", "3", "3")
+
+
 def test_nan_pixels_are_refused_or_masked_on_request(tmp_path, capsys):
     img = np.random.default_rng(0).random((64, 64)).astype(np.float32)
     img[10:20, 10:20] = np.nan

@@ -4,8 +4,9 @@ An object takes the id of the previous plane's object it overlaps most, where ea
 their IoU is at least a threshold: ``LINK_IOU`` for z-slices (the same nucleus a slice apart), ``TRACK_IOU`` for
 frames (``count --t track``: a nucleus may move up to about half its diameter a frame and keep IoU 0.25; IoU 0.5
 stops at a quarter, benchmarks/README.md section 35). Above IoU 0.5 a match is unique anyway.
-Pure functions on label arrays: the overlaps of two planes are counted region by region (``Overlaps.add``), so a
-whole slide's planes are linked block by block (``blocks.labels``) and a stack held in memory at once
+Frames also bridge one missed frame: an object that starts in a frame links to one that vanished in the frame
+before it, by the same rule. The overlaps of two planes are counted region by region (``Overlaps.add``), so
+``link_planes`` links a whole slide's planes block by block (``blocks.labels``) and a stack held in memory at once
 (``link_stack``, the napari widget).
 """
 from __future__ import annotations
@@ -62,15 +63,50 @@ def relabel(b: np.ndarray, lut: dict[int, int]) -> np.ndarray:
     return np.where(hit, vals[pos], b).astype(np.uint32)
 
 
-def link_stack(stack: np.ndarray, min_iou: float) -> tuple[np.ndarray, dict[int, int]]:
-    """(the stack with objects linked along its first axis, {raw id: linked id}): ids must be unique over the stack
-    (each plane's own ids shifted past the planes before). Memory: the stack, once more."""
-    out = stack.astype(np.uint32, copy=True)
+def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = False, step=None) -> dict[int, int]:
+    """Link the objects of planes 0..n-1 in order, each plane to the one before; returns {raw id: linked id}.
+
+    ``read(k, region)`` gives plane k's labels in ``region`` (y0, y1, x0, x1), ``write(k, region, labels)`` puts them
+    back; a plane is rewritten once its links are known, so an object linked before passes its (final) id on.
+    ``bridge`` (frames): an object that starts in plane k also links, by the same rule, to one that was in plane k-2
+    and is missing from k-1, so a nucleus the network missed in one frame keeps its track. ``step(k)`` is called as
+    plane k is linked (progress). Memory: two or three planes' regions at a time and the ids of the last two planes.
+    """
     mapping: dict[int, int] = {}
-    for k in range(1, len(out)):
+    before: set[int] = set()            # final ids of plane k-2
+    last: set[int] | None = None        # final ids of plane k-1
+    for k in range(1, n):
+        if step is not None:
+            step(k)
         overlaps = Overlaps()
-        overlaps.add(out[k - 1], out[k])
+        for region in regions:
+            overlaps.add(read(k - 1, region), read(k, region))
+        if last is None:
+            last = set(overlaps.area_a)   # plane 0 is never rewritten
         lut = overlaps.links(min_iou)
-        out[k] = relabel(out[k], lut)
-        mapping.update(lut)
+        ids = set(overlaps.area_b)
+        ended, starts = before - last, ids - set(lut)
+        if bridge and ended and starts:
+            gap = Overlaps()
+            ended_ids, start_ids = np.array(sorted(ended), np.uint64), np.array(sorted(starts), np.uint64)
+            for region in regions:
+                a, b = read(k - 2, region), read(k, region)
+                gap.add(np.where(np.isin(a, ended_ids), a, 0), np.where(np.isin(b, start_ids), b, 0))
+            lut.update(gap.links(min_iou))
+        if lut:
+            for region in regions:
+                write(k, region, relabel(read(k, region), lut))
+            mapping.update(lut)
+        before, last = last, {lut.get(i, i) for i in ids}
+    return mapping
+
+
+def link_stack(stack: np.ndarray, min_iou: float, *, bridge: bool = False) -> tuple[np.ndarray, dict[int, int]]:
+    """(the stack with objects linked along its first axis, {raw id: linked id}), by ``link_planes``: ids must be
+    unique over the stack (each plane's own ids shifted past the planes before). Memory: the stack, once more."""
+    out = stack.astype(np.uint32, copy=True)
+
+    def write(k, _region, labels):
+        out[k] = labels
+    mapping = link_planes(lambda k, _region: out[k], write, len(out), [None], min_iou, bridge=bridge)
     return out, mapping

@@ -32,7 +32,7 @@ from ..config import BlockConfig
 from ..instances import OBJECT_COLUMNS, InstanceConfig, is_sure, measure, objects_from_probs, split_distance, \
     TABLE_COLUMNS
 from ..io.write import atomic_folder, atomic_target
-from ..linking import LINK_IOU, TRACK_IOU, Overlaps, relabel
+from ..linking import LINK_IOU, TRACK_IOU, link_planes
 from ..planes import AxisChoice
 from ..predictor import Predictor
 from ..progress import Progress, plural
@@ -154,26 +154,23 @@ def paint_block(task: PaintTask) -> None:
 
 
 def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions, min_iou: float = LINK_IOU,
-                 bar: Progress | None = None) -> dict:
-    """Link the objects of each (t, z) plane in ``planes`` to the previous plane's (``linking``: mutual best
-    overlap, IoU >= ``min_iou``; consecutive slices of a z-stack, or frames of a time series), rewriting the label
-    image region by region; an object linked before passes its id on, so one id runs along the chain. Returns
-    {raw id: linked id} for the relinked objects. ``bar`` steps once a link (a long movie's linking reads every
-    frame twice). Memory: two planes' label regions at a time, and the objects' overlap counts."""
-    mapping: dict[int, int] = {}
-    for (ta, za), (tb, zb) in zip(planes, planes[1:]):
-        if bar is not None:
-            bar.step(f"t {ta} -> {tb}" if ta != tb else f"z {za} -> {zb}")
-        overlaps = Overlaps()
-        for y0, y1, x0, x1 in regions:
-            overlaps.add(labels.read(ta, za, y0, y1, x0, x1), labels.read(tb, zb, y0, y1, x0, x1))
-        lut = overlaps.links(min_iou)
-        if not lut:
-            continue
-        for y0, y1, x0, x1 in regions:
-            labels.write(tb, zb, y0, x0, relabel(labels.read(tb, zb, y0, y1, x0, x1), lut))
-        mapping.update(lut)
-    return mapping
+                 bar: Progress | None = None, bridge: bool = False) -> dict:
+    """``linking.link_planes`` over the (t, z) ``planes`` of the label image (consecutive slices of a z-stack, or
+    frames of a time series, ``bridge``: across one missed frame), rewritten region by region; returns {raw id:
+    linked id}. ``bar`` steps once a link (a long movie's linking reads every frame twice).
+    Memory: two or three planes' label regions at a time, and the objects' overlap counts."""
+    def read(k, region):
+        y0, y1, x0, x1 = region
+        return labels.read(*planes[k], y0, y1, x0, x1)
+
+    def write(k, region, block):
+        labels.write(*planes[k], region[0], region[2], block)
+
+    def step(k):
+        (ta, za), (tb, zb) = planes[k - 1], planes[k]
+        bar.step(f"t {ta} -> {tb}" if ta != tb else f"z {za} -> {zb}")
+    return link_planes(read, write, len(planes), regions, min_iou, bridge=bridge,
+                       step=None if bar is None else step)
 
 
 def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: AxisChoice, bcfg: BlockConfig,
@@ -249,7 +246,7 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
                 linked.update(_link_planes(labels_out, [(t, z) for z in range(n_z)], regions, bar=bar))
         if sel.t_mode == "track":   # one plane a frame (planes.select refused z slices with it)
             bar = Progress(n_t - 1, f"links ({path.name}: frames)", enabled=verbose)
-            tracked = _link_planes(labels_out, [(t, 0) for t in range(n_t)], regions, TRACK_IOU, bar)
+            tracked = _link_planes(labels_out, [(t, 0) for t in range(n_t)], regions, TRACK_IOU, bar, bridge=True)
             linked.update(tracked)
             if verbose:   # every link joins two ids into one
                 print(f"[unetkit] {path.name}: {plural(int(offsets[-1]) - len(tracked), 'track')} over "

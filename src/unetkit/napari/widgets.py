@@ -107,7 +107,7 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
     linked = {}
     if link != "none" and lead:   # (one plane: nothing to link)
         from ..linking import LINK_IOU, TRACK_IOU, link_stack
-        out, linked = link_stack(out, LINK_IOU if link == "slices" else TRACK_IOU)
+        out, linked = link_stack(out, LINK_IOU if link == "slices" else TRACK_IOU, bridge=link == "frames")
         final = np.array([linked.get(i, i) for i in range(1, offset + 1)], np.int64)
         best = np.zeros(offset + 1)
         np.maximum.at(best, final, score)   # a linked object's score: its best plane's
