@@ -232,7 +232,8 @@ def _add_axes_blocks_batch(p, count: bool = False):
                        help="time series: each frame counted on its own (default), or track: an object and the one "
                             "of the frame before that overlap each other best (IoU >= 0.25) share an id (objects that "
                             "move up to a third of their diameter a frame; one frame an object is missed in is "
-                            "bridged; a division or a longer jump starts a new id)")
+                            "bridged; a division or a longer jump starts a new id; a row per track in "
+                            "NAME_tracks.csv)")
     g.add_argument("--axes", help="name the axes of files that do not (e.g. ZYX, CYX, TYX for a plain TIFF stack)")
     g.add_argument("--nan", choices=["refuse", "mask"], default=axes.nan,
                    help="NaN/inf pixels: refuse the file (default) or predict them as background")
