@@ -17,6 +17,8 @@ import numpy as np
 
 LINK_IOU = 0.5     # z slices
 TRACK_IOU = 0.25   # frames
+# what each kind of stack links by: the settings of link_planes / link_stack
+RULES = {"slices": {"min_iou": LINK_IOU}, "frames": {"min_iou": TRACK_IOU, "bridge": True}}
 
 
 @dataclass

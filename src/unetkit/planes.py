@@ -52,6 +52,12 @@ class Selection:
         n_t, n_z = self.data.shape[:2]
         return f"{plural(int(n_t), 'time point')} x {plural(int(n_z), 'slice')}"
 
+    def require_one_plane(self, why: str) -> None:
+        """Refuse a stack where one plane is taken, naming its planes and ``why``: never its first plane alone,
+        in silence."""
+        if len(self.planes) > 1:
+            raise UnetkitError(f"{self.image.path}: {self.describe_planes()}; {why}")
+
     def plane(self, t: int, z: int) -> "Plane":
         return Plane(self, t, z)
 

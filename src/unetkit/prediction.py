@@ -50,9 +50,9 @@ def use_blocks(sel, bcfg: BlockConfig) -> bool:
     """Block-wise for large planes, z-stacks and time series (or as the user says)."""
     if bcfg.mode not in ("auto", "always", "never"):
         raise SetupError(f"--blocks {bcfg.mode}: choose auto, always or never")
-    if bcfg.mode == "never" and len(sel.planes) > 1:   # in memory is one plane: the others would go unseen
-        raise UnetkitError(f"{sel.image.path}: {sel.describe_planes()}; --blocks never predicts one plane in memory: "
-                           "leave --blocks auto (z-stacks and time series go block by block)")
+    if bcfg.mode == "never":   # in memory is one plane: the others would go unseen
+        sel.require_one_plane("--blocks never predicts one plane in memory: leave --blocks auto (z-stacks and "
+                              "time series go block by block)")
     if bcfg.mode != "auto":
         return bcfg.mode == "always"
     h, w = sel.yx
@@ -61,8 +61,7 @@ def use_blocks(sel, bcfg: BlockConfig) -> bool:
 
 def load_plane(predictor: Predictor, sel, path, nan: str = "refuse") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(native image, model input, non-finite mask) of a single small plane, in memory."""
-    if len(sel.planes) > 1:   # never the first plane alone, in silence
-        raise UnetkitError(f"{path}: {sel.describe_planes()}; one 2-D plane is needed here")
+    sel.require_one_plane("one 2-D plane is needed here")
     native = sel.plane(0, 0).whole()
     return (native, *plane_input(predictor, native, path, nan))
 

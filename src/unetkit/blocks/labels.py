@@ -32,7 +32,7 @@ from ..config import BlockConfig
 from ..instances import OBJECT_COLUMNS, InstanceConfig, is_sure, measure, objects_from_probs, split_distance, \
     TABLE_COLUMNS
 from ..io.write import atomic_folder, atomic_target
-from ..linking import LINK_IOU, TRACK_IOU, link_planes
+from ..linking import RULES, link_planes
 from ..planes import AxisChoice
 from ..predictor import Predictor
 from ..progress import Progress, plural
@@ -153,11 +153,11 @@ def paint_block(task: PaintTask) -> None:
     task.job.outputs["labels"].write(task.t, task.z, y0, x0, out)
 
 
-def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions, min_iou: float = LINK_IOU,
-                 bar: Progress | None = None, bridge: bool = False) -> dict:
-    """``linking.link_planes`` over the (t, z) ``planes`` of the label image (consecutive slices of a z-stack, or
-    frames of a time series, ``bridge``: across one missed frame), rewritten region by region; returns {raw id:
-    linked id}. ``bar`` steps once a link (a long movie's linking reads every frame twice).
+def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions, kind: str,
+                 bar: Progress | None = None) -> dict:
+    """``linking.link_planes`` over the (t, z) ``planes`` of the label image by the rule of their ``kind``
+    (``linking.RULES``: consecutive slices of a z-stack, or frames of a time series, bridged across one missed
+    frame), rewritten region by region; returns {raw id: linked id}. ``bar`` steps once a link (a long movie's linking reads every frame twice).
     Memory: two or three planes' label regions at a time, and the objects' overlap counts."""
     def read(k, region):
         y0, y1, x0, x1 = region
@@ -169,8 +169,7 @@ def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions, min
     def step(k):
         (ta, za), (tb, zb) = planes[k - 1], planes[k]
         bar.step(f"t {ta} -> {tb}" if ta != tb else f"z {za} -> {zb}")
-    return link_planes(read, write, len(planes), regions, min_iou, bridge=bridge,
-                       step=None if bar is None else step)
+    return link_planes(read, write, len(planes), regions, **RULES[kind], step=None if bar is None else step)
 
 
 def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: AxisChoice, bcfg: BlockConfig,
@@ -243,10 +242,10 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
         if sel.z_mode == "slices":
             bar = Progress(n_t * (n_z - 1), f"links ({path.name}: slices)", enabled=verbose)
             for t in range(n_t):
-                linked.update(_link_planes(labels_out, [(t, z) for z in range(n_z)], regions, bar=bar))
+                linked.update(_link_planes(labels_out, [(t, z) for z in range(n_z)], regions, "slices", bar))
         if sel.t_mode == "track":   # one plane a frame (planes.select refused z slices with it)
             bar = Progress(n_t - 1, f"links ({path.name}: frames)", enabled=verbose)
-            tracked = _link_planes(labels_out, [(t, 0) for t in range(n_t)], regions, TRACK_IOU, bar, bridge=True)
+            tracked = _link_planes(labels_out, [(t, 0) for t in range(n_t)], regions, "frames", bar)
             linked.update(tracked)
             if verbose:   # every link joins two ids into one
                 print(f"[unetkit] {path.name}: {plural(int(offsets[-1]) - len(tracked), 'track')} over "

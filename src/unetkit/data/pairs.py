@@ -101,7 +101,8 @@ def mask_to_labels(mask: np.ndarray, mode: str, path, num_classes: int = 2) -> n
             from scipy import ndimage
             if ndimage.label(mask > 0)[1] >= 3:
                 raise UnetkitError(f"{path}: looks like a binary mask (separate objects share the id {values[1]}); "
-                                   "give each object its own id (a label image), or train on it as foreground with --mask-mode binary")
+                                   "give each object its own id (a label image), or train on it as foreground "
+                                   "with --mask-mode binary")
         return mask.astype(np.int32)
     raise UnetkitError(f"unknown mask mode {mode!r}: use binary, classes or instances")
 

@@ -93,9 +93,7 @@ def test_image(cfg: ExportConfig, meta: dict, invert: bool) -> tuple[np.ndarray,
         except UnetkitError as exc:   # the reader's reason, with what export takes instead of its options
             raise UnetkitError(f"{cfg.sample}: a test image must be one 2-D plane, gray or RGB ({exc}); pass one "
                                "plane of it as --sample") from None
-        if len(sel.planes) > 1:   # never its first plane alone, in silence
-            raise UnetkitError(f"{cfg.sample}: {sel.describe_planes()}; a test image must be one 2-D plane, gray or "
-                               "RGB; pass one plane of it as --sample")
+        sel.require_one_plane("a test image must be one 2-D plane, gray or RGB; pass one plane of it as --sample")
         h, w = sel.yx
         side = min(side, h // div * div, w // div * div)
         if side < min_side(meta):

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config import BlockConfig
 from ..errors import UnetkitError
+from ..linking import RULES
 
 
 def _predictor(model: str, tta: bool):
@@ -67,7 +68,7 @@ def _layer_kwargs(layer, name: str, **metadata) -> dict:
     return kw
 
 
-LINKS = ("none", "slices", "frames")
+LINKS = ("none", *RULES)
 
 
 def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: float = 0.0,
@@ -107,8 +108,8 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
     score = np.concatenate(scores)
     linked = {}
     if link != "none" and lead:   # (one plane: nothing to link)
-        from ..linking import LINK_IOU, TRACK_IOU, link_stack
-        out, linked = link_stack(out, LINK_IOU if link == "slices" else TRACK_IOU, bridge=link == "frames")
+        from ..linking import link_stack
+        out, linked = link_stack(out, **RULES[link])
         final = np.array([linked.get(i, i) for i in range(1, offset + 1)], np.int64)
         best = np.zeros(offset + 1)
         np.maximum.at(best, final, score)   # a linked object's score: its best plane's
