@@ -188,6 +188,9 @@ def test_a_time_series_tracked_keeps_an_id_along_each_track(tmp_path, capsys):
     assert main(["count", str(tmp_path / "tz.tif"), "--model", "nuclei", "--out", str(tmp_path / "tz"), "--t",
                  "track", "--z", "slices", "--quiet"]) == 2
     assert "has 2 slices a frame; pass --z max to track on the projection" in capsys.readouterr().err
+    with pytest.raises(Exception, match="--t later: choose frames or track"):   # the API's value is checked too
+        count(threshold_model(), [tmp_path / "movie.tif"], tmp_path / "later", verbose=False,
+              choice=AxisChoice(t="later"))
     got = count(threshold_model(), [tmp_path / "tz.tif"], tmp_path / "tzmax", verbose=False,
                 choice=AxisChoice(t="track", z="max"))
     assert [r["count"] for r in got] == [2, 2, 3, 3]

@@ -103,6 +103,8 @@ def test_a_stack_linked_gives_an_object_one_id_through_its_planes():
     with pytest.raises(UnetkitError, match=r"hyper: link frames follows objects along one stack axis; this layer "
                                            r"has 2 \(2 x 2 planes\)"):
         count_objects(napari.layers.Image(np.stack([np.stack([a, a])] * 2), name="hyper"), tta=False, link="frames")
+    with pytest.raises(UnetkitError, match="link 'tracks': choose none, slices, frames"):
+        count_objects(layer, tta=False, link="tracks")
 
 
 def test_the_score_box_filters_as_count_does_and_minus_one_keeps_the_models_own():
