@@ -115,20 +115,101 @@ def speed_error(tracks_csv: Path, labels: np.ndarray, centres: np.ndarray) -> di
             "speed_error_max": round(float(np.max(errors)), 2) if errors else None}
 
 
+def lineage_movie(out: Path, step: float, seed: int, k: int, n: int = 30, at: int = FRAMES // 2) -> list[dict]:
+    """A movie of ``n`` nuclei walking ``step`` px a frame, ``k`` of which divide at frame ``at``; returns the
+    nuclei, each {"centres": {t: (y, x)}, "parent": index or -1}."""
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(n)))
+    grid = (np.arange(side) + 0.5) * SIZE / side
+    cells = [{"r": rng.uniform(7, 9), "shape": (rng.uniform(1.0, 1.2), rng.uniform(0, np.pi), rng.uniform(0.5, 1.0)),
+              "centres": {0: np.array(p) + rng.normal(0, 4, 2)}, "parent": -1}
+             for p in [(y, x) for y in grid for x in grid][:n]]
+    dividing = set(rng.choice(n, k, replace=False).tolist())
+    for t in range(1, FRAMES):
+        alive = [c for c in cells if t - 1 in c["centres"]]
+        for c in alive:
+            c["centres"][t] = c["centres"][t - 1]
+        if t == at:
+            for i in sorted(dividing):
+                mother = cells[i]
+                del mother["centres"][t]
+                r, angle = mother["r"] / np.sqrt(2), rng.uniform(0, np.pi)
+                offset = (r + 1.5) * np.array([np.sin(angle), np.cos(angle)])
+                for sign in (1, -1):
+                    cells.append({"r": r, "shape": mother["shape"], "parent": i,
+                                  "centres": {t: mother["centres"][t - 1] + sign * offset}})
+            continue                  # daughters appear where their mother was; everyone walks on from t + 1
+        alive = [c for c in cells if t in c["centres"]]
+        for j in rng.permutation(len(alive)):
+            c = alive[j]
+            angle = rng.uniform(0, 2 * np.pi)
+            new = c["centres"][t] + step * np.array([np.sin(angle), np.cos(angle)])
+            new = np.clip(new, c["r"] + 2, SIZE - c["r"] - 2)
+            gaps = [np.hypot(*(o["centres"][t] - new)) - o["r"] - c["r"] for o in alive if o is not c]
+            if min(gaps) > 3:
+                c["centres"][t] = new
+    frames = []
+    for t in range(FRAMES):
+        here = [c for c in cells if t in c["centres"]]
+        frames.append(frame(rng, [c["centres"][t] for c in here], [c["r"] for c in here],
+                            [c["shape"] for c in here], [True] * len(here)))
+    tifffile.imwrite(out, np.stack(frames), imagej=True, metadata={"axes": "TYX"})
+    return cells
+
+
+def score_lineage(labels: np.ndarray, tracks_csv: Path, cells: list[dict]) -> dict:
+    """Divisions found and false, whole tracks, daughters that took their mother's id (see the module's doc)."""
+    with open(tracks_csv) as fh:
+        parent = {int(r["id"]): int(r["parent"]) for r in csv.DictReader(fh)}
+
+    def ids(c):
+        return [int(labels[t, int(round(y)), int(round(x))]) for t, (y, x) in sorted(c["centres"].items())]
+    found, took = 0, 0
+    mothers = {c["parent"] for c in cells if c["parent"] >= 0}
+    for i in mothers:
+        mother_id = ids(cells[i])[-1]
+        daughters = [ids(c)[0] for c in cells if c["parent"] == i]
+        found += int(mother_id > 0 and len(set(daughters)) == 2 and all(parent.get(d) == mother_id for d in daughters))
+        took += sum(d == mother_id for d in daughters)
+    named = sum(p > 0 for p in parent.values()) // 2
+    whole = [len(set(ids(c))) == 1 and 0 not in ids(c) for c in cells]
+    return {"divisions": len(mothers), "divisions_found": found, "false_divisions": named - found,
+            "tracks_whole": round(float(np.mean(whole)), 3), "daughters_with_mothers_id": took}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--steps", type=float, nargs="+", default=[1, 2, 4, 6])
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--miss", type=float, default=0.0, help="chance a nucleus is left out of a frame")
+    ap.add_argument("--modes", nargs="+", default=["track"], help="linking modes of count --t (frames always)")
+    ap.add_argument("--divisions", type=int, default=0, help="movies where this many nuclei divide")
     args = ap.parse_args()
     root = Path(args.out)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
+    if args.divisions:
+        for step in args.steps:
+            path = root / f"divide_{step:g}px_{args.divisions}.tif"
+            cells = lineage_movie(path, step, args.seed, args.divisions)
+            for mode in args.modes:
+                dest = root / f"count_divide_{step:g}px_{mode}"
+                t0 = time.time()
+                subprocess.run(["unetkit", "count", str(path), "--model", "nuclei", "--out", str(dest), "--t", mode,
+                                "--quiet", "--overwrite"], check=True)
+                from unetkit.io import open_image
+                labels = np.asarray(open_image(dest / f"{path.stem}_labels.ome.zarr").data[:, 0, 0])
+                row = {"step_px": step, "mode": mode, "seconds": round(time.time() - t0, 1),
+                       **score_lineage(labels, dest / f"{path.stem}_tracks.csv", cells)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+        (root / "lineage.json").write_text(json.dumps(rows, indent=1))
+        return
     for step in args.steps:
         path = root / f"walk_{step:g}px{f'_miss{args.miss:g}' if args.miss else ''}.tif"
         centres, present = movie(path, step, args.seed, args.miss)
-        for mode in ("track", "frames"):
+        for mode in (*args.modes, "frames"):
             dest = root / f"count_{step:g}px_{mode}"
             t0 = time.time()
             subprocess.run(["unetkit", "count", str(path), "--model", "nuclei", "--out", str(dest), "--t", mode,
@@ -140,6 +221,9 @@ def main():
                 counts = [int(r["count"]) for r in csv.DictReader(fh)]
             row = {"step_px": step, "miss": args.miss, "mode": mode, "seconds": round(seconds, 1),
                    "median_count": float(np.median(counts)), **score(labels, centres, present)}
+            if mode != "frames":   # divisions named where none are (lineage)
+                with open(dest / f"{path.stem}_tracks.csv") as fh:
+                    row["false_divisions"] = sum(int(r["parent"]) > 0 for r in csv.DictReader(fh)) // 2
             if mode == "track" and not args.miss:   # NAME_tracks.csv's mean speed against the walk's
                 row.update(speed_error(dest / f"{path.stem}_tracks.csv", labels, centres))
             rows.append(row)

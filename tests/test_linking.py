@@ -2,7 +2,7 @@
 import numpy as np
 from skimage.draw import disk
 
-from unetkit.linking import LINK_IOU, TRACK_IOU, Overlaps, link_stack, relabel
+from unetkit.linking import LINK_IOU, RULES, TRACK_IOU, Overlaps, link_stack, relabel
 
 
 def plane(*objects, size=64):
@@ -25,8 +25,8 @@ def test_a_split_object_passes_its_id_to_its_best_half_only_and_ids_chain_throug
     halves[:, :36][halves[:, :36] == 1] = 2                      # the larger part
     halves[:, 36:][halves[:, 36:] == 1] = 3
     third = np.where(halves == 2, 4, np.where(halves == 3, 5, 0)).astype(np.uint32)
-    linked, mapping = link_stack(np.stack([whole, halves, third]), TRACK_IOU)
-    assert mapping == {2: 1, 4: 1, 5: 3}                         # 3 starts a track; 5 goes on with it
+    linked, links = link_stack(np.stack([whole, halves, third]), TRACK_IOU)
+    assert links.ids == {2: 1, 4: 1, 5: 3}                         # 3 starts a track; 5 goes on with it
     assert set(np.unique(linked[2])) == {0, 1, 3}
     # relabel leaves ids it is not given, and background, alone
     assert np.array_equal(relabel(third, {4: 9}), np.where(third == 4, 9, third))
@@ -41,13 +41,34 @@ def test_a_split_object_passes_its_id_to_its_best_half_only_and_ids_chain_throug
 def test_a_nucleus_missed_in_one_frame_keeps_its_track_when_frames_are_bridged():
     first, missed, back = plane((1, (30, 20), 8)), plane(), plane((2, (30, 23), 8), (3, (10, 50), 5))
     stack = np.stack([first, missed, back])
-    assert link_stack(stack, TRACK_IOU)[1] == {}                          # plane to plane: the gap ends the track
-    linked, mapping = link_stack(stack, TRACK_IOU, bridge=True)
-    assert mapping == {2: 1} and set(np.unique(linked[2])) == {0, 1, 3}   # a new object elsewhere stays new
+    assert link_stack(stack, TRACK_IOU)[1].ids == {}                      # plane to plane: the gap ends the track
+    linked, links = link_stack(stack, TRACK_IOU, bridge=True)
+    assert links.ids == {2: 1} and set(np.unique(linked[2])) == {0, 1, 3}   # a new object elsewhere stays new
     # only an object missing from the frame between is bridged: a new one where a track was two frames ago (and
     # still goes on, moved) stays new, though it overlaps that track's old place well
     going_on = np.stack([first, plane((4, (30, 24), 8)), plane((5, (30, 28), 8), (6, (30, 16), 8))])
     overlaps = Overlaps()
     overlaps.add(going_on[0], going_on[2])
     assert overlaps.links(TRACK_IOU).get(6) == 1                          # what a bridge without the rule would take
-    assert link_stack(going_on, TRACK_IOU, bridge=True)[1] == {4: 1, 5: 1}
+    assert link_stack(going_on, TRACK_IOU, bridge=True)[1].ids == {4: 1, 5: 1}
+
+
+def test_a_nucleus_that_divides_ends_its_track_and_starts_two_whose_parent_it_is():
+    mother = plane((1, (32, 32), 10))
+    daughters = plane((2, (32, 24), 7), (3, (32, 41), 7))        # two of like size, where the mother was
+    on = plane((4, (32, 22), 7), (5, (32, 43), 7))
+    stack = np.stack([mother, daughters, on])
+    assert link_stack(stack, **RULES["track"])[1].parents == {}          # tracks alone: no lineage
+    linked, links = link_stack(stack, **RULES["lineage"])
+    assert links.parents == {2: 1, 3: 1} and links.ids == {4: 2, 5: 3}
+    assert set(np.unique(linked[1])) == {0, 2, 3}                        # the mother's id ends where she divided
+    # a piece the network broke off (under half its sister's area) is not a daughter; nor is one of three parts
+    piece = plane((2, (32, 26), 9), (3, (32, 40), 4))
+    thirds = plane((2, (24, 26), 6), (3, (24, 40), 6), (4, (40, 33), 6))
+    for second in (piece, thirds):
+        assert link_stack(np.stack([mother, second]), **RULES["lineage"])[1].parents == {}
+    # a mother is never bridged on: a new object where she was, two frames later, starts its own track
+    late = plane((6, (32, 32), 10))
+    _, links = link_stack(np.stack([mother, daughters, late]), **RULES["lineage"])
+    assert links.parents == {2: 1, 3: 1} and links.ids == {}
+    assert link_stack(np.stack([mother, daughters, late]), **RULES["track"])[1].ids == {6: 1}   # bridged as a track

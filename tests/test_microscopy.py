@@ -178,6 +178,7 @@ def test_a_time_series_tracked_keeps_an_id_along_each_track(tmp_path, capsys):
     for key in ("displacement", "path_length"):                          # 5 px a frame, three steps, straight down
         assert float(walked[key]) == pytest.approx(15, abs=0.5)
     assert float(walked["mean_speed_per_frame"]) == pytest.approx(5, abs=0.2)
+    assert {r["parent"] for r in table.values()} == {"0"}               # tracks alone: no lineage
     # frames on their own (the default): every object of every frame its own id, as before
     count(threshold_model(), [tmp_path / "movie.tif"], tmp_path / "frames", verbose=False)
     assert len({r["id"] for r in rows(tmp_path / "frames" / "movie_objects.csv")}) == 10
@@ -188,7 +189,7 @@ def test_a_time_series_tracked_keeps_an_id_along_each_track(tmp_path, capsys):
     assert main(["count", str(tmp_path / "tz.tif"), "--model", "nuclei", "--out", str(tmp_path / "tz"), "--t",
                  "track", "--z", "slices", "--quiet"]) == 2
     assert "has 2 slices a frame; pass --z max to track on the projection" in capsys.readouterr().err
-    with pytest.raises(Exception, match="--t later: choose frames or track"):   # the API's value is checked too
+    with pytest.raises(Exception, match="--t later: choose frames, track or lineage"):   # the API's value is checked too
         count(threshold_model(), [tmp_path / "movie.tif"], tmp_path / "later", verbose=False,
               choice=AxisChoice(t="later"))
     got = count(threshold_model(), [tmp_path / "tz.tif"], tmp_path / "tzmax", verbose=False,
@@ -208,6 +209,29 @@ def test_a_track_goes_on_across_one_frame_the_nucleus_was_missed_in(tmp_path):
     assert sorted({int(r["id"]) for r in rows(tmp_path / "out" / "flicker_objects.csv")}) == [1]
     (track,) = rows(tmp_path / "out" / "flicker_tracks.csv")
     assert (track["first_t"], track["last_t"], track["frames"]) == ("0", "3", "3")
+
+
+def test_a_lineage_ends_a_dividing_nucleus_track_and_names_it_the_parent_of_two(tmp_path, capsys):
+    """--t lineage: a nucleus that divides in frame 2 into two of like size is a track of frames 0-1, each daughter
+    a track of frames 2-3 whose parent it is (NAME_tracks.csv's parent column, the Cell Tracking Challenge's P);
+    the label image stops the mother's id where she divided."""
+    frames = np.stack([blobs([(48, 48)], r=10) if t < 2 else blobs([(48, 40 - t), (48, 56 + t)], r=7)
+                       for t in range(4)])
+    tifffile.imwrite(tmp_path / "mitosis.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    count(threshold_model(), [tmp_path / "mitosis.tif"], tmp_path / "out", choice=AxisChoice(t="lineage"))
+    assert "mitosis.tif: 3 tracks over 4 frames, 1 division" in capsys.readouterr().out
+    table = {int(r["id"]): r for r in rows(tmp_path / "out" / "mitosis_tracks.csv")}
+    (mother,) = [i for i, r in table.items() if r["parent"] == "0"]
+    assert (table[mother]["first_t"], table[mother]["last_t"]) == ("0", "1")
+    daughters = sorted(i for i, r in table.items() if r["parent"] == str(mother))
+    assert len(daughters) == 2 and all((table[d]["first_t"], table[d]["last_t"]) == ("2", "3") for d in daughters)
+    labels = np.asarray(open_image(tmp_path / "out" / "mitosis_labels.ome.zarr").data[:, 0, 0])
+    assert labels[1, 48, 48] == mother and mother not in labels[2:]
+    assert [labels[3, 48, 37], labels[3, 48, 59]] == daughters
+    # as tracks alone, no parent is named
+    count(threshold_model(), [tmp_path / "mitosis.tif"], tmp_path / "tracks", verbose=False,
+          choice=AxisChoice(t="track"))
+    assert {r["parent"] for r in rows(tmp_path / "tracks" / "mitosis_tracks.csv")} == {"0"}
 
 
 def test_nan_pixels_are_refused_or_masked_on_request(tmp_path, capsys):

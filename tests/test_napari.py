@@ -37,7 +37,10 @@ def test_the_form_napari_builds_offers_the_viewers_layers(fn):
         cls, options = get_widget_class(sig.parameters[name].default, hints[name])
         if name == "min_score":     # -1 (the model's own) must be a value the spin box can hold
             assert cls.__name__ == "FloatSpinBox" and options["min"] == -1.0 and options["max"] == 1.0
-    assert hints["return"] is napari.types.LayerDataTuple
+    expected = list[napari.types.LayerDataTuple] if fn is count_objects else napari.types.LayerDataTuple
+    assert hints["return"] == expected      # labels (and tracks) for count, one image for probabilities
+    from magicgui.type_map import type2callback
+    assert [cb.__name__ for cb in type2callback(hints["return"])] == ["add_layer_data_tuples_to_viewer"]
 
 
 def test_count_widget_equals_count_on_the_file_and_sits_on_the_image(tmp_path):
@@ -47,7 +50,7 @@ def test_count_widget_equals_count_on_the_file_and_sits_on_the_image(tmp_path):
     # count is exact (flat touching ellipses just above the band merge 3 of 10 at 1.25x the training size: benchmarks 32)
     img, truth = random_cells(size=160, n=10, radius=(14, 22), rng=np.random.default_rng(2), touching=False)
     layer = napari.layers.Image(img, name="cells", scale=(0.5, 0.5), translate=(10, 20))
-    data, kw, kind = count_objects(layer, model="nuclei", tta=False)
+    (data, kw, kind), = count_objects(layer, model="nuclei", tta=False)
     assert kind == "labels" and kw["name"] == "cells objects" and kw["scale"] == (0.5, 0.5)
     assert kw["translate"] == (10.0, 20.0)
     write_image(tmp_path / "cells.png", img)
@@ -71,7 +74,7 @@ def test_a_stack_is_counted_plane_by_plane_with_unique_ids(monkeypatch):
     monkeypatch.setattr(napari.utils, "progress", Progress)
     a, _ = random_cells(size=96, n=5, rng=np.random.default_rng(3))
     b, _ = random_cells(size=96, n=7, rng=np.random.default_rng(4))
-    data, kw, _ = count_objects(napari.layers.Image(np.stack([a, b]), name="movie"), tta=False)
+    (data, kw, _), = count_objects(napari.layers.Image(np.stack([a, b]), name="movie"), tta=False)
     assert shown == [("unetkit count, planes", 1)] * 2
     per_plane = kw["metadata"]["counts_per_plane"]
     assert data.shape == (2, 96, 96) and len(per_plane) == 2 and sum(per_plane) == kw["metadata"]["count"]
@@ -80,16 +83,17 @@ def test_a_stack_is_counted_plane_by_plane_with_unique_ids(monkeypatch):
 
 
 def test_a_stack_linked_gives_an_object_one_id_through_its_planes():
-    """link=frames (or slices): the widget links planes as count --t track (--z slices) does; a moved copy of a
-    frame keeps its objects' ids, the features give each linked id its best plane's score."""
+    """link=track (or slices): the widget links planes as count --t track (--z slices) does; a moved copy of a
+    frame keeps its objects' ids, the features give each linked id its best plane's score; a tracks layer beside
+    the labels follows each id's centroid."""
     import napari.layers
     import pytest
     from scipy import ndimage
     a, _ = random_cells(size=96, n=5, rng=np.random.default_rng(3))
     moved = ndimage.shift(a, (2, 1), order=0)                    # the same cells, 2 px down and 1 right
     layer = napari.layers.Image(np.stack([a, moved, moved]), name="movie")
-    apart, kw_apart, _ = count_objects(layer, tta=False)
-    data, kw, _ = count_objects(layer, tta=False, link="frames")
+    (apart, kw_apart, _), = count_objects(layer, tta=False)
+    (data, kw, _), (tracks, kw_tracks, kind) = count_objects(layer, tta=False, link="track")
     per_plane = kw["metadata"]["counts_per_plane"]
     assert per_plane == kw_apart["metadata"]["counts_per_plane"] and per_plane[1] == per_plane[2]
     assert len(set(np.unique(apart)) - {0}) == sum(per_plane)            # unlinked: an id per plane
@@ -100,10 +104,15 @@ def test_a_stack_linked_gives_an_object_one_id_through_its_planes():
     raw = dict(zip(kw_apart["features"]["index"], kw_apart["features"]["score"]))
     for k in ids[0] & ids[2]:   # a track's score: the best of its planes (the planes' ids were k, +n0, +n0+n1)
         assert score[k] >= raw[k]
-    with pytest.raises(UnetkitError, match=r"hyper: link frames follows objects along one stack axis; this layer "
+    assert kind == "tracks" and len(tracks) == sum(per_plane) and set(tracks[:, 0]) == set().union(*ids)
+    for k in ids[1]:            # frames 1 and 2 are the same picture: a track stands still between them
+        here = tracks[(tracks[:, 0] == k) & (tracks[:, 1] >= 1)]
+        assert len(here) == 2 and np.allclose(here[0, 2:], here[1, 2:])
+    napari.layers.Tracks(tracks, **{k: v for k, v in kw_tracks.items() if k != "metadata"})   # napari takes it
+    with pytest.raises(UnetkitError, match=r"hyper: link track follows objects along one stack axis; this layer "
                                            r"has 2 \(2 x 2 planes\)"):
-        count_objects(napari.layers.Image(np.stack([np.stack([a, a])] * 2), name="hyper"), tta=False, link="frames")
-    with pytest.raises(UnetkitError, match="link 'tracks': choose none, slices, frames"):
+        count_objects(napari.layers.Image(np.stack([np.stack([a, a])] * 2), name="hyper"), tta=False, link="track")
+    with pytest.raises(UnetkitError, match="link 'tracks': choose none, slices, track, lineage"):
         count_objects(layer, tta=False, link="tracks")
 
 
@@ -117,15 +126,15 @@ def test_the_score_box_filters_as_count_does_and_minus_one_keeps_the_models_own(
     faint = img.astype(np.float32)
     faint[truth % 2 == 1] *= 0.15                 # every other cell faint: the network is less sure of those
     layer = napari.layers.Image(faint.astype(np.uint8), name="faint")
-    counts = {m: count_objects(layer, min_score=m, tta=False)[1]["metadata"]["count"] for m in (-1, 0, 0.97)}
+    counts = {m: count_objects(layer, min_score=m, tta=False)[0][1]["metadata"]["count"] for m in (-1, 0, 0.97)}
     predictor = _predictor("nuclei", False)
     for m, expected_cfg in ((-1, instance_settings(predictor.meta)), (0.97, instance_settings(predictor.meta, min_score=0.97))):
         labels, _ = unetkit.label(predictor, faint.astype(np.uint8), instance_cfg=expected_cfg)
         assert counts[m] == labels.max()
     assert counts[0.97] < counts[0]
-    strict = count_objects(layer, min_score=0.97, tta=False)[1]["metadata"]
+    strict = count_objects(layer, min_score=0.97, tta=False)[0][1]["metadata"]
     assert strict["count"] + strict["unsure_dropped"] == counts[0]     # every object dropped is said
-    data, kw, _ = count_objects(layer, tta=False)            # each object's score as a feature napari shows
+    (data, kw, _), = count_objects(layer, tta=False)         # each object's score as a feature napari shows
     assert list(kw["features"]["index"]) == list(range(1, data.max() + 1))
     assert min(kw["features"]["score"]) >= instance_settings(predictor.meta).min_score > 0
     napari.layers.Labels(data, features=kw["features"])      # napari takes the table as it is
@@ -135,7 +144,7 @@ def test_an_rgb_layer_gives_a_plane_of_labels_on_the_same_grid():
     import napari.layers
     img, truth = random_cells(size=96, n=6, rng=np.random.default_rng(6))
     layer = napari.layers.Image(np.stack([img, img // 2, img], -1), name="rgb", rgb=True, scale=(2.0, 3.0))
-    data, kw, _ = count_objects(layer, tta=False)
+    (data, kw, _), = count_objects(layer, tta=False)
     assert data.shape == (96, 96) and kw["scale"] == (2.0, 3.0)          # the colour axis is not a layer axis
     assert abs(kw["metadata"]["count"] - truth.max()) <= 1
 
@@ -164,3 +173,20 @@ def test_label_refuses_what_is_not_one_plane_and_nan_pixels():
     holes[5, 5] = np.nan
     with pytest.raises(UnetkitError, match="holes: 1 NaN/inf pixels"):
         unetkit.label("nuclei", holes, name="holes")
+
+
+def test_a_lineage_gives_napari_the_divisions_as_the_tracks_layers_graph():
+    import napari.layers
+    from skimage.draw import disk
+    from unetkit.linking import RULES, link_stack
+    from unetkit.napari.widgets import _tracks_layer
+    stack = np.zeros((3, 64, 64), np.uint32)
+    stack[0][disk((32, 32), 10)] = 1
+    for t, (a, b) in ((1, (2, 3)), (2, (4, 5))):        # two daughters, moving apart
+        stack[t][disk((32, 25 - t), 7)], stack[t][disk((32, 40 + t), 7)] = a, b
+    linked, links = link_stack(stack, **RULES["lineage"])
+    data, kw, kind = _tracks_layer(linked, links.parents, {"name": "movie tracks"})
+    assert kind == "tracks" and kw["graph"] == {2: [1], 3: [1]}
+    assert data[:, :2].tolist() == [[1, 0], [2, 1], [2, 2], [3, 1], [3, 2]]   # by track, then time
+    assert np.allclose(data[0, 2:], (32, 32))
+    napari.layers.Tracks(data, graph=kw["graph"])

@@ -221,21 +221,22 @@ def _denoise(value: str) -> str:
 
 
 def _add_axes_blocks_batch(p, count: bool = False):
-    from .config import AxisChoice, BlockConfig
+    from .config import NAN_POLICIES, T_MODES, Z_MODES, AxisChoice, BlockConfig
     d, axes = BlockConfig(), AxisChoice()
     g = p.add_argument_group("input axes (microscope files: OME-TIFF, OME-Zarr, z-stacks, time series)")
     g.add_argument("--channel", help="channel(s) to use by name or index, comma-separated (e.g. DAPI or 0,1,2)")
-    g.add_argument("--z", choices=["slices", "max"],
+    g.add_argument("--z", choices=Z_MODES,
                    help="z-stacks: each slice (objects linked across z) or the maximum projection")
     if count:
-        g.add_argument("--t", choices=["frames", "track"], default=axes.t,
-                       help="time series: each frame counted on its own (default), or track: an object and the one "
+        g.add_argument("--t", choices=T_MODES, default=axes.t,
+                       help="time series: each frame counted on its own (default); track: an object and the one "
                             "of the frame before that overlap each other best (IoU >= 0.25) share an id (objects that "
                             "move up to a third of their diameter a frame; one frame an object is missed in is "
-                            "bridged; a division or a longer jump starts a new id; a row per track in "
-                            "NAME_tracks.csv)")
+                            "bridged; a longer jump starts a new id; a row per track in NAME_tracks.csv); lineage: "
+                            "tracks that also divide: two like-sized objects that together are the object of the "
+                            "frame before start two tracks, each with that one as its parent in NAME_tracks.csv")
     g.add_argument("--axes", help="name the axes of files that do not (e.g. ZYX, CYX, TYX for a plain TIFF stack)")
-    g.add_argument("--nan", choices=["refuse", "mask"], default=axes.nan,
+    g.add_argument("--nan", choices=NAN_POLICIES, default=axes.nan,
                    help="NaN/inf pixels: refuse the file (default) or predict them as background")
     g = p.add_argument_group("large images (block-wise, OME-Zarr outputs, Dask)")
     g.add_argument("--blocks", choices=["auto", "always", "never"], default=d.mode,

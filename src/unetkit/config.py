@@ -173,13 +173,20 @@ class InstanceConfig:
                                     # training diameter), a number fixes it, "off" predicts at the model's own scale
 
 
+Z_MODES = ("slices", "max")
+T_MODES = ("frames", "track", "lineage")
+TRACKED = ("track", "lineage")   # time modes that link frames (a row per track in NAME_tracks.csv)
+NAN_POLICIES = ("refuse", "mask")
+
+
 @dataclass
 class AxisChoice:
     """The user's answer to 'which planes': channel names/indices, z handling, axes override."""
     channel: list | None = None     # names or indices; None = the image must have one channel (or RGB colour)
     z: str | None = None            # None (a z-stack is refused) | slices | max
     nan: str = "refuse"             # refuse | mask (NaN/inf pixels predicted as background)
-    t: str = "frames"               # frames (each on its own) | track (count: objects linked frame to frame)
+    t: str = "frames"               # frames (each on its own) | track (count: objects linked frame to frame) |
+    #                                 lineage (tracks that also divide, each daughter a track with its parent)
 
 
 @dataclass

@@ -5,7 +5,9 @@ their IoU is at least a threshold: ``LINK_IOU`` for z-slices (the same nucleus a
 frames (``count --t track``: a nucleus may move up to about half its diameter a frame and keep IoU 0.25; IoU 0.5
 stops at a quarter, benchmarks/README.md section 35). Above IoU 0.5 a match is unique anyway.
 Frames also bridge one missed frame: an object that starts in a frame links to one that vanished in the frame
-before it, by the same rule. The overlaps of two planes are counted region by region (``Overlaps.add``), so
+before it, by the same rule. A lineage (``count --t lineage``) also finds divisions: two objects of like size that
+overlap one object of the frame before most, and together are that object by the frame rule, start two tracks
+whose parent it is (``Links.parents``, the Cell Tracking Challenge's parent column). The overlaps of two planes are counted region by region (``Overlaps.add``), so
 ``link_planes`` links a whole slide's planes block by block (``blocks.labels``) and a stack held in memory at once
 (``link_stack``, the napari widget).
 """
@@ -17,8 +19,19 @@ import numpy as np
 
 LINK_IOU = 0.5     # z slices
 TRACK_IOU = 0.25   # frames
-# what each kind of stack links by: the settings of link_planes / link_stack
-RULES = {"slices": {"min_iou": LINK_IOU}, "frames": {"min_iou": TRACK_IOU, "bridge": True}}
+# what each kind of stack links by (z-slices; frames, as count's --t names them): link_planes' settings
+RULES = {"slices": {"min_iou": LINK_IOU}, "track": {"min_iou": TRACK_IOU, "bridge": True},
+         "lineage": {"min_iou": TRACK_IOU, "bridge": True, "divide": True}}
+# a daughter is at least this share of its sister's area: a piece the network broke off a nucleus is not a daughter
+SISTER_AREA = 0.5
+
+
+@dataclass
+class Links:
+    """What linking found: ``ids`` {raw id: linked id}; ``parents`` {daughter's id: parent's id} where an object
+    divided (frames linked with ``divide``; a daughter keeps its own id, its parent's track ends the frame before)."""
+    ids: dict = field(default_factory=dict)
+    parents: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -53,6 +66,28 @@ class Overlaps:
                 best_of_b[ib] = (iou, ia)
         return {ib: ia for ib, (iou, ia) in best_of_b.items() if iou >= min_iou and best_of_a[ia][1] == ib}
 
+    def divisions(self, links: dict[int, int], min_iou: float) -> dict[int, int]:
+        """{daughter in b: parent in a} where exactly two objects of b overlap the same object of a most, neither is
+        linked to another object (and that object to no third), the smaller has at least ``SISTER_AREA`` of the
+        larger's area, and the two taken as one are that object by the linking rule (IoU >= ``min_iou``)."""
+        most: dict[int, tuple[int, int]] = {}          # id in b -> (pixels, id in a it overlaps most)
+        for (ia, ib), n in self.pairs.items():
+            if n > most.get(ib, (0, 0))[0]:
+                most[ib] = (n, ia)
+        children: dict[int, list[int]] = {}
+        for ib, (_, ia) in most.items():
+            children.setdefault(ia, []).append(ib)
+        linked_from = {ia: ib for ib, ia in links.items()}
+        found = {}
+        for ia, pair in children.items():
+            if len(pair) != 2 or any(links.get(ib, ia) != ia for ib in pair) or linked_from.get(ia, pair[0]) not in pair:
+                continue
+            sizes = [self.area_b[ib] for ib in pair]
+            inside = sum(self.pairs[ia, ib] for ib in pair)
+            if min(sizes) >= SISTER_AREA * max(sizes) and inside / (self.area_a[ia] + sum(sizes) - inside) >= min_iou:
+                found.update({ib: ia for ib in pair})
+        return found
+
 
 def relabel(b: np.ndarray, lut: dict[int, int]) -> np.ndarray:
     """``b`` with each id in ``lut`` replaced by its value (uint32)."""
@@ -65,16 +100,19 @@ def relabel(b: np.ndarray, lut: dict[int, int]) -> np.ndarray:
     return np.where(hit, vals[pos], b).astype(np.uint32)
 
 
-def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = False, step=None) -> dict[int, int]:
-    """Link the objects of planes 0..n-1 in order, each plane to the one before; returns {raw id: linked id}.
+def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = False, divide: bool = False,
+                step=None) -> Links:
+    """Link the objects of planes 0..n-1 in order, each plane to the one before; returns the ``Links``.
 
     ``read(k, region)`` gives plane k's labels in ``region`` (y0, y1, x0, x1), ``write(k, region, labels)`` puts them
     back; a plane is rewritten once its links are known, so an object linked before passes its (final) id on.
     ``bridge`` (frames): an object that starts in plane k also links, by the same rule, to one that was in plane k-2
-    and is missing from k-1, so a nucleus the network missed in one frame keeps its track. ``step(k)`` is called as
+    and is missing from k-1, so a nucleus the network missed in one frame keeps its track. ``divide`` (lineages):
+    ``Overlaps.divisions`` end a track and start two, whose parent it is (a parent is never bridged on). ``step(k)`` is called as
     plane k is linked (progress). Memory: two or three planes' regions at a time and the ids of the last two planes.
     """
-    mapping: dict[int, int] = {}
+    found = Links()
+    divided: set[int] = set()           # parents: their tracks ended by dividing
     before: set[int] = set()            # final ids of plane k-2
     last: set[int] | None = None        # final ids of plane k-1
     for k in range(1, n):
@@ -86,8 +124,13 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
         if last is None:
             last = set(overlaps.area_a)   # plane 0 is never rewritten
         lut = overlaps.links(min_iou)
+        daughters = overlaps.divisions(lut, min_iou) if divide else {}
+        for ib in daughters:
+            lut.pop(ib, None)
+        found.parents.update(daughters)
+        divided.update(daughters.values())
         ids = set(overlaps.area_b)
-        ended, starts = before - last, ids - set(lut)
+        ended, starts = before - last - divided, ids - set(lut) - set(daughters)
         if bridge and ended and starts:
             gap = Overlaps()
             ended_ids, start_ids = np.array(sorted(ended), np.uint64), np.array(sorted(starts), np.uint64)
@@ -98,17 +141,18 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
         if lut:
             for region in regions:
                 write(k, region, relabel(read(k, region), lut))
-            mapping.update(lut)
+            found.ids.update(lut)
         before, last = last, {lut.get(i, i) for i in ids}
-    return mapping
+    return found
 
 
-def link_stack(stack: np.ndarray, min_iou: float, *, bridge: bool = False) -> tuple[np.ndarray, dict[int, int]]:
-    """(the stack with objects linked along its first axis, {raw id: linked id}), by ``link_planes``: ids must be
+def link_stack(stack: np.ndarray, min_iou: float, *, bridge: bool = False, divide: bool = False
+               ) -> tuple[np.ndarray, Links]:
+    """(the stack with objects linked along its first axis, the ``Links``), by ``link_planes``: ids must be
     unique over the stack (each plane's own ids shifted past the planes before). Memory: the stack, once more."""
     out = stack.astype(np.uint32, copy=True)
 
     def write(k, _region, labels):
         out[k] = labels
-    mapping = link_planes(lambda k, _region: out[k], write, len(out), [None], min_iou, bridge=bridge)
-    return out, mapping
+    links = link_planes(lambda k, _region: out[k], write, len(out), [None], min_iou, bridge=bridge, divide=divide)
+    return out, links

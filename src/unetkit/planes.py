@@ -7,7 +7,8 @@ says how to get there, and nothing is collapsed silently:
   z         a z-stack needs ``--z slices`` (each slice, objects linked across z
             afterwards) or ``--z max`` (maximum projection);
   t         a time series is predicted frame by frame; ``--t track`` (count) then links
-            objects from frame to frame (one id along a track).
+            objects from frame to frame (one id along a track), ``--t lineage`` also
+            finds divisions (each daughter a track, its parent named).
 A plane is read block by block (``Plane.read``); its normalisation statistics are
 gathered over the whole plane first, in memory for small planes and as a streamed
 histogram over blocks for large ones, so every block is normalised alike.
@@ -20,14 +21,10 @@ import numpy as np
 
 from .data.prepare import NormParams, apply_norm, norm_params, params_from_stats, percentiles_from_histogram, \
     to_channels, PERCENTILES, POLARITY_BIN, polarity_pixels
-from .config import AxisChoice  # noqa: F401  (settings live in config)
+from .config import AxisChoice, T_MODES, TRACKED, Z_MODES  # noqa: F401  (settings live in config)
 from .errors import SetupError, UnetkitError
 from .io import LazyImage, pixels
 from .progress import plural
-
-Z_MODES = ("slices", "max")
-T_MODES = ("frames", "track")
-NAN_POLICIES = ("refuse", "mask")
 
 
 @dataclass
@@ -104,10 +101,10 @@ def select(img: LazyImage, model_channels: int, choice: AxisChoice | None = None
         if choice.z == "max":
             data = data.max(axis=2, keepdims=True)
     if choice.t not in T_MODES:
-        raise SetupError(f"--t {choice.t}: choose frames or track")
+        raise SetupError(f"--t {choice.t}: choose {', '.join(T_MODES[:-1])} or {T_MODES[-1]}")
     n_t = img.shape["T"]
-    if choice.t == "track" and n_t > 1 and n_z > 1 and choice.z == "slices":
-        raise UnetkitError(f"{img.path}: --t track links the objects of one plane from frame to frame, and this "
+    if choice.t in TRACKED and n_t > 1 and n_z > 1 and choice.z == "slices":
+        raise UnetkitError(f"{img.path}: --t {choice.t} links the objects of one plane from frame to frame, and this "
                            f"time series has {n_z} slices a frame; pass --z max to track on the projection")
     data = da.moveaxis(data, 1, -1)  # T Z Y X C
     return Selection(img, data, choice.z if n_z > 1 else None, names, choice.t if n_t > 1 else None)

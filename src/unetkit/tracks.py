@@ -1,7 +1,9 @@
-"""The tracks of a time lapse counted with ``--t track``, one row each (``NAME_tracks.csv``), as a tracker's track
-table has them: when the object was first and last seen, in how many frames, where it started and ended, how far
-it went (straight and along its path) and its mean speed per frame. Lengths are in the objects table's units (um
-where the pixel size is known, else px).
+"""The tracks of a time lapse counted with ``--t track`` or ``lineage``, one row each (``NAME_tracks.csv``), as a
+tracker's track table has them: when the object was first and last seen, in how many frames, where it started and
+ended, how far it went (straight and along its path), its mean speed per frame, and the track it divided from
+(``parent``, 0 for none: ``id``, ``first_t``, ``last_t`` and ``parent`` are the Cell Tracking Challenge's
+``res_track.txt`` columns L B E P). Lengths are in the objects table's units (um where the pixel size is known,
+else px).
 
 Read from ``NAME_objects.csv``, whose rows come frame by frame (time points in order), so a track's path is summed
 as its rows arrive. Memory: one state per track, not the objects.
@@ -13,13 +15,14 @@ import math
 from pathlib import Path
 
 TRACK_COLUMNS = ["file", "id", "first_t", "last_t", "frames", "start_y", "start_x", "end_y", "end_x",
-                 "displacement", "path_length", "mean_speed_per_frame", "pixel_size_um"]
+                 "displacement", "path_length", "mean_speed_per_frame", "parent", "pixel_size_um"]
 
 
-def write_tracks(objects_csv: Path, target: Path) -> int:
-    """Summarise the tracks of ``objects_csv`` (one image's table) into ``target``, written atomically; returns the
-    number of tracks. An object seen in several z-slices of a frame is not expected (tracking takes one plane a
-    frame)."""
+def write_tracks(objects_csv: Path, target: Path, parents: dict[int, int] | None = None) -> int:
+    """Summarise the tracks of ``objects_csv`` (one image's table) into ``target``, written atomically, with each
+    daughter's parent from ``parents`` {track id: parent's id}; returns the number of tracks. An object seen in
+    several z-slices of a frame is not expected (tracking takes one plane a frame)."""
+    parents = parents or {}
     from .io.write import atomic_target
     state: dict[str, dict] = {}
     with open(objects_csv, newline="") as fh:
@@ -29,7 +32,8 @@ def write_tracks(objects_csv: Path, target: Path) -> int:
             if track is None:
                 state[row["id"]] = {"file": row["file"], "id": int(row["id"]), "first_t": t, "last_t": t,
                                     "frames": 1, "start_y": y, "start_x": x, "end_y": y, "end_x": x,
-                                    "path_length": 0.0, "pixel_size_um": row["pixel_size_um"]}
+                                    "path_length": 0.0, "parent": parents.get(int(row["id"]), 0),
+                                    "pixel_size_um": row["pixel_size_um"]}
                 continue
             track["path_length"] += math.hypot(y - track["end_y"], x - track["end_x"])
             track.update(last_t=t, frames=track["frames"] + 1, end_y=y, end_x=x)

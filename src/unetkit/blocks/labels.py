@@ -13,7 +13,7 @@ Three passes over blocks, each a set of Dask tasks:
 For z-stacks (``--z slices``) objects of consecutive slices that overlap with IoU >= 0.5
 then share one id (linked block by block, bounded by the number of objects, not pixels);
 for time series with ``--t track`` consecutive frames are linked the same way, by mutual best matches down to
-IoU 0.25 (a track keeps its id).
+IoU 0.25 (a track keeps its id); ``--t lineage`` also ends a track where it divides in two (``linking``).
 ``NAME_objects.csv`` is streamed from the scratch CSVs, and the outline files asked for (``io.object_files``) from the
 outlines each block traced of the objects it owns, whole; memory is a few blocks.
 """
@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from ..config import BlockConfig
+from ..config import TRACKED, BlockConfig
 from ..instances import OBJECT_COLUMNS, InstanceConfig, is_sure, measure, objects_from_probs, split_distance, \
     TABLE_COLUMNS
 from ..io.write import atomic_folder, atomic_target
-from ..linking import RULES, link_planes
+from ..linking import RULES, Links, link_planes
 from ..planes import AxisChoice
 from ..predictor import Predictor
 from ..progress import Progress, plural
@@ -154,10 +154,11 @@ def paint_block(task: PaintTask) -> None:
 
 
 def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions, kind: str,
-                 bar: Progress | None = None) -> dict:
+                 bar: Progress | None = None) -> Links:
     """``linking.link_planes`` over the (t, z) ``planes`` of the label image by the rule of their ``kind``
     (``linking.RULES``: consecutive slices of a z-stack, or frames of a time series, bridged across one missed
-    frame), rewritten region by region; returns {raw id: linked id}. ``bar`` steps once a link (a long movie's linking reads every frame twice).
+    frame, divisions found for a lineage), rewritten region by region; returns the ``linking.Links``. ``bar`` steps
+    once a link (a long movie's linking reads every frame twice).
     Memory: two or three planes' label regions at a time, and the objects' overlap counts."""
     def read(k, region):
         y0, y1, x0, x1 = region
@@ -242,18 +243,20 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
         if sel.z_mode == "slices":
             bar = Progress(n_t * (n_z - 1), f"links ({path.name}: slices)", enabled=verbose)
             for t in range(n_t):
-                linked.update(_link_planes(labels_out, [(t, z) for z in range(n_z)], regions, "slices", bar))
-        if sel.t_mode == "track":   # one plane a frame (planes.select refused z slices with it)
+                linked.update(_link_planes(labels_out, [(t, z) for z in range(n_z)], regions, "slices", bar).ids)
+        tracked = None
+        if sel.t_mode in TRACKED:   # one plane a frame (planes.select refused z slices with it)
             bar = Progress(n_t - 1, f"links ({path.name}: frames)", enabled=verbose)
-            tracked = _link_planes(labels_out, [(t, 0) for t in range(n_t)], regions, "frames", bar)
-            linked.update(tracked)
+            tracked = _link_planes(labels_out, [(t, 0) for t in range(n_t)], regions, sel.t_mode, bar)
+            linked.update(tracked.ids)
             if verbose:   # every link joins two ids into one
-                print(f"[unetkit] {path.name}: {plural(int(offsets[-1]) - len(tracked), 'track')} over "
-                      f"{plural(n_t, 'frame')}", flush=True)
+                divisions = f", {plural(len(tracked.parents) // 2, 'division')}" if sel.t_mode == "lineage" else ""
+                print(f"[unetkit] {path.name}: {plural(int(offsets[-1]) - len(tracked.ids), 'track')} over "
+                      f"{plural(n_t, 'frame')}{divisions}", flush=True)
         counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t)
-        if sel.t_mode == "track":   # a row per track: frames, start, end, path length, speed
+        if tracked is not None:   # a row per track: frames, start, end, path length, speed, parent
             from ..tracks import write_tracks
-            write_tracks(out / f"{stem}_objects.csv", out / f"{stem}_tracks.csv")
+            write_tracks(out / f"{stem}_objects.csv", out / f"{stem}_tracks.csv", tracked.parents)
         if outlines:
             _write_outlines(outlines, out, stem, tasks, offsets, linked, stacked=n_t * n_z > 1)
         labels_out.finish(overwrite, bcfg.block_size)

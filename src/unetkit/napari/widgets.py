@@ -4,7 +4,8 @@ a ``Predictor``), so they run, and are tested, without a viewer or Qt.
 
 A layer is counted plane by plane: a 2-D image (gray or RGB) as ``unetkit count`` counts a file, a stack (time
 points, z-slices) one plane at a time with ids kept unique over the stack, then (``link``) linked from plane to
-plane as ``unetkit count --z slices`` links slices and ``--t track`` frames (``linking``). Layers larger than
+plane as ``unetkit count --z slices`` links slices and ``--t track`` (``lineage``) frames (``linking``); a linked time
+lapse also gives napari's Tracks layer (each track's path, and its divisions as napari's graph). Layers larger than
 ``BlockConfig.max_pixels`` per plane are refused: a whole slide goes through ``unetkit count`` (block by block) and
 its OME-Zarr labels open in napari. Memory: the layer's pixels (napari holds them) plus one plane's predictions
 (and the labels once more while they are linked).
@@ -74,15 +75,16 @@ LINKS = ("none", *RULES)
 def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: float = 0.0,
                   min_score: Annotated[float, {"min": -1.0, "max": 1.0, "step": 0.05}] = -1.0,
                   tta: bool = True, link: Annotated[str, {"choices": list(LINKS)}] = "none",
-                  ) -> napari.types.LayerDataTuple:
-    """Count objects (nuclei, cells) in an image layer: a labels layer, one id per object.
+                  ) -> list[napari.types.LayerDataTuple]:
+    """Count objects (nuclei, cells) in an image layer: a labels layer, one id per object (and for a time lapse
+    linked into tracks, a tracks layer).
 
     model: a bundled name (nuclei), a run folder or a .keras file. diameter: typical object size in px
     (0 = found per plane). min_score: drop objects whose peak probability is under it (-1 = the model's own,
     0.6 for nuclei; 0 keeps every object, for dim frames). tta: average the four flips (2x slower, more accurate).
     link: a stack's objects linked from plane to plane into one id, as 'unetkit count' links them: slices (a
-    z-stack, IoU >= 0.5) or frames (a time lapse: tracks, mutual best overlap >= 0.25, one missed frame bridged);
-    none: an id per plane."""
+    z-stack, IoU >= 0.5), track (a time lapse: mutual best overlap >= 0.25, one missed frame bridged) or lineage
+    (tracks that divide: each daughter a track, its parent in the tracks layer's graph); none: an id per plane."""
     from .. import label
     from ..instances import instance_settings
     if link not in LINKS:
@@ -106,20 +108,39 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
         unsure += info["unsure"]
         offset += counts[-1]
     score = np.concatenate(scores)
-    linked = {}
+    linked, parents = {}, {}
     if link != "none" and lead:   # (one plane: nothing to link)
         from ..linking import link_stack
-        out, linked = link_stack(out, **RULES[link])
+        out, links = link_stack(out, **RULES[link])
+        linked, parents = links.ids, links.parents
         final = np.array([linked.get(i, i) for i in range(1, offset + 1)], np.int64)
         best = np.zeros(offset + 1)
         np.maximum.at(best, final, score)   # a linked object's score: its best plane's
         score = best[final]
     kw = _layer_kwargs(image, f"{image.name} objects", count=sum(counts), counts_per_plane=counts, model=str(model),
                        unsure_dropped=unsure,   # objects under the min score, dropped
-                       **({"linked_objects": offset - len(linked)} if link != "none" and lead else {}))
+                       **({"linked_objects": offset - len(linked)} if link != "none" and lead else {}),
+                       **({"divisions": len(parents) // 2} if link == "lineage" and lead else {}))
     # one row per id: napari shows an object's score under the cursor, as objects.csv has it
     kw["features"] = {"index": np.arange(1, offset + 1), "score": np.round(score, 3)}
-    return out, kw, "labels"
+    layers = [(out, kw, "labels")]
+    if link in ("track", "lineage") and lead:
+        layers.append(_tracks_layer(out, parents, _layer_kwargs(image, f"{image.name} tracks", model=str(model))))
+    return layers
+
+
+def _tracks_layer(labels: np.ndarray, parents: dict, kw: dict) -> napari.types.LayerDataTuple:
+    """napari's Tracks layer of a linked time lapse ``labels`` (T, Y, X): a row (track id, t, y, x) at each object's
+    centroid in each frame, sorted by track and time, and the divisions as napari's graph {daughter: [parent]}."""
+    from scipy import ndimage
+    rows = []
+    for t, plane in enumerate(labels):
+        ids = np.unique(plane)[1:] if plane.any() else []
+        for i, (y, x) in zip(ids, ndimage.center_of_mass(plane > 0, plane, ids)):
+            rows.append((int(i), t, y, x))
+    data = np.array(sorted(rows), float).reshape(-1, 4)
+    kw["graph"] = {int(d): [int(p)] for d, p in parents.items()}
+    return data, kw, "tracks"
 
 
 def probabilities(image: napari.layers.Image, model: str = "nuclei",
