@@ -115,9 +115,11 @@ def speed_error(tracks_csv: Path, labels: np.ndarray, centres: np.ndarray) -> di
             "speed_error_max": round(float(np.max(errors)), 2) if errors else None}
 
 
-def lineage_movie(out: Path, step: float, seed: int, k: int, n: int = 30, at: int = FRAMES // 2) -> list[dict]:
-    """A movie of ``n`` nuclei walking ``step`` px a frame, ``k`` of which divide at frame ``at``; returns the
-    nuclei, each {"centres": {t: (y, x)}, "parent": index or -1}."""
+def lineage_movie(out: Path, step: float, seed: int, k: int, n: int = 30, at: int = FRAMES // 2,
+                  spread: float = 0.0) -> list[dict]:
+    """A movie of ``n`` nuclei walking ``step`` px a frame, ``k`` of which divide at frame ``at`` (daughters
+    ``spread`` px farther apart than touching, each); returns the nuclei, each {"centres": {t: (y, x)}, "parent":
+    index or -1}."""
     rng = np.random.default_rng(seed)
     side = int(np.ceil(np.sqrt(n)))
     grid = (np.arange(side) + 0.5) * SIZE / side
@@ -134,7 +136,7 @@ def lineage_movie(out: Path, step: float, seed: int, k: int, n: int = 30, at: in
                 mother = cells[i]
                 del mother["centres"][t]
                 r, angle = mother["r"] / np.sqrt(2), rng.uniform(0, np.pi)
-                offset = (r + 1.5) * np.array([np.sin(angle), np.cos(angle)])
+                offset = (r + 1.5 + spread) * np.array([np.sin(angle), np.cos(angle)])
                 for sign in (1, -1):
                     cells.append({"r": r, "shape": mother["shape"], "parent": i,
                                   "centres": {t: mother["centres"][t - 1] + sign * offset}})
@@ -177,6 +179,39 @@ def score_lineage(labels: np.ndarray, tracks_csv: Path, cells: list[dict]) -> di
             "tracks_whole": round(float(np.mean(whole)), 3), "daughters_with_mothers_id": took}
 
 
+def still_movie(image: Path, out: Path, step: float, seed: int, frames: int = 6) -> None:
+    """``image`` drifted ``step`` px a frame down and right (mirror-padded), fresh noise in each frame."""
+    from unetkit.io import read_array
+    rng = np.random.default_rng(seed)
+    img = read_array(image).astype(np.float32)
+    if img.ndim == 3:
+        img = img.mean(-1)
+    noise = 0.02 * (np.percentile(img, 99.9) - np.percentile(img, 0.1))
+    stack = [ndimage.shift(img, (t * step, t * step), order=1, mode="mirror") + rng.normal(0, noise, img.shape)
+             for t in range(frames)]
+    tifffile.imwrite(out, np.clip(np.stack(stack), 0, 65535).astype(np.uint16), imagej=True,
+                     metadata={"axes": "TYX"})
+
+
+def still(args, root: Path) -> list[dict]:
+    rows = []
+    for image in sorted(Path(args.still).glob("*.tif")):
+        path = root / f"still_{image.stem[:12]}.tif"
+        still_movie(image, path, args.steps[0], args.seed)
+        dest = root / f"count_{path.stem}"
+        subprocess.run(["unetkit", "count", str(path), "--model", "nuclei", "--out", str(dest), "--t", "lineage",
+                        "--quiet", "--overwrite"], check=True)
+        with open(dest / f"{path.stem}_tracks.csv") as fh:
+            tracks = list(csv.DictReader(fh))
+        with open(dest / "counts.csv") as fh:
+            objects = sum(int(r["count"]) for r in csv.DictReader(fh))
+        row = {"movie": path.stem, "objects": objects, "tracks": len(tracks),
+               "false_divisions": sum(int(r["parent"]) > 0 for r in tracks) // 2}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -185,22 +220,28 @@ def main():
     ap.add_argument("--miss", type=float, default=0.0, help="chance a nucleus is left out of a frame")
     ap.add_argument("--modes", nargs="+", default=["track"], help="linking modes of count --t (frames always)")
     ap.add_argument("--divisions", type=int, default=0, help="movies where this many nuclei divide")
+    ap.add_argument("--still", help="a folder of .tif images made into movies where nothing divides")
+    ap.add_argument("--spread", type=float, nargs="+", default=[0.0],
+                    help="daughters this many px farther apart at birth than touching, each")
     args = ap.parse_args()
     root = Path(args.out)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
+    if args.still:
+        (root / "still.json").write_text(json.dumps(still(args, root), indent=1))
+        return
     if args.divisions:
-        for step in args.steps:
-            path = root / f"divide_{step:g}px_{args.divisions}.tif"
-            cells = lineage_movie(path, step, args.seed, args.divisions)
+        for step, spread in [(a, b) for a in args.steps for b in args.spread]:
+            path = root / f"divide_{step:g}px_{args.divisions}_spread{spread:g}.tif"
+            cells = lineage_movie(path, step, args.seed, args.divisions, spread=spread)
             for mode in args.modes:
-                dest = root / f"count_divide_{step:g}px_{mode}"
+                dest = root / f"count_{path.stem}_{mode}"
                 t0 = time.time()
                 subprocess.run(["unetkit", "count", str(path), "--model", "nuclei", "--out", str(dest), "--t", mode,
                                 "--quiet", "--overwrite"], check=True)
                 from unetkit.io import open_image
                 labels = np.asarray(open_image(dest / f"{path.stem}_labels.ome.zarr").data[:, 0, 0])
-                row = {"step_px": step, "mode": mode, "seconds": round(time.time() - t0, 1),
+                row = {"step_px": step, "spread_px": spread, "mode": mode, "seconds": round(time.time() - t0, 1),
                        **score_lineage(labels, dest / f"{path.stem}_tracks.csv", cells)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)

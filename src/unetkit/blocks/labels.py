@@ -173,6 +173,27 @@ def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions, kin
     return link_planes(read, write, len(planes), regions, **RULES[kind], step=None if bar is None else step)
 
 
+def _link(labels: ZarrOutput, sel, regions, n_objects: int, name: str, verbose: bool) -> tuple[dict, Links | None]:
+    """The z-slices (``--z slices``) and frames (``--t track``, ``lineage``) of the label image linked as the
+    selection asks: ({raw id: linked id} over both, the frames' ``Links`` or None), with progress and, for a time
+    lapse, how many tracks (and divisions) it holds."""
+    n_t, n_z = sel.data.shape[0], sel.data.shape[1]
+    linked, tracked = {}, None
+    if sel.z_mode == "slices":
+        bar = Progress(n_t * (n_z - 1), f"links ({name}: slices)", enabled=verbose)
+        for t in range(n_t):
+            linked.update(_link_planes(labels, [(t, z) for z in range(n_z)], regions, "slices", bar).ids)
+    if sel.t_mode in TRACKED:   # one plane a frame (planes.select refused z slices with it)
+        bar = Progress(n_t - 1, f"links ({name}: frames)", enabled=verbose)
+        tracked = _link_planes(labels, [(t, 0) for t in range(n_t)], regions, sel.t_mode, bar)
+        linked.update(tracked.ids)
+        if verbose:   # every link joins two ids into one
+            divisions = f", {plural(len(tracked.parents) // 2, 'division')}" if sel.t_mode == "lineage" else ""
+            print(f"[unetkit] {name}: {plural(n_objects - len(tracked.ids), 'track')} over "
+                  f"{plural(n_t, 'frame')}{divisions}", flush=True)
+    return linked, tracked
+
+
 def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: AxisChoice, bcfg: BlockConfig,
                 icfg: InstanceConfig, pixel_size: float | None, *, axes: str | None = None,
                 overwrite: bool = False, verbose: bool = True, outlines: tuple = ()) -> list[dict]:
@@ -239,20 +260,7 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
                 paints.append(PaintTask(job, str(scratch), t, z, r, src))
         engine.run(paint_block, paints, scheduler=bcfg.scheduler, workers=bcfg.workers,
                    label=f"{path.name}: labels", verbose=verbose)
-        linked = {}
-        if sel.z_mode == "slices":
-            bar = Progress(n_t * (n_z - 1), f"links ({path.name}: slices)", enabled=verbose)
-            for t in range(n_t):
-                linked.update(_link_planes(labels_out, [(t, z) for z in range(n_z)], regions, "slices", bar).ids)
-        tracked = None
-        if sel.t_mode in TRACKED:   # one plane a frame (planes.select refused z slices with it)
-            bar = Progress(n_t - 1, f"links ({path.name}: frames)", enabled=verbose)
-            tracked = _link_planes(labels_out, [(t, 0) for t in range(n_t)], regions, sel.t_mode, bar)
-            linked.update(tracked.ids)
-            if verbose:   # every link joins two ids into one
-                divisions = f", {plural(len(tracked.parents) // 2, 'division')}" if sel.t_mode == "lineage" else ""
-                print(f"[unetkit] {path.name}: {plural(int(offsets[-1]) - len(tracked.ids), 'track')} over "
-                      f"{plural(n_t, 'frame')}{divisions}", flush=True)
+        linked, tracked = _link(labels_out, sel, regions, int(offsets[-1]), path.name, verbose)
         counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t)
         if tracked is not None:   # a row per track: frames, start, end, path length, speed, parent
             from ..tracks import write_tracks
