@@ -53,6 +53,11 @@ def test_a_nucleus_missed_in_one_frame_keeps_its_track_when_frames_are_bridged()
     assert link_stack(going_on, TRACK_IOU, bridge=True)[1].ids == {4: 1, 5: 1}
 
 
+def again(labels, shift):
+    """The same objects under new ids (ids are unique over a stack)."""
+    return np.where(labels > 0, labels + shift, 0).astype(np.uint32)
+
+
 def test_a_nucleus_that_divides_ends_its_track_and_starts_two_whose_parent_it_is():
     mother = plane((1, (32, 32), 10))
     daughters = plane((2, (32, 24), 7), (3, (32, 41), 7))        # two of like size, where the mother was
@@ -66,9 +71,26 @@ def test_a_nucleus_that_divides_ends_its_track_and_starts_two_whose_parent_it_is
     piece = plane((2, (32, 26), 9), (3, (32, 40), 4))
     thirds = plane((2, (24, 26), 6), (3, (24, 40), 6), (4, (40, 33), 6))
     for second in (piece, thirds):
-        assert link_stack(np.stack([mother, second]), **RULES["lineage"])[1].parents == {}
-    # a mother is never bridged on: a new object where she was, two frames later, starts its own track
-    late = plane((6, (32, 32), 10))
+        assert link_stack(np.stack([mother, second, again(second, 10)]), **RULES["lineage"])[1].parents == {}
+    # daughters in the last frame: nothing confirms them, so no division
+    assert link_stack(np.stack([mother, daughters]), **RULES["lineage"])[1].parents == {}
+    # a mother is never bridged on: a new object where she was, while her daughters go on, starts its own track
+    late = plane((4, (32, 20), 7), (5, (32, 45), 7), (6, (32, 32), 6))
     _, links = link_stack(np.stack([mother, daughters, late]), **RULES["lineage"])
-    assert links.parents == {2: 1, 3: 1} and links.ids == {}
-    assert link_stack(np.stack([mother, daughters, late]), **RULES["track"])[1].ids == {6: 1}   # bridged as a track
+    assert links.parents == {2: 1, 3: 1} and links.ids == {4: 2, 5: 3}
+    assert link_stack(np.stack([mother, daughters, late]), **RULES["track"])[1].ids[6] == 1   # bridged as a track
+
+
+def test_a_nucleus_broken_in_two_for_one_frame_did_not_divide_and_keeps_its_track():
+    whole = plane((1, (32, 32), 12))
+    halves = whole.copy()
+    halves[:, :34][halves[:, :34] == 1] = 2                      # two parts of like size for one frame
+    halves[:, 34:][halves[:, 34:] == 1] = 3
+    stack = np.stack([whole, halves, plane((4, (32, 33), 12)), plane((5, (32, 34), 12))])
+    tracked, as_track = link_stack(stack, **RULES["track"])
+    linked, links = link_stack(stack, **RULES["lineage"])
+    assert links.parents == {} and links.ids == as_track.ids and np.array_equal(linked, tracked)
+    assert {int(linked[t, 32, 30]) for t in range(4)} == {1}              # one id through the movie
+    # broken in two for good: a division (the parts stay apart in the next frames)
+    stack = np.stack([whole, halves, again(halves, 10), again(halves, 20)])
+    assert link_stack(stack, **RULES["lineage"])[1].parents == {2: 1, 3: 1}

@@ -5,9 +5,10 @@ their IoU is at least a threshold: ``LINK_IOU`` for z-slices (the same nucleus a
 frames (``count --t track``: a nucleus may move up to about half its diameter a frame and keep IoU 0.25; IoU 0.5
 stops at a quarter, benchmarks/README.md section 35). Above IoU 0.5 a match is unique anyway.
 Frames also bridge one missed frame: an object that starts in a frame links to one that vanished in the frame
-before it, by the same rule. A lineage (``count --t lineage``) also finds divisions: two objects of like size that
-overlap one object of the frame before most, and together are that object by the frame rule, start two tracks
-whose parent it is (``Links.parents``, the Cell Tracking Challenge's parent column). The overlaps of two planes are counted region by region (``Overlaps.add``), so
+before it, by the same rule. A lineage (``count --t lineage``) also finds divisions: two objects of like size, each
+smaller than the object of the frame before they overlap most and together that object by the frame rule, start
+two tracks whose parent it is (``Links.parents``, the Cell Tracking Challenge's parent column), once both are found
+again in the next frame. The overlaps of two planes are counted region by region (``Overlaps.add``), so
 ``link_planes`` links a whole slide's planes block by block (``blocks.labels``) and a stack held in memory at once
 (``link_stack``, the napari widget).
 """
@@ -24,6 +25,9 @@ RULES = {"slices": {"min_iou": LINK_IOU}, "track": {"min_iou": TRACK_IOU, "bridg
          "lineage": {"min_iou": TRACK_IOU, "bridge": True, "divide": True}}
 # a daughter is at least this share of its sister's area: a piece the network broke off a nucleus is not a daughter
 SISTER_AREA = 0.5
+# and at most this share of her mother's (daughters are about half): one as large is the mother going on, a newcomer
+# beside her
+DAUGHTER_AREA = 0.8
 
 
 @dataclass
@@ -69,7 +73,8 @@ class Overlaps:
     def divisions(self, links: dict[int, int], min_iou: float) -> dict[int, int]:
         """{daughter in b: parent in a} where exactly two objects of b overlap the same object of a most, neither is
         linked to another object (and that object to no third), the smaller has at least ``SISTER_AREA`` of the
-        larger's area, and the two taken as one are that object by the linking rule (IoU >= ``min_iou``)."""
+        larger's area, neither more than ``DAUGHTER_AREA`` of the mother's, and the two taken as one are that object
+        by the linking rule (IoU >= ``min_iou``)."""
         most: dict[int, tuple[int, int]] = {}          # id in b -> (pixels, id in a it overlaps most)
         for (ia, ib), n in self.pairs.items():
             if n > most.get(ib, (0, 0))[0]:
@@ -84,7 +89,8 @@ class Overlaps:
                 continue
             sizes = [self.area_b[ib] for ib in pair]
             inside = sum(self.pairs[ia, ib] for ib in pair)
-            if min(sizes) >= SISTER_AREA * max(sizes) and inside / (self.area_a[ia] + sum(sizes) - inside) >= min_iou:
+            if (min(sizes) >= SISTER_AREA * max(sizes) and max(sizes) <= DAUGHTER_AREA * self.area_a[ia]
+                    and inside / (self.area_a[ia] + sum(sizes) - inside) >= min_iou):
                 found.update({ib: ia for ib in pair})
         return found
 
@@ -108,13 +114,19 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
     back; a plane is rewritten once its links are known, so an object linked before passes its (final) id on.
     ``bridge`` (frames): an object that starts in plane k also links, by the same rule, to one that was in plane k-2
     and is missing from k-1, so a nucleus the network missed in one frame keeps its track. ``divide`` (lineages):
-    ``Overlaps.divisions`` end a track and start two, whose parent it is (a parent is never bridged on). ``step(k)`` is called as
-    plane k is linked (progress). Memory: two or three planes' regions at a time and the ids of the last two planes.
+    ``Overlaps.divisions`` end a track and start two, whose parent it is (a parent is never bridged on), once both
+    daughters are found again in the next frame: a nucleus the network broke in two for one frame did not divide
+    (nor one in the last frame, which nothing can confirm), and it is linked as a track, the frames from its
+    would-be division rewritten once more at the end. ``step(k)`` is called as plane k is linked (progress).
+    Memory: two or three planes' regions at a time and the ids of the last two planes.
     """
     found = Links()
     divided: set[int] = set()           # parents: their tracks ended by dividing
     before: set[int] = set()            # final ids of plane k-2
     last: set[int] | None = None        # final ids of plane k-1
+    pending: dict[int, tuple] = {}      # divisions into plane k-1, to be confirmed: mother -> (daughters, her match)
+    undo: dict[int, int] = {}           # daughters of divisions not confirmed -> the mother whose track they go on
+    since = n                           # the first plane such a daughter is in (rewritten from there at the end)
     for k in range(1, n):
         if step is not None:
             step(k)
@@ -125,6 +137,7 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
             last = set(overlaps.area_a)   # plane 0 is never rewritten
         lut = overlaps.links(min_iou)
         daughters = overlaps.divisions(lut, min_iou) if divide else {}
+        matched = {ia: ib for ib, ia in daughters.items() if ib in lut}   # the one a track would have gone on in
         for ib in daughters:
             lut.pop(ib, None)
         found.parents.update(daughters)
@@ -143,7 +156,44 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
                 write(k, region, relabel(read(k, region), lut))
             found.ids.update(lut)
         before, last = last, {lut.get(i, i) for i in ids}
+        if _deny(pending, lambda kids: not set(kids) <= last, found, undo):   # both daughters in plane k?
+            since = min(since, k - 1)
+        pending = {ia: (tuple(ib for ib, m in daughters.items() if m == ia), matched.get(ia))
+                   for ia in set(daughters.values())}
+    if _deny(pending, lambda kids: True, found, undo):
+        since = min(since, n - 1)
+    if undo:
+        _go_on(read, write, regions, range(since, n), undo, found)
     return found
+
+
+def _deny(pending: dict, unconfirmed, found: Links, undo: dict) -> bool:
+    """Withdraw the ``pending`` divisions whose daughters are ``unconfirmed``: no parents, and the daughter the
+    mother matched goes on in her track (``undo``); whether a daughter's id must be rewritten."""
+    rewrite = False
+    for mother, (kids, match) in pending.items():
+        if unconfirmed(kids):
+            for kid in kids:
+                found.parents.pop(kid, None)
+            if match is not None:
+                undo[match] = mother
+                rewrite = True
+    return rewrite
+
+
+def _go_on(read, write, regions, planes, undo: dict, found: Links) -> None:
+    """Rewrite ``planes`` with each withdrawn daughter's id given to the track it goes on (chains followed: a
+    daughter may go on in a mother who was such a daughter herself), and the ``Links`` to say so."""
+    def final(i):
+        while i in undo:
+            i = undo[i]
+        return i
+    lut = {d: final(d) for d in undo}
+    for k in planes:
+        for region in regions:
+            write(k, region, relabel(read(k, region), lut))
+    found.ids = {raw: lut.get(linked, linked) for raw, linked in {**found.ids, **lut}.items()}
+    found.parents = {kid: lut.get(mother, mother) for kid, mother in found.parents.items()}
 
 
 def link_stack(stack: np.ndarray, min_iou: float, *, bridge: bool = False, divide: bool = False
