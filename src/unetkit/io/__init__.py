@@ -50,16 +50,32 @@ def _planar(path, axes_override=None):
 
 
 def _vendor(path, axes_override=None):
+    """A vendor file through bioio: its own axes (of TCZYX, or TCZYXS for colour: an RGB slide scan is one picture
+    of three samples, as an RGB TIFF is, not three channels; the axes it holds one of left out), pixel size and
+    channel names."""
     try:
         from bioio import BioImage
     except ImportError:
         raise UnetkitError(f"{path}: {path.suffix} files need the vendor readers: pip install 'unetkit[vendor]' "
                            "(bioio and its plugins), or convert the file to OME-TIFF") from None
     img = BioImage(path)
-    data = img.dask_data  # TCZYX
+    data, axes = img.dask_data, img.dims.order
+    if axes_override:
+        raise UnetkitError(f"{path}: the file names its axes ({axes}, read by bioio); leave out --axes, which is "
+                           "for files that name none")
+    names = [str(name) for name in img.channel_names or []]
+    rgb = "S" in axes
+    if rgb:
+        if data.shape[axes.index("C")] != 1:
+            raise UnetkitError(f"{path}: {data.shape[axes.index('C')]} channels of "
+                               f"{data.shape[axes.index('S')]} colour samples each; export one channel to OME-TIFF")
+        data, axes, names = data[:, 0], axes.replace("C", ""), []   # the samples are the picture's colours
+    for a in "TCZ":   # bioio names all five axes; a file has those it holds more than one of (a 2-D scan is YX)
+        if a in axes and data.shape[axes.index(a)] == 1:
+            data, axes = data[tuple(0 if b == a else slice(None) for b in axes)], axes.replace(a, "")
     size = img.physical_pixel_sizes
     pixel_size = (float(size.Y), float(size.X)) if size.X and size.Y else None
-    return data, axes_override.upper() if axes_override else "TCZYX", False, pixel_size, list(img.channel_names or [])
+    return data, axes, rgb, pixel_size, names
 
 
 register_reader("planar", PLANAR_SUFFIXES, _planar)

@@ -1,0 +1,52 @@
+"""Vendor formats through bioio (io._vendor): the axes, colours, pixel size and channel names bioio reports become a
+LazyImage as the TIFF reader makes one. bioio's OME-TIFF plugin stands in for CZI, ND2 and LIF (whose files cannot be
+written here): the same BioImage interface, the same dimension order (TCZYX, TCZYXS for colour)."""
+import numpy as np
+import pytest
+import tifffile
+
+import unetkit.io as uio
+from unetkit.errors import UnetkitError
+
+
+@pytest.fixture
+def through_bioio(monkeypatch):
+    """open_image sends every file to the bioio reader, as it sends .czi, .nd2 and .lif."""
+    monkeypatch.setattr(uio, "reader_for", lambda path: "bioio")
+
+
+def test_an_rgb_scan_is_one_colour_picture_not_three_channels(tmp_path, through_bioio):
+    rgb = (np.random.default_rng(0).random((64, 80, 3)) * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "slide.ome.tif", rgb, ome=True, photometric="rgb",
+                     metadata={"axes": "YXS", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25})
+    img = uio.open_image(tmp_path / "slide.ome.tif")
+    assert img.reader == "bioio" and img.rgb and img.axes == "CYX" and img.pixel_size == (0.25, 0.25)
+    assert img.data.shape == (1, 3, 1, 64, 80)
+    assert np.array_equal(uio.read_array(tmp_path / "slide.ome.tif"), rgb)   # one 2-D picture, as a PNG would be
+
+
+def test_a_time_lapse_keeps_its_channels_names_and_frames(tmp_path, through_bioio):
+    stack = np.random.default_rng(1).integers(0, 4000, (3, 2, 32, 40), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "movie.ome.tif", stack, ome=True,
+                     metadata={"axes": "TCYX", "Channel": {"Name": ["DAPI", "GFP"]}})
+    img = uio.open_image(tmp_path / "movie.ome.tif")
+    assert not img.rgb and img.axes == "TCYX" and img.channel_names == ["DAPI", "GFP"] and img.pixel_size is None
+    assert np.array_equal(np.asarray(img.data[:, :, 0]), stack)
+    with pytest.raises(UnetkitError, match=r"movie.ome.tif: the file names its axes \(TCZYX, read by bioio\); "
+                                           r"leave out --axes"):
+        uio.open_image(tmp_path / "movie.ome.tif", axes="TCYX")
+
+
+def test_a_vendor_file_without_the_extra_says_what_to_install(tmp_path, monkeypatch):
+    import builtins
+    real = builtins.__import__
+
+    def no_bioio(name, *args, **kwargs):
+        if name == "bioio":
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_bioio)
+    (tmp_path / "scan.czi").write_bytes(b"ZISRAWFILE")
+    with pytest.raises(UnetkitError, match=r"scan.czi: .czi files need the vendor readers: pip install "
+                                           r"'unetkit\[vendor\]'"):
+        uio.open_image(tmp_path / "scan.czi")
