@@ -73,6 +73,12 @@ def evaluate_instances(pred_dir, truth_dir, **kwargs):
     return _evaluate_instances(pred_dir, truth_dir, **kwargs)
 
 
+def evaluate_tracks(pred_dir, truth_dir, **kwargs):
+    """Tracking scores (detections, links, whole tracks, divisions) of counted label movies against track truth."""
+    from .track_scores import evaluate_tracks as _evaluate_tracks
+    return _evaluate_tracks(pred_dir, truth_dir, **kwargs)
+
+
 def calibrate(model, images_dir, masks_dir, **kwargs):
     """Choose count's thresholds on annotated images (held out from training): a ``Calibration``."""
     from .calibrate import calibrate as _calibrate
@@ -86,4 +92,4 @@ def export_model(model, out, cfg=None, **kwargs):
 
 
 __all__ = ["UnetkitError", "build_model", "load_model", "train", "predict", "count", "segment", "label", "evaluate",
-           "evaluate_instances", "calibrate", "export_model", "__version__"]
+           "evaluate_instances", "evaluate_tracks", "calibrate", "export_model", "__version__"]

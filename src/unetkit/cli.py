@@ -307,6 +307,11 @@ def _add_evaluate(sub):
     p.add_argument("--num-classes", type=int, default=2, help="classes of class-index masks, background included")
     p.add_argument("--instances", action="store_true",
                    help="object-level scores: --pred holds label images (NAME_labels.tif from 'unetkit count')")
+    p.add_argument("--tracks", action="store_true",
+                   help="tracking scores (detections, links, whole tracks, divisions): --pred holds label movies "
+                        "from 'unetkit count --t track' or lineage, --truth label movies named as the counted "
+                        "files whose ids are tracks (parents, where known, in NAME_tracks.csv or the Cell Tracking "
+                        "Challenge's NAME.txt)")
     p.add_argument("--out", help="where to write evaluation.csv/json (default: the --pred folder)")
     p.add_argument("--images", help="folder of the input images: also draw grid.png (image / truth / prediction)")
     p.add_argument("--task", choices=["auto", "membranes", "regions", "classes"], default="auto",
@@ -498,6 +503,11 @@ def _run(args) -> int:
                                  smooth=args.smooth, min_score=args.min_score)
         count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size,
               overwrite=args.overwrite, verbose=not args.quiet, outlines=tuple(args.outlines), **_axes_blocks_batch(args))
+    elif args.command == "evaluate" and args.tracks:
+        if args.instances:
+            raise UnetkitError("--tracks scores label movies, --instances label images: pass one of them")
+        from .track_scores import evaluate_tracks
+        evaluate_tracks(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)
     elif args.command == "evaluate" and args.instances:
         from .evaluation import evaluate_instances
         evaluate_instances(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)

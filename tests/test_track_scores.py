@@ -1,0 +1,103 @@
+"""Tracking scores (track_scores.py, `unetkit evaluate --tracks`): frames matched at IoU 0.5, links kept and right,
+whole tracks, divisions; a count --t lineage movie scored against its truth from the command line."""
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from skimage.draw import disk
+
+from unetkit.cli import main
+from unetkit.errors import UnetkitError
+from unetkit.track_scores import frame_matches, read_parents, track_scores
+
+# four frames: A walks through all, B is in frames 0-1, mother M (0-1) divides into D and E (2-3)
+PLACES = {"A": [(12, 12), (12, 14), (12, 16), (12, 18)], "B": [(50, 12), (50, 13), None, None],
+          "M": [(32, 40), (32, 41), None, None], "D": [None, None, (32, 34), (32, 32)],
+          "E": [None, None, (32, 48), (32, 50)]}
+RADIUS = {"A": 6, "B": 6, "M": 9, "D": 6, "E": 6}
+
+
+def movie(ids: dict, changes=None, size=64):
+    """(T, Y, X) labels, ``ids`` {name: id}; ``changes`` {(name, t): id} overrides one appearance (0: missed)."""
+    out = np.zeros((4, size, size), np.uint32)
+    for name, places in PLACES.items():
+        for t, centre in enumerate(places):
+            value = (changes or {}).get((name, t), ids[name])
+            if centre is not None and value:
+                out[t][disk(centre, RADIUS[name], shape=(size, size))] = value
+    return out
+
+
+TRUTH = {"A": 1, "B": 2, "M": 3, "D": 4, "E": 5}
+FOUND = {"A": 11, "B": 12, "M": 13, "D": 14, "E": 15}   # the same objects under the tracker's own ids
+
+
+def test_a_perfect_tracking_scores_one_everywhere_and_divisions_are_found():
+    truth, pred = movie(TRUTH), movie(FOUND)
+    s = track_scores(zip(truth, pred), {4: 3, 5: 3}, {14: 13, 15: 13})
+    assert (s.frames, s.true_objects, s.matched, s.detection_f1) == (4, 12, 12, 1.0)
+    assert (s.true_links, s.links_kept, s.predicted_links, s.links_right) == (7, 7, 7, 7)
+    assert (s.true_tracks, s.tracks_whole, s.true_divisions, s.divisions_found, s.false_divisions) == (5, 5, 1, 1, 0)
+    assert frame_matches(truth[2], pred[2]) == {1: 11, 4: 14, 5: 15}
+    # no parents on the tracker's side: the division is not scored, not counted as missed
+    assert track_scores(zip(truth, pred), {4: 3, 5: 3}, None).true_divisions is None
+
+
+def test_an_id_switch_costs_one_link_and_a_missed_object_two_a_wrong_lineage_no_division():
+    truth = movie(TRUTH)
+    switched = movie(FOUND, {("A", 2): 21, ("A", 3): 21})        # A's id changes at frame 2
+    s = track_scores(zip(truth, switched))
+    assert (s.true_links - s.links_kept, s.predicted_links, s.links_right) == (1, 6, 6)   # 11: 0-1, 21: 2-3
+    assert s.tracks_whole == 4 and s.whole_track_share == pytest.approx(0.8)
+    missed = movie(FOUND, {("A", 1): 0})                          # A missed in frame 1
+    s = track_scores(zip(truth, missed))
+    assert s.matched == 11 and s.true_links - s.links_kept == 2
+    assert (s.predicted_links, s.links_right) == (6, 6)            # the tracker bridged frame 1: a right link
+    # the mother's id went on in one daughter (a track, not a lineage): no division found, one link wrong
+    went_on = movie(FOUND, {("D", 2): 13, ("D", 3): 13})
+    s = track_scores(zip(truth, went_on), {4: 3, 5: 3}, {15: 13})
+    assert (s.divisions_found, s.false_divisions, s.predicted_links - s.links_right) == (0, 0, 1)
+    with pytest.raises(UnetkitError, match="frame 0: predicted labels"):
+        track_scores(zip(truth, truth[:, :32]))
+
+
+def test_parents_are_read_from_a_tracks_table_or_the_cell_tracking_challenges_text(tmp_path):
+    (tmp_path / "m_tracks.csv").write_text("file,id,first_t,parent\nm,1,0,0\nm,2,2,1\nm,3,2,1\n")
+    (tmp_path / "c.txt").write_text("1 0 1 0\n2 2 3 1\n3 2 3 1\n\n")
+    assert read_parents(tmp_path, "m") == read_parents(tmp_path, "c") == {2: 1, 3: 1}
+    assert read_parents(tmp_path, "none") is None
+    (tmp_path / "bad.txt").write_text("1 0 1 0\n2 2 x 1\n")
+    with pytest.raises(UnetkitError, match=r"bad.txt: line 2 is not 'L B E P'"):
+        read_parents(tmp_path, "bad")
+
+
+def test_evaluate_tracks_scores_a_counted_lineage_against_its_truth(tmp_path, capsys):
+    from test_microscopy import threshold_model
+    from unetkit.counting import count
+    from unetkit.planes import AxisChoice
+    truth = movie(TRUTH)
+    (tmp_path / "truth").mkdir()
+    tifffile.imwrite(tmp_path / "truth" / "cells.tif", truth.astype(np.uint16), imagej=True, metadata={"axes": "TYX"})
+    (tmp_path / "truth" / "cells.txt").write_text("1 0 3 0\n2 0 1 0\n3 0 1 0\n4 2 3 3\n5 2 3 3\n")
+    tifffile.imwrite(tmp_path / "cells.tif", ((truth > 0) * 1000).astype(np.uint16), imagej=True,
+                     metadata={"axes": "TYX"})
+    count(threshold_model(), [tmp_path / "cells.tif"], tmp_path / "out", verbose=False,
+          choice=AxisChoice(t="lineage"))
+    assert main(["evaluate", "--tracks", "--pred", str(tmp_path / "out"), "--truth", str(tmp_path / "truth")]) == 0
+    printed = capsys.readouterr().out
+    assert "whole tracks 5 of 5, divisions found 1 of 1 (0 false)" in printed
+    pooled = json.loads((tmp_path / "out" / "track_evaluation.json").read_text())["pooled"]
+    assert pooled["link_recall"] == pooled["link_precision"] == pooled["detection_f1"] == 1.0
+    # counted frame by frame, every object is a track of its own: links are lost, nothing is overwritten unasked
+    count(threshold_model(), [tmp_path / "cells.tif"], tmp_path / "frames", verbose=False)
+    assert main(["evaluate", "--tracks", "--pred", str(tmp_path / "frames"), "--truth", str(tmp_path / "truth"),
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "track_evaluation.csv: an evaluation already exists here" in capsys.readouterr().err
+    assert main(["evaluate", "--tracks", "--pred", str(tmp_path / "frames"), "--truth", str(tmp_path / "truth")]) == 0
+    pooled = json.loads((tmp_path / "frames" / "track_evaluation.json").read_text())["pooled"]
+    assert pooled["links_kept"] == 0 and pooled["tracks_whole"] == 0 and pooled["detection_f1"] == 1.0
+    assert pooled["true_divisions"] is None                    # frames name no parents
+    assert main(["evaluate", "--tracks", "--instances", "--pred", str(tmp_path / "frames"), "--truth",
+                 str(tmp_path / "truth"), "--overwrite"]) == 2
+    assert "--tracks scores label movies, --instances label images: pass one" in capsys.readouterr().err
