@@ -51,17 +51,13 @@ def walk(rng, step: float, radii: np.ndarray) -> np.ndarray:
 
 
 def frame(rng, centres: np.ndarray, radii: np.ndarray, shapes: list, present: np.ndarray) -> np.ndarray:
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
     signal = np.zeros((SIZE, SIZE))
     grain = ndimage.gaussian_filter(rng.normal(0, 1, (SIZE, SIZE)), 2.0)
-    for (cy, cx), r, (ecc, theta, bright), shown in zip(centres, radii, shapes, present):
+    for centre, r, shape, shown in zip(centres, radii, shapes, present):
         if not shown:
             continue
-        dy, dx = yy - cy, xx - cx
-        u = (dy * np.cos(theta) + dx * np.sin(theta)) / (r * ecc)
-        v = (-dy * np.sin(theta) + dx * np.cos(theta)) / (r / ecc)
-        inside = u ** 2 + v ** 2 <= 1
-        signal[inside] = bright * (1 + 0.25 * grain[inside])
+        inside = ellipse(centre, r, shape)
+        signal[inside] = shape[2] * (1 + 0.25 * grain[inside])
     return (100 + rng.poisson(np.clip(ndimage.gaussian_filter(signal, 1.0), 0, None) * 400)).astype(np.uint16)
 
 
@@ -150,13 +146,31 @@ def lineage_movie(out: Path, step: float, seed: int, k: int, n: int = 30, at: in
             gaps = [np.hypot(*(o["centres"][t] - new)) - o["r"] - c["r"] for o in alive if o is not c]
             if min(gaps) > 3:
                 c["centres"][t] = new
-    frames = []
+    frames, truth = [], np.zeros((FRAMES, SIZE, SIZE), np.uint16)
     for t in range(FRAMES):
         here = [c for c in cells if t in c["centres"]]
         frames.append(frame(rng, [c["centres"][t] for c in here], [c["r"] for c in here],
                             [c["shape"] for c in here], [True] * len(here)))
+        for c in here:   # the truth: each nucleus' ellipse under its track id (1 + its index)
+            truth[t][ellipse(c["centres"][t], c["r"], c["shape"])] = cells.index(c) + 1
     tifffile.imwrite(out, np.stack(frames), imagej=True, metadata={"axes": "TYX"})
+    truth_dir = out.parent / "truth"
+    truth_dir.mkdir(exist_ok=True)
+    tifffile.imwrite(truth_dir / out.name, truth, imagej=True, metadata={"axes": "TYX"})
+    (truth_dir / f"{out.stem}.txt").write_text("".join(   # the Cell Tracking Challenge's L B E P
+        f"{i + 1} {min(c['centres'])} {max(c['centres'])} {c['parent'] + 1 if c['parent'] >= 0 else 0}\n"
+        for i, c in enumerate(cells)))
     return cells
+
+
+def ellipse(centre, r: float, shape: tuple) -> np.ndarray:
+    """The pixels of a nucleus drawn by ``frame`` (before its blur), as a mask."""
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    (cy, cx), (ecc, theta, _) = centre, shape
+    dy, dx = yy - cy, xx - cx
+    u = (dy * np.cos(theta) + dx * np.sin(theta)) / (r * ecc)
+    v = (-dy * np.sin(theta) + dx * np.cos(theta)) / (r / ecc)
+    return u ** 2 + v ** 2 <= 1
 
 
 def score_lineage(labels: np.ndarray, tracks_csv: Path, cells: list[dict]) -> dict:
@@ -243,6 +257,11 @@ def main():
                 labels = np.asarray(open_image(dest / f"{path.stem}_labels.ome.zarr").data[:, 0, 0])
                 row = {"step_px": step, "spread_px": spread, "mode": mode, "seconds": round(time.time() - t0, 1),
                        **score_lineage(labels, dest / f"{path.stem}_tracks.csv", cells)}
+                from unetkit.track_scores import evaluate_tracks   # the product's own tracking scores
+                pooled = evaluate_tracks(dest, root / "truth", out_dir=dest, overwrite=True, verbose=False)["pooled"]
+                row.update({k: round(pooled[k], 3) if isinstance(pooled[k], float) else pooled[k]
+                            for k in ("detection_f1", "link_recall", "link_precision", "whole_track_share",
+                                      "divisions_found", "false_divisions")})
                 rows.append(row)
                 print(json.dumps(row), flush=True)
         (root / "lineage.json").write_text(json.dumps(rows, indent=1))
