@@ -208,3 +208,18 @@ def tiny_run(tmp_path_factory):
     images, masks = write_dataset(root / "data", n=6, size=64, seed=1)
     train(tiny_config(images, masks), root / "run", verbose=0)
     return str(root / "run")
+
+
+def test_a_preview_whose_ids_do_not_run_from_one_is_still_drawn():
+    """NAME_count.png of a plane over 2048 px is drawn from a coarser pyramid level, where an object thinner than
+    its pixels vanishes, and a tracked frame holds the movie's ids: ids that do not run 1..N. The preview draws the
+    objects it holds (it failed the whole image, after every other output was written, on a missing id)."""
+    from unetkit.viz import count_overlay
+    labels = np.zeros((256, 256), np.int64)
+    labels[105:115, 5:15], labels[130:140, 130:140] = 7, 1500
+    drawn = count_overlay(np.zeros((256, 256), np.uint8), labels)
+    assert (drawn[105, 5:15] > 0).any() and (drawn[130, 130:140] > 0).any()
+    assert not np.array_equal(drawn[105, 5], drawn[130, 130])  # each object its own colour
+    # the count written on it is the plane's, where the caller knows it (here 2 objects; 1500 is an id)
+    told = count_overlay(np.zeros((256, 256), np.uint8), labels, count=3)
+    assert not np.array_equal(told[:40], drawn[:40]) and np.array_equal(told[40:], drawn[40:])

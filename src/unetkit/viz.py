@@ -107,22 +107,25 @@ def prediction_grid(rows: list[tuple[str, np.ndarray, np.ndarray | None, np.ndar
     return _savefig(fig, Path(png_path))
 
 
-def count_overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Image with each object's outline in its own colour, its id at its centre, and the count."""
+def count_overlay(image: np.ndarray, labels: np.ndarray, count: int | None = None) -> np.ndarray:
+    """Image with each object's outline in its own colour, its id at its centre, and the count (``count``, else the
+    objects the labels hold). Ids need not run 1..N: a tracked frame holds the movie's ids, and a preview of a
+    large image, drawn at a coarser pyramid level, loses objects smaller than its pixels."""
     import cv2
     from skimage.segmentation import find_boundaries
     rgb = as_rgb(image).copy()
-    n = int(labels.max())
+    ids = np.unique(labels[labels > 0])
     rng = np.random.default_rng(0)
-    colors = rng.integers(80, 256, (n + 1, 3)).astype(np.uint8)
+    colors = rng.integers(80, 256, (len(ids) + 1, 3)).astype(np.uint8)
     edge = find_boundaries(labels, mode="inner") & (labels > 0)
-    rgb[edge] = colors[labels[edge]]
+    rgb[edge] = colors[np.searchsorted(ids, labels[edge]) + 1]
     scale = max(0.3, min(rgb.shape[:2]) / 1000)
-    if n <= 2000:  # ids stay readable up to a few thousand objects
+    if len(ids) <= 2000:  # ids stay readable up to a few thousand objects
         from scipy import ndimage
-        for i, (cy, cx) in enumerate(ndimage.center_of_mass(labels > 0, labels, range(1, n + 1)), start=1):
+        for i, (cy, cx) in zip(ids.tolist(), ndimage.center_of_mass(labels > 0, labels, ids)):
             cv2.putText(rgb, str(i), (int(cx) - 4, int(cy) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale,
                         (255, 255, 255), 1, cv2.LINE_AA)
+    n = len(ids) if count is None else count
     cv2.putText(rgb, f"count: {n}", (8, int(30 * scale * 2) + 4), cv2.FONT_HERSHEY_SIMPLEX, 2 * scale,
                 (255, 255, 0), max(1, int(2 * scale)), cv2.LINE_AA)
     return rgb

@@ -275,7 +275,9 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     level, lab = preview(labels_out)
-    write_image(out / f"{stem}_count.png", count_overlay(preview_image(sel, 2 ** level), lab.astype(np.int64)))
+    # the first plane, at the finest pyramid level no larger than 2048 px: the count is the first time point's
+    write_image(out / f"{stem}_count.png", count_overlay(preview_image(sel, 2 ** level), lab.astype(np.int64),
+                                                         counts[0]))
     return [{"file": path.name, "t": t, "count": counts[t]} for t in range(n_t)]
 
 
