@@ -147,12 +147,13 @@ def lineage_movie(out: Path, step: float, seed: int, k: int, n: int = 30, at: in
             if min(gaps) > 3:
                 c["centres"][t] = new
     frames, truth = [], np.zeros((FRAMES, SIZE, SIZE), np.uint16)
+    track_id = {id(c): i + 1 for i, c in enumerate(cells)}
     for t in range(FRAMES):
         here = [c for c in cells if t in c["centres"]]
         frames.append(frame(rng, [c["centres"][t] for c in here], [c["r"] for c in here],
                             [c["shape"] for c in here], [True] * len(here)))
         for c in here:   # the truth: each nucleus' ellipse under its track id (1 + its index)
-            truth[t][ellipse(c["centres"][t], c["r"], c["shape"])] = cells.index(c) + 1
+            truth[t][ellipse(c["centres"][t], c["r"], c["shape"])] = track_id[id(c)]
     tifffile.imwrite(out, np.stack(frames), imagej=True, metadata={"axes": "TYX"})
     truth_dir = out.parent / "truth"
     truth_dir.mkdir(exist_ok=True)

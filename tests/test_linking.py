@@ -30,10 +30,10 @@ def test_a_split_object_passes_its_id_to_its_best_half_only_and_ids_chain_throug
     assert set(np.unique(linked[2])) == {0, 1, 3}
     # relabel leaves ids it is not given, and background, alone
     assert np.array_equal(relabel(third, {4: 9}), np.where(third == 4, 9, third))
-    # regions counted apart add up to the whole planes' counts (block by block as in memory)
+    # regions counted apart add up to the whole planes' counts and centres (block by block as in memory)
     parts, whole_count = Overlaps(), Overlaps()
     for cols in (slice(0, 40), slice(40, 64)):
-        parts.add(whole[:, cols], halves[:, cols])
+        parts.add(whole[:, cols], halves[:, cols], (0, cols.start))
     whole_count.add(whole, halves)
     assert parts == whole_count
 
@@ -94,3 +94,21 @@ def test_a_nucleus_broken_in_two_for_one_frame_did_not_divide_and_keeps_its_trac
     # broken in two for good: a division (the parts stay apart in the next frames)
     stack = np.stack([whole, halves, again(halves, 10), again(halves, 20)])
     assert link_stack(stack, **RULES["lineage"])[1].parents == {2: 1, 3: 1}
+
+
+def test_daughters_born_apart_from_their_mother_are_found_by_where_they_lie():
+    """A frame interval long against the division: the daughters no longer overlap their mother. Two new objects of
+    like size whose centres lie within her diameter, their midpoint near her centre, are her daughters; two that
+    are not placed about her, or one alone, are not."""
+    mother = plane((1, (40, 40), 10), size=80)
+    apart = plane((2, (40, 22), 7), (3, (40, 58), 7), size=80)          # 18 px each side: no pixel shared with her
+    on = plane((4, (40, 20), 7), (5, (40, 60), 7), size=80)
+    overlaps = Overlaps()
+    overlaps.add(mother, apart)
+    assert overlaps.pairs == {}                                            # nothing to link by overlap
+    _, links = link_stack(np.stack([mother, apart, on]), **RULES["lineage"])
+    assert links.parents == {2: 1, 3: 1} and links.ids == {4: 2, 5: 3}
+    lopsided = plane((2, (40, 22), 7), (3, (20, 40), 7), size=80)         # both near her, midpoint off her centre
+    alone = plane((2, (40, 22), 7), size=80)
+    for second in (lopsided, alone):
+        assert link_stack(np.stack([mother, second, again(second, 10)]), **RULES["lineage"])[1].parents == {}

@@ -44,19 +44,34 @@ class Overlaps:
     pairs: dict = field(default_factory=dict)    # (id in a, id in b) -> overlapping pixels
     area_a: dict = field(default_factory=dict)
     area_b: dict = field(default_factory=dict)
+    sums_a: dict = field(default_factory=dict)   # id -> [sum of rows, sum of columns]: its centre, with its area
+    sums_b: dict = field(default_factory=dict)
 
-    def add(self, a: np.ndarray, b: np.ndarray) -> None:
-        """Count one region of the two planes (same place, same shape; 0 = background)."""
+    def add(self, a: np.ndarray, b: np.ndarray, origin: tuple[int, int] = (0, 0)) -> None:
+        """Count one region of the two planes (same place, same shape; 0 = background), whose first pixel is at
+        ``origin`` of the plane (for the objects' centres)."""
         a, b = a.astype(np.uint64), b.astype(np.uint64)
-        for ids, area in ((a, self.area_a), (b, self.area_b)):
-            v, c = np.unique(ids[ids > 0], return_counts=True)
-            for i, n in zip(v.tolist(), c.tolist()):
+        for ids, area, sums in ((a, self.area_a, self.sums_a), (b, self.area_b, self.sums_b)):
+            inside = ids > 0
+            v, where, c = np.unique(ids[inside], return_inverse=True, return_counts=True)
+            ys, xs = np.nonzero(inside)
+            sy = np.bincount(where, ys + origin[0], len(v))
+            sx = np.bincount(where, xs + origin[1], len(v))
+            for i, n, y, x in zip(v.tolist(), c.tolist(), sy.tolist(), sx.tolist()):
                 area[i] = area.get(i, 0) + n
+                total = sums.setdefault(i, [0.0, 0.0])
+                total[0] += y
+                total[1] += x
         both = (a > 0) & (b > 0)
         v, c = np.unique((a[both] << np.uint64(32)) | b[both], return_counts=True)
         for key, n in zip(v.tolist(), c.tolist()):
             pair = (key >> 32, key & 0xFFFFFFFF)
             self.pairs[pair] = self.pairs.get(pair, 0) + n
+
+    def centre(self, side: str, i: int) -> np.ndarray:
+        """(y, x) centre of object ``i`` of plane a or b, in the plane's pixels."""
+        area, sums = (self.area_a, self.sums_a) if side == "a" else (self.area_b, self.sums_b)
+        return np.array(sums[i]) / area[i]
 
     def links(self, min_iou: float) -> dict[int, int]:
         """{id in b: id in a} for the pairs that are each other's best match with IoU >= ``min_iou``."""
@@ -71,10 +86,12 @@ class Overlaps:
         return {ib: ia for ib, (iou, ia) in best_of_b.items() if iou >= min_iou and best_of_a[ia][1] == ib}
 
     def divisions(self, links: dict[int, int], min_iou: float) -> dict[int, int]:
-        """{daughter in b: parent in a} where exactly two objects of b overlap the same object of a most, neither is
-        linked to another object (and that object to no third), the smaller has at least ``SISTER_AREA`` of the
-        larger's area, neither more than ``DAUGHTER_AREA`` of the mother's, and the two taken as one are that object
-        by the linking rule (IoU >= ``min_iou``)."""
+        """{daughter in b: parent in a}: two objects of b of like size (the smaller at least ``SISTER_AREA`` of the
+        larger), neither more than ``DAUGHTER_AREA`` of the mother's area nor linked to another object, that are
+        either (born in place) the only two to overlap the same object of a most, and taken as one that object by
+        the linking rule (IoU >= ``min_iou``); or (born apart, a frame interval long against the division) the only
+        two new objects whose centres lie within the diameter of an object of a that ended (linked to nothing),
+        their midpoint within her radius of her centre."""
         most: dict[int, tuple[int, int]] = {}          # id in b -> (pixels, id in a it overlaps most)
         for (ia, ib), n in self.pairs.items():
             if n > most.get(ib, (0, 0))[0]:
@@ -89,10 +106,26 @@ class Overlaps:
                 continue
             sizes = [self.area_b[ib] for ib in pair]
             inside = sum(self.pairs[ia, ib] for ib in pair)
-            if (min(sizes) >= SISTER_AREA * max(sizes) and max(sizes) <= DAUGHTER_AREA * self.area_a[ia]
-                    and inside / (self.area_a[ia] + sum(sizes) - inside) >= min_iou):
+            if self._sisters(ia, pair) and inside / (self.area_a[ia] + sum(sizes) - inside) >= min_iou:
                 found.update({ib: ia for ib in pair})
+        new = [ib for ib in self.area_b if ib not in links and ib not in found]
+        if not new:
+            return found
+        where = np.array([self.centre("b", ib) for ib in new])
+        for ia in self.area_a:
+            if ia in linked_from or ia in found.values():
+                continue
+            centre, radius = self.centre("a", ia), np.sqrt(self.area_a[ia] / np.pi)
+            near = [ib for ib, d in zip(new, np.hypot(*(where - centre).T)) if d <= 2 * radius and ib not in found]
+            if (len(near) == 2 and self._sisters(ia, near)
+                    and np.hypot(*(where[[new.index(ib) for ib in near]].mean(0) - centre)) <= radius):
+                found.update({ib: ia for ib in near})
         return found
+
+    def _sisters(self, mother: int, pair: list) -> bool:
+        """Two objects of b of like size, each under ``DAUGHTER_AREA`` of ``mother``'s area."""
+        sizes = [self.area_b[ib] for ib in pair]
+        return min(sizes) >= SISTER_AREA * max(sizes) and max(sizes) <= DAUGHTER_AREA * self.area_a[mother]
 
 
 def relabel(b: np.ndarray, lut: dict[int, int]) -> np.ndarray:
@@ -132,7 +165,7 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
             step(k)
         overlaps = Overlaps()
         for region in regions:
-            overlaps.add(read(k - 1, region), read(k, region))
+            overlaps.add(read(k - 1, region), read(k, region), (0, 0) if region is None else (region[0], region[2]))
         if last is None:
             last = set(overlaps.area_a)   # plane 0 is never rewritten
         lut = overlaps.links(min_iou)
