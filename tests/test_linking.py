@@ -31,7 +31,7 @@ def test_a_split_object_passes_its_id_to_its_best_half_only_and_ids_chain_throug
     # relabel leaves ids it is not given, and background, alone
     assert np.array_equal(relabel(third, {4: 9}), np.where(third == 4, 9, third))
     # regions counted apart add up to the whole planes' counts and centres (block by block as in memory)
-    parts, whole_count = Overlaps(), Overlaps()
+    parts, whole_count = Overlaps(centres=True), Overlaps(centres=True)
     for cols in (slice(0, 40), slice(40, 64)):
         parts.add(whole[:, cols], halves[:, cols], (0, cols.start))
     whole_count.add(whole, halves)

@@ -44,6 +44,7 @@ class Overlaps:
     pairs: dict = field(default_factory=dict)    # (id in a, id in b) -> overlapping pixels
     area_a: dict = field(default_factory=dict)
     area_b: dict = field(default_factory=dict)
+    centres: bool = False                         # also sum each object's pixel coordinates (divisions need them)
     sums_a: dict = field(default_factory=dict)   # id -> [sum of rows, sum of columns]: its centre, with its area
     sums_b: dict = field(default_factory=dict)
 
@@ -54,14 +55,16 @@ class Overlaps:
         for ids, area, sums in ((a, self.area_a, self.sums_a), (b, self.area_b, self.sums_b)):
             inside = ids > 0
             v, where, c = np.unique(ids[inside], return_inverse=True, return_counts=True)
-            ys, xs = np.nonzero(inside)
-            sy = np.bincount(where, ys + origin[0], len(v))
-            sx = np.bincount(where, xs + origin[1], len(v))
-            for i, n, y, x in zip(v.tolist(), c.tolist(), sy.tolist(), sx.tolist()):
+            for i, n in zip(v.tolist(), c.tolist()):
                 area[i] = area.get(i, 0) + n
-                total = sums.setdefault(i, [0.0, 0.0])
-                total[0] += y
-                total[1] += x
+            if self.centres:
+                ys, xs = np.nonzero(inside)
+                sy = np.bincount(where, ys + origin[0], len(v))
+                sx = np.bincount(where, xs + origin[1], len(v))
+                for i, y, x in zip(v.tolist(), sy.tolist(), sx.tolist()):
+                    total = sums.setdefault(i, [0.0, 0.0])
+                    total[0] += y
+                    total[1] += x
         both = (a > 0) & (b > 0)
         v, c = np.unique((a[both] << np.uint64(32)) | b[both], return_counts=True)
         for key, n in zip(v.tolist(), c.tolist()):
@@ -109,7 +112,7 @@ class Overlaps:
             if self._sisters(ia, pair) and inside / (self.area_a[ia] + sum(sizes) - inside) >= min_iou:
                 found.update({ib: ia for ib in pair})
         new = [ib for ib in self.area_b if ib not in links and ib not in found]
-        if not new:
+        if not new or not self.centres:
             return found
         where = np.array([self.centre("b", ib) for ib in new])
         for ia in self.area_a:
@@ -163,7 +166,7 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
     for k in range(1, n):
         if step is not None:
             step(k)
-        overlaps = Overlaps()
+        overlaps = Overlaps(centres=divide)
         for region in regions:
             overlaps.add(read(k - 1, region), read(k, region), (0, 0) if region is None else (region[0], region[2]))
         if last is None:
