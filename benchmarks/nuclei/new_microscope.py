@@ -8,7 +8,7 @@ nucleoli, as mouse stem-cell nuclei show in Hoechst. A stand-in for the issue's 
 texture that are not in DSB 2018", which `count`'s defaults must pass without being told the size.
 
 Usage: python benchmarks/nuclei/new_microscope.py DATA_DIR STEMS_FILE OUT [--zoom 3] [--texture 0.5] [--grain 3]
-       [--dim 0.25] [--style noise|spots] [--spot-area 250] [--seed 0]
+       [--dim 0.25] [--style noise|spots] [--spot-area 250] [--seed 0] [--camera-noise 0.02]
 STEMS_FILE: e.g. benchmarks/nuclei/new_microscope_stems.txt, 30 seeded fluorescence-like dsb2018_extra images.
 Writes OUT/images/*.tif (16-bit) and OUT/truth/*.png; score with `unetkit count` + `unetkit evaluate --instances`.
 """
@@ -72,7 +72,10 @@ def main():
     p.add_argument("--style", choices=("noise", "spots"), default="noise")
     p.add_argument("--spot-area", type=float, default=250.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--camera-noise", type=float, default=0.0,
+                   help="then Gaussian noise of this share of the image's 0.1-99.9 percentile range (own seed)")
     a = p.parse_args()
+    noise_rng = np.random.default_rng(a.seed + 7)   # its own stream: the images are those of no noise, plus noise
     rng = np.random.default_rng(a.seed)
     out = Path(a.out)
     (out / "images").mkdir(parents=True, exist_ok=True); (out / "truth").mkdir(exist_ok=True)
@@ -80,6 +83,10 @@ def main():
         img, mask = read_array(Path(a.data) / "images" / f"{s}.png"), read_array(Path(a.data) / "masks" / f"{s}.png")
         mask = mask[..., 0] if mask.ndim == 3 else mask
         image, labels = transform(img, mask, a.zoom, a.texture, a.grain, a.dim, rng, a.style, a.spot_area)
+        if a.camera_noise:
+            f = image.astype(np.float32)
+            sigma = a.camera_noise * (np.percentile(f, 99.9) - np.percentile(f, 0.1))
+            image = np.clip(f + noise_rng.normal(0, sigma, f.shape), 0, 65535).astype(np.uint16)
         write_image(out / "images" / f"{s}.tif", image)
         write_image(out / "truth" / f"{s}.png", labels)
 

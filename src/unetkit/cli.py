@@ -233,8 +233,9 @@ def _add_axes_blocks_batch(p, count: bool = False):
                             "of the frame before that overlap each other best (IoU >= 0.25) share an id (objects that "
                             "move up to a third of their diameter a frame; one frame an object is missed in is "
                             "bridged; a longer jump starts a new id; a row per track in NAME_tracks.csv); lineage: "
-                            "tracks that also divide: two like-sized objects that together are the object of the "
-                            "frame before start two tracks, each with that one as its parent in NAME_tracks.csv")
+                            "tracks that also divide: two like-sized objects where one of the frame before was "
+                            "(together it, or placed about its centre) start two tracks, each with that one as its "
+                            "parent in NAME_tracks.csv, once both are seen again the next frame")
     g.add_argument("--axes", help="name the axes of files that do not (e.g. ZYX, CYX, TYX for a plain TIFF stack)")
     g.add_argument("--nan", choices=NAN_POLICIES, default=axes.nan,
                    help="NaN/inf pixels: refuse the file (default) or predict them as background")

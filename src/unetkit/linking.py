@@ -6,9 +6,9 @@ frames (``count --t track``: a nucleus may move up to about half its diameter a 
 stops at a quarter, benchmarks/README.md section 35). Above IoU 0.5 a match is unique anyway.
 Frames also bridge one missed frame: an object that starts in a frame links to one that vanished in the frame
 before it, by the same rule. A lineage (``count --t lineage``) also finds divisions: two objects of like size, each
-smaller than the object of the frame before they overlap most and together that object by the frame rule, start
-two tracks whose parent it is (``Links.parents``, the Cell Tracking Challenge's parent column), once both are found
-again in the next frame. The overlaps of two planes are counted region by region (``Overlaps.add``), so
+smaller than their mother, born in place (together they are her by the frame rule) or apart (about the centre of a
+mother who ended), start two tracks whose parent she is (``Links.parents``, the Cell Tracking Challenge's parent
+column), once both are found again in the next frame (``Overlaps.divisions``). The overlaps of two planes are counted region by region (``Overlaps.add``), so
 ``link_planes`` links a whole slide's planes block by block (``blocks.labels``) and a stack held in memory at once
 (``link_stack``, the napari widget).
 """
