@@ -8,8 +8,8 @@ Frames also bridge one missed frame: an object that starts in a frame links to o
 before it, by the same rule. A lineage (``count --t lineage``) also finds divisions: two objects of like size, each
 smaller than their mother, born in place (together they are her by the frame rule) or apart (about the centre of a
 mother who ended), start two tracks whose parent she is (``Links.parents``, the Cell Tracking Challenge's parent
-column), once both are found again in the next frame (``Overlaps.divisions``). The overlaps of two planes are counted region by region (``Overlaps.add``), so
-``link_planes`` links a whole slide's planes block by block (``blocks.labels``) and a stack held in memory at once
+column), once both are found again in the next frame (``Overlaps.divisions``). The overlaps of two planes are
+counted region by region (``Overlaps.add``), so ``link_planes`` links a whole slide's planes block by block (``blocks.labels``) and a stack held in memory at once
 (``link_stack``, the napari widget).
 """
 from __future__ import annotations
@@ -105,7 +105,8 @@ class Overlaps:
         linked_from = {ia: ib for ib, ia in links.items()}
         found = {}
         for ia, pair in children.items():
-            if len(pair) != 2 or any(links.get(ib, ia) != ia for ib in pair) or linked_from.get(ia, pair[0]) not in pair:
+            if (len(pair) != 2 or any(links.get(ib, ia) != ia for ib in pair)
+                    or linked_from.get(ia, pair[0]) not in pair):
                 continue
             sizes = [self.area_b[ib] for ib in pair]
             inside = sum(self.pairs[ia, ib] for ib in pair)
