@@ -9,8 +9,8 @@ before it, by the same rule. A lineage (``count --t lineage``) also finds divisi
 smaller than their mother, born in place (together they are her by the frame rule) or apart (about the centre of a
 mother who ended), start two tracks whose parent she is (``Links.parents``, the Cell Tracking Challenge's parent
 column), once both are found again in the next frame (``Overlaps.divisions``). The overlaps of two planes are
-counted region by region (``Overlaps.add``), so ``link_planes`` links a whole slide's planes block by block (``blocks.labels``) and a stack held in memory at once
-(``link_stack``, the napari widget).
+counted region by region (``Overlaps.add``), so ``link_planes`` links a whole slide's planes block by block
+(``blocks.labels``) and a stack held in memory at once (``link_stack``, the napari widget).
 """
 from __future__ import annotations
 
