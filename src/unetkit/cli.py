@@ -313,7 +313,8 @@ def _add_evaluate(sub):
                         "from 'unetkit count --t track' or lineage, --truth label movies named as the counted "
                         "files whose ids are tracks (parents, where known, in NAME_tracks.csv or the Cell Tracking "
                         "Challenge's NAME.txt)")
-    p.add_argument("--out", help="where to write evaluation.csv/json (default: the --pred folder)")
+    p.add_argument("--out", help="where to write the evaluation (evaluation, instance_evaluation or "
+                                 "track_evaluation .csv and .json; default: the --pred folder)")
     p.add_argument("--images", help="folder of the input images: also draw grid.png (image / truth / prediction)")
     p.add_argument("--task", choices=["auto", "membranes", "regions", "classes"], default="auto",
                    help="what the masks segment (auto: from the first mask); sets which scores lead: ISBI V_rand "
