@@ -67,15 +67,22 @@ def unscored(names, scored, folder, verbose: bool, what: str = "ground truths",
     return left
 
 
+def evaluation_targets(out: Path, name: str, overwrite: bool) -> list[Path]:
+    """``out/NAME.csv`` and ``out/NAME.json``, refused where an earlier evaluation holds them and ``overwrite`` is
+    not given."""
+    targets = [out / f"{name}.csv", out / f"{name}.json"]
+    if not overwrite and any(t.exists() for t in targets):
+        raise UnetkitError(f"{targets[0]}: an evaluation already exists here; pass --out DIR or --overwrite")
+    return targets
+
+
 def evaluate_folders(pred_dir, truth_dir, *, mask_mode: str = "binary", num_classes: int = 2,
                      out_dir=None, images_dir=None, grid_max: int = 6, overwrite: bool = False,
                      verbose: bool = True, task: str = "auto") -> dict:
     """Score every prediction; write ``evaluation.csv`` and ``evaluation.json`` into ``out_dir``,
     and with ``images_dir`` a ``grid.png`` of image / ground truth / prediction (first ``grid_max``)."""
     out = Path(out_dir or pred_dir)
-    targets = [out / "evaluation.csv", out / "evaluation.json"]
-    if not overwrite and any(t.exists() for t in targets):
-        raise UnetkitError(f"{targets[0]}: an evaluation already exists here; pass --out DIR or --overwrite")
+    targets = evaluation_targets(out, "evaluation", overwrite)
     rows, grid, sweeps = [], [], []
     images = {p.stem: p for p in list_images(images_dir, "image")} if images_dir else {}
     if task not in TASKS:
@@ -201,9 +208,7 @@ def evaluate_instances(pred_dir, truth_dir, *, thresholds=None, out_dir=None, ov
     from .matching import THRESHOLDS, count_error, matching, matching_dataset
     thresholds = thresholds or THRESHOLDS
     out = Path(out_dir or pred_dir)
-    targets = [out / "instance_evaluation.csv", out / "instance_evaluation.json"]
-    if not overwrite and any(t.exists() for t in targets):
-        raise UnetkitError(f"{targets[0]}: an evaluation already exists here; pass --out DIR or --overwrite")
+    targets = evaluation_targets(out, "instance_evaluation", overwrite)
     preds = {}
     for p in list_images(pred_dir, "prediction"):
         if p.stem.endswith("_labels") or not p.stem.endswith(("_prob", "_overlay", "_mask", "_count")):

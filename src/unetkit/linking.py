@@ -116,14 +116,16 @@ class Overlaps:
         if not new or not self.centres:
             return found
         where = np.array([self.centre("b", ib) for ib in new])
+        mothers = set(found.values())
         for ia in self.area_a:
-            if ia in linked_from or ia in found.values():
+            if ia in linked_from or ia in mothers:
                 continue
             centre, radius = self.centre("a", ia), np.sqrt(self.area_a[ia] / np.pi)
-            near = [ib for ib, d in zip(new, np.hypot(*(where - centre).T)) if d <= 2 * radius and ib not in found]
-            if (len(near) == 2 and self._sisters(ia, near)
-                    and np.hypot(*(where[[new.index(ib) for ib in near]].mean(0) - centre)) <= radius):
-                found.update({ib: ia for ib in near})
+            near = [k for k in np.flatnonzero(np.hypot(*(where - centre).T) <= 2 * radius) if new[k] not in found]
+            pair = [new[k] for k in near]
+            if len(pair) == 2 and self._sisters(ia, pair) and np.hypot(*(where[near].mean(0) - centre)) <= radius:
+                found.update({ib: ia for ib in pair})
+                mothers.add(ia)
         return found
 
     def _sisters(self, mother: int, pair: list) -> bool:

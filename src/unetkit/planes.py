@@ -97,17 +97,22 @@ def select(img: LazyImage, model_channels: int, choice: AxisChoice | None = None
             raise UnetkitError(f"{img.path}: a z-stack of {n_z} slices; pass --z slices (each slice, objects linked "
                                "across z) or --z max (maximum projection)")
         if choice.z not in Z_MODES:
-            raise SetupError(f"--z {choice.z}: choose slices or max")
+            raise SetupError(f"--z {choice.z}: choose {_either(Z_MODES)}")
         if choice.z == "max":
             data = data.max(axis=2, keepdims=True)
     if choice.t not in T_MODES:
-        raise SetupError(f"--t {choice.t}: choose {', '.join(T_MODES[:-1])} or {T_MODES[-1]}")
+        raise SetupError(f"--t {choice.t}: choose {_either(T_MODES)}")
     n_t = img.shape["T"]
     if choice.t in TRACKED and n_t > 1 and n_z > 1 and choice.z == "slices":
         raise UnetkitError(f"{img.path}: --t {choice.t} links the objects of one plane from frame to frame, and this "
                            f"time series has {n_z} slices a frame; pass --z max to track on the projection")
     data = da.moveaxis(data, 1, -1)  # T Z Y X C
     return Selection(img, data, choice.z if n_z > 1 else None, names, choice.t if n_t > 1 else None)
+
+
+def _either(choices) -> str:
+    """'a, b or c', for the message that refuses a value outside ``choices``."""
+    return f"{', '.join(choices[:-1])} or {choices[-1]}"
 
 
 @dataclass

@@ -59,13 +59,16 @@ def _ratio(a: int, b: int) -> float:
 def frame_matches(truth: np.ndarray, pred: np.ndarray, thresh: float = MATCH_IOU) -> dict[int, int]:
     """{true id: predicted id} of one frame's one-to-one matches at IoU >= ``thresh``."""
     from .matching import iou_matrix, match_indices
-    t_ids, t_seq = np.unique(truth, return_inverse=True)
-    p_ids, p_seq = np.unique(pred, return_inverse=True)
-    # sequential ids keep the IoU matrix as small as the frame's objects, whatever the movie's ids
-    t_seq, p_seq = t_seq.reshape(truth.shape) + (t_ids[0] != 0), p_seq.reshape(pred.shape) + (p_ids[0] != 0)
-    t_ids, p_ids = np.concatenate([[0], t_ids[t_ids > 0]]), np.concatenate([[0], p_ids[p_ids > 0]])
+    (t_seq, t_ids), (p_seq, p_ids) = _sequential(truth), _sequential(pred)
     rows, cols = match_indices(iou_matrix(t_seq, p_seq), thresh)
-    return {int(t_ids[r + 1]): int(p_ids[c + 1]) for r, c in zip(rows, cols)}
+    return {int(t_ids[r]): int(p_ids[c]) for r, c in zip(rows, cols)}
+
+
+def _sequential(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels renumbered 1..N, the ids they had): the IoU matrix stays as small as the frame's objects, whatever
+    the movie's ids."""
+    ids = np.unique(labels[labels > 0])
+    return np.where(labels > 0, np.searchsorted(ids, labels) + 1, 0), ids
 
 
 def _links(appearances: dict[int, list[tuple[int, int]]]) -> tuple[int, int]:
@@ -169,8 +172,9 @@ def _frames(truth_path: Path, pred_path: Path):
         yield pixels(truth_path, truth.data[t, 0, 0]), pixels(pred_path, pred.data[t, 0, 0])
 
 
-def pair_movies(pred_dir: Path, truth_dir: Path) -> list[tuple[str, Path, Path]]:
-    """[(name, NAME_labels in ``pred_dir``, NAME in ``truth_dir``)] by name, as ``count`` names its label images."""
+def pair_movies(pred_dir: Path, truth_dir: Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """([(name, NAME_labels in ``pred_dir``, NAME in ``truth_dir``)] by name, as ``count`` names its label images;
+    every truth's name)."""
     from .batch import image_stem
     from .data.pairs import list_images
     preds = {image_stem(p).removesuffix("_labels"): p for p in list_images(pred_dir, "label movie")
@@ -180,7 +184,7 @@ def pair_movies(pred_dir: Path, truth_dir: Path) -> list[tuple[str, Path, Path]]
     if not names:
         raise UnetkitError(f"{pred_dir}: no NAME_labels movie ('unetkit count --t track' or lineage) matches a "
                            f"truth in {truth_dir} by name")
-    return [(n, preds[n], truths[n]) for n in names]
+    return [(n, preds[n], truths[n]) for n in names], list(truths)
 
 
 def evaluate_tracks(pred_dir, truth_dir, *, out_dir=None, overwrite: bool = False, verbose: bool = True) -> dict:
@@ -189,19 +193,13 @@ def evaluate_tracks(pred_dir, truth_dir, *, out_dir=None, overwrite: bool = Fals
     ``track_evaluation.json`` (those rows and the movies pooled) to ``out_dir`` (default ``pred_dir``)."""
     import json
 
-    from .evaluation import unscored
+    from .evaluation import evaluation_targets, unscored
     from .io import write_text
     from .progress import Progress, plural
     pred_dir, truth_dir = Path(pred_dir), Path(truth_dir)
-    out = Path(out_dir or pred_dir)
-    targets = [out / "track_evaluation.csv", out / "track_evaluation.json"]
-    if not overwrite and any(t.exists() for t in targets):
-        raise UnetkitError(f"{targets[0]}: an evaluation already exists here; pass --out DIR or --overwrite")
-    movies = pair_movies(pred_dir, truth_dir)
-    from .batch import image_stem
-    from .data.pairs import list_images
-    unscored([image_stem(p) for p in list_images(truth_dir, "ground-truth label movie")], [n for n, _, _ in movies],
-             truth_dir, verbose, "truth movies", "tracked movie")
+    targets = evaluation_targets(Path(out_dir or pred_dir), "track_evaluation", overwrite)
+    movies, truths = pair_movies(pred_dir, truth_dir)
+    unscored(truths, [n for n, _, _ in movies], truth_dir, verbose, "truth movies", "tracked movie")
     rows = []
     bar = Progress(len(movies), "movies", enabled=verbose)
     for name, pred, truth in movies:

@@ -5,8 +5,9 @@ ended, how far it went (straight and along its path), its mean speed per frame, 
 ``res_track.txt`` columns L B E P). Lengths are in the objects table's units (um where the pixel size is known,
 else px).
 
-Read from ``NAME_objects.csv``, whose rows come frame by frame (time points in order), so a track's path is summed
-as its rows arrive. Memory: one state per track, not the objects.
+Summed from the rows of ``NAME_objects.csv`` as they are streamed (frame by frame, time points in order), so a
+track's path is summed as its rows arrive and the table is never read back. Memory: one state per track, not the
+objects.
 """
 from __future__ import annotations
 
@@ -18,38 +19,43 @@ TRACK_COLUMNS = ["file", "id", "first_t", "last_t", "frames", "start_y", "start_
                  "displacement", "path_length", "mean_speed_per_frame", "parent", "pixel_size_um"]
 
 
-def write_tracks(objects_csv: Path, target: Path, parents: dict[int, int] | None = None) -> int:
-    """Summarise the tracks of ``objects_csv`` (one image's table) into ``target``, written atomically, with each
-    daughter's parent from ``parents`` {track id: parent's id}; returns the number of tracks. An object seen in
-    several z-slices of a frame is not expected (tracking takes one plane a frame)."""
-    parents = parents or {}
-    from .io.write import atomic_target
-    state: dict[str, dict] = {}
-    with open(objects_csv, newline="") as fh:
-        for row in csv.DictReader(fh):
-            t, y, x = int(row["t"]), float(row["centroid_y"]), float(row["centroid_x"])
-            track = state.get(row["id"])
-            if track is None:
-                state[row["id"]] = {"file": row["file"], "id": int(row["id"]), "first_t": t, "last_t": t,
-                                    "frames": 1, "start_y": y, "start_x": x, "end_y": y, "end_x": x,
-                                    "path_length": 0.0, "parent": parents.get(int(row["id"]), 0),
-                                    "pixel_size_um": row["pixel_size_um"]}
-                continue
-            track["path_length"] += math.hypot(y - track["end_y"], x - track["end_x"])
-            track.update(last_t=t, frames=track["frames"] + 1, end_y=y, end_x=x)
-    tmp = atomic_target(target)
-    try:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, TRACK_COLUMNS)
-            writer.writeheader()
-            for track in sorted(state.values(), key=lambda s: s["id"]):
-                steps = track["last_t"] - track["first_t"]
-                writer.writerow({**track,
-                                 "displacement": math.hypot(track["end_y"] - track["start_y"],
-                                                            track["end_x"] - track["start_x"]),
-                                 "mean_speed_per_frame": track["path_length"] / steps if steps else 0.0})
-        tmp.replace(target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return len(state)
+class Tracks:
+    """The track table of one image, summed as its objects' rows arrive frame by frame (``add``, from the stream
+    that writes ``NAME_objects.csv``), with each daughter's parent from ``parents`` {track id: parent's id}.
+    An object seen in several z-slices of a frame is not expected (tracking takes one plane a frame)."""
+
+    def __init__(self, parents: dict[int, int] | None = None):
+        self.parents = parents or {}
+        self.state: dict[int, dict] = {}
+
+    def add(self, row: dict) -> None:
+        """One object's row of the objects table (file, t, id, centroid_y, centroid_x, pixel_size_um, ...)."""
+        t, y, x, i = int(row["t"]), float(row["centroid_y"]), float(row["centroid_x"]), int(row["id"])
+        track = self.state.get(i)
+        if track is None:
+            self.state[i] = {"file": row["file"], "id": i, "first_t": t, "last_t": t, "frames": 1, "start_y": y,
+                             "start_x": x, "end_y": y, "end_x": x, "path_length": 0.0,
+                             "parent": self.parents.get(i, 0), "pixel_size_um": row["pixel_size_um"]}
+            return
+        track["path_length"] += math.hypot(y - track["end_y"], x - track["end_x"])
+        track.update(last_t=t, frames=track["frames"] + 1, end_y=y, end_x=x)
+
+    def write(self, target: Path) -> int:
+        """``target`` (``NAME_tracks.csv``), written atomically; returns the number of tracks."""
+        from .io.write import atomic_target
+        tmp = atomic_target(target)
+        try:
+            with open(tmp, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, TRACK_COLUMNS)
+                writer.writeheader()
+                for track in sorted(self.state.values(), key=lambda s: s["id"]):
+                    steps = track["last_t"] - track["first_t"]
+                    writer.writerow({**track,
+                                     "displacement": math.hypot(track["end_y"] - track["start_y"],
+                                                                track["end_x"] - track["start_x"]),
+                                     "mean_speed_per_frame": track["path_length"] / steps if steps else 0.0})
+            tmp.replace(target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return len(self.state)

@@ -261,10 +261,14 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
         engine.run(paint_block, paints, scheduler=bcfg.scheduler, workers=bcfg.workers,
                    label=f"{path.name}: labels", verbose=verbose)
         linked, tracked = _link(labels_out, sel, regions, int(offsets[-1]), path.name, verbose)
-        counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t)
+        tracks = None
         if tracked is not None:   # a row per track: frames, start, end, path length, speed, parent
-            from ..tracks import write_tracks
-            write_tracks(out / f"{stem}_objects.csv", out / f"{stem}_tracks.csv", tracked.parents)
+            from ..tracks import Tracks
+            tracks = Tracks(tracked.parents)
+        counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t,
+                              tracks)
+        if tracks is not None:
+            tracks.write(out / f"{stem}_tracks.csv")
         if outlines:
             _write_outlines(outlines, out, stem, tasks, offsets, linked, stacked=n_t * n_z > 1)
         labels_out.finish(overwrite, bcfg.block_size)
@@ -324,8 +328,10 @@ def _write_outlines(formats, out: Path, stem: str, tasks, offsets, linked: dict,
                         w.add(geometry, values, *plane)
 
 
-def _write_table(target: Path, tasks, offsets, linked: dict, file: str, pixel_size, n_t: int) -> list[int]:
-    """Stream the scratch rows into ``target`` with global (and z-linked) ids; objects per t."""
+def _write_table(target: Path, tasks, offsets, linked: dict, file: str, pixel_size, n_t: int,
+                 tracks=None) -> list[int]:
+    """Stream the scratch rows into ``target`` with global (and linked) ids, each also to ``tracks`` (a
+    ``tracks.Tracks``) where given; objects per t."""
     tmp = atomic_target(target)
     ids_per_t: list[set] = [set() for _ in range(n_t)]
     try:
@@ -341,7 +347,10 @@ def _write_table(target: Path, tasks, offsets, linked: dict, file: str, pixel_si
                         raw = int(row[0]) + int(off)
                         gid = linked.get(raw, raw)
                         ids_per_t[task.t].add(gid)
-                        writer.writerow([file, task.t, task.z, gid, *row[1:], pixel_size or ""])
+                        line = [file, task.t, task.z, gid, *row[1:], pixel_size or ""]
+                        writer.writerow(line)
+                        if tracks is not None:
+                            tracks.add(dict(zip(TABLE_COLUMNS, line)))
         tmp.replace(target)
     finally:
         if tmp.exists():

@@ -88,12 +88,12 @@ def test_image(cfg: ExportConfig, meta: dict, invert: bool) -> tuple[np.ndarray,
     if cfg.sample:
         from ..io import open_image
         from ..planes import AxisChoice, select
+        one_plane = "a test image must be one 2-D plane, gray or RGB"
         try:
             sel = select(open_image(cfg.sample), channels, AxisChoice())
         except UnetkitError as exc:   # the reader's reason, with what export takes instead of its options
-            raise UnetkitError(f"{cfg.sample}: a test image must be one 2-D plane, gray or RGB ({exc}); pass one "
-                               "plane of it as --sample") from None
-        sel.require_one_plane("a test image must be one 2-D plane, gray or RGB; pass one plane of it as --sample")
+            raise UnetkitError(f"{cfg.sample}: {one_plane} ({exc}); pass one plane of it as --sample") from None
+        sel.require_one_plane(f"{one_plane}; pass one plane of it as --sample")
         h, w = sel.yx
         side = min(side, h // div * div, w // div * div)
         if side < min_side(meta):

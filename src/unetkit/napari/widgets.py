@@ -17,7 +17,7 @@ from typing import Annotated
 
 import numpy as np
 
-from ..config import BlockConfig
+from ..config import TRACKED, BlockConfig
 from ..errors import UnetkitError
 from ..linking import RULES
 
@@ -124,7 +124,7 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
     # one row per id: napari shows an object's score under the cursor, as objects.csv has it
     kw["features"] = {"index": np.arange(1, offset + 1), "score": np.round(score, 3)}
     layers = [(out, kw, "labels")]
-    if link in ("track", "lineage") and lead:
+    if link in TRACKED and lead:
         layers.append(_tracks_layer(out, parents, _layer_kwargs(image, f"{image.name} tracks", model=str(model))))
     return layers
 
