@@ -101,3 +101,37 @@ def test_evaluate_tracks_scores_a_counted_lineage_against_its_truth(tmp_path, ca
     assert main(["evaluate", "--tracks", "--instances", "--pred", str(tmp_path / "frames"), "--truth",
                  str(tmp_path / "truth"), "--overwrite"]) == 2
     assert "--tracks scores label movies, --instances label images: pass one" in capsys.readouterr().err
+
+
+def test_movies_that_cannot_be_scored_are_refused_with_the_file_and_the_reason(tmp_path, capsys):
+    truth, pred = tmp_path / "truth", tmp_path / "pred"
+    truth.mkdir(), pred.mkdir()
+    tifffile.imwrite(pred / "cells_labels.tif", movie(FOUND).astype(np.uint16), imagej=True, metadata={"axes": "TYX"})
+    tifffile.imwrite(truth / "other.tif", movie(TRUTH).astype(np.uint16), imagej=True, metadata={"axes": "TYX"})
+    args = ["evaluate", "--tracks", "--pred", str(pred), "--truth", str(truth)]
+    assert main(args) == 2
+    assert "no NAME_labels movie ('unetkit count --t track' or lineage) matches a truth" in capsys.readouterr().err
+    tifffile.imwrite(truth / "cells.tif", movie(TRUTH)[:3].astype(np.uint16), imagej=True, metadata={"axes": "TYX"})
+    assert main(args) == 2                                        # three frames against the movie's four
+    assert ("cells_labels.tif: 4 T x 64 Y x 64 X (uint16) against its truth's 3 T x 64 Y x 64 X (uint16); score "
+            "the movie it was counted from") in capsys.readouterr().err
+    stack = np.stack([movie(TRUTH)] * 2, axis=1).astype(np.uint16)
+    tifffile.imwrite(truth / "cells.tif", stack, imagej=True, metadata={"axes": "TZYX"})
+    assert main(args) == 2                                        # a z-stack a frame is not a label movie
+    assert "cells.tif: a 4 T x 2 Z x 64 Y x 64 X (uint16) image; tracks are scored on label movies" in \
+        capsys.readouterr().err
+    assert not (pred / "track_evaluation.csv").exists()
+    (tmp_path / "m_tracks.csv").write_text("file,track,mother\nm,1,0\n")
+    with pytest.raises(UnetkitError, match=r"m_tracks.csv: a tracks table needs id and parent columns"):
+        read_parents(tmp_path, "m")
+
+
+def test_a_lineage_of_a_z_stack_over_time_is_refused_unless_projected(tmp_path):
+    from unetkit.io import open_image
+    from unetkit.planes import AxisChoice, select
+    tifffile.imwrite(tmp_path / "tz.tif", np.zeros((3, 2, 32, 32), np.uint16), imagej=True,
+                     metadata={"axes": "TZYX"})
+    with pytest.raises(UnetkitError, match=r"tz.tif: --t lineage links the objects of one plane from frame to "
+                                           r"frame, and this time series has 2 slices a frame; pass --z max"):
+        select(open_image(tmp_path / "tz.tif"), 1, AxisChoice(t="lineage", z="slices"))
+    assert select(open_image(tmp_path / "tz.tif"), 1, AxisChoice(t="lineage", z="max")).t_mode == "lineage"

@@ -25,6 +25,14 @@ def test_an_rgb_scan_is_one_colour_picture_not_three_channels(tmp_path, through_
     assert np.array_equal(uio.read_array(tmp_path / "slide.ome.tif"), rgb)   # one 2-D picture, as a PNG would be
 
 
+def test_channels_of_colour_pictures_are_refused_not_guessed(tmp_path, through_bioio):
+    tifffile.imwrite(tmp_path / "two.ome.tif", np.zeros((2, 16, 20, 3), np.uint8), ome=True, photometric="rgb",
+                     metadata={"axes": "CYXS"})
+    with pytest.raises(UnetkitError, match=r"two.ome.tif: 2 channels of 3 colour samples each; export one channel "
+                                           r"to OME-TIFF"):
+        uio.open_image(tmp_path / "two.ome.tif")
+
+
 def test_a_time_lapse_keeps_its_channels_names_and_frames(tmp_path, through_bioio):
     stack = np.random.default_rng(1).integers(0, 4000, (3, 2, 32, 40), dtype=np.uint16)
     tifffile.imwrite(tmp_path / "movie.ome.tif", stack, ome=True,
