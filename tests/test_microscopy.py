@@ -211,6 +211,41 @@ def test_a_track_goes_on_across_one_frame_the_nucleus_was_missed_in(tmp_path):
     assert (track["first_t"], track["last_t"], track["frames"]) == ("0", "3", "3")
 
 
+def test_the_time_between_frames_comes_from_the_file_and_gives_speeds_per_minute(tmp_path, capsys):
+    """The seconds between frames are read as each format records them (OME TimeIncrement with its unit, else the
+    planes' DeltaT; ImageJ's finterval; an OME-Zarr's time scale with its unit) and give each track its duration
+    and speed per minute; --frame-interval overrides; a unit unetkit does not know is not read as seconds."""
+    frames = np.stack([blobs([(30 + 4 * t, 30)]) for t in range(4)])   # 4 px a frame, three steps
+    tifffile.imwrite(tmp_path / "inc.ome.tif", frames, ome=True, metadata={
+        "axes": "TYX", "TimeIncrement": 2.0, "TimeIncrementUnit": "min", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+    tifffile.imwrite(tmp_path / "delta.ome.tif", frames, ome=True, metadata={
+        "axes": "TYX", "Plane": {"DeltaT": [0.0, 1500.0, 3000.0, 4500.0], "DeltaTUnit": ["ms"] * 4}})
+    tifffile.imwrite(tmp_path / "ij.tif", frames, imagej=True, metadata={"axes": "TYX", "finterval": 30.0})
+    tifffile.imwrite(tmp_path / "odd.ome.tif", frames, ome=True, metadata={
+        "axes": "TYX", "TimeIncrement": 2.0, "TimeIncrementUnit": "fortnight"})
+    assert [open_image(tmp_path / f).frame_interval for f in ("inc.ome.tif", "delta.ome.tif", "ij.tif", "odd.ome.tif")
+            ] == [120.0, 1.5, 30.0, None]
+    count(threshold_model(), [tmp_path / "inc.ome.tif"], tmp_path / "out", verbose=False, choice=AxisChoice(t="track"))
+    (track,) = rows(tmp_path / "out" / "inc_tracks.csv")
+    assert float(track["frame_interval_s"]) == 120.0 and float(track["duration_min"]) == pytest.approx(6.0)
+    assert float(track["path_length"]) == pytest.approx(6.0, abs=0.3)            # 12 px of 0.5 um
+    assert float(track["mean_speed_per_min"]) == pytest.approx(1.0, abs=0.05)   # um a minute
+    labels = open_image(tmp_path / "out" / "inc_labels.ome.zarr")                 # the labels keep the time scale
+    assert labels.frame_interval == 120.0 and labels.pixel_size == (0.5, 0.5)
+    count(threshold_model(), [tmp_path / "inc.ome.tif"], tmp_path / "over", verbose=False, frame_interval=15.0,
+          choice=AxisChoice(t="track"))
+    (track,) = rows(tmp_path / "over" / "inc_tracks.csv")
+    assert float(track["frame_interval_s"]) == 15.0 and float(track["mean_speed_per_min"]) == pytest.approx(8.0, abs=0.4)
+    count(threshold_model(), [tmp_path / "odd.ome.tif"], tmp_path / "odd", verbose=False, choice=AxisChoice(t="track"))
+    (track,) = rows(tmp_path / "odd" / "odd_tracks.csv")
+    assert track["duration_min"] == track["mean_speed_per_min"] == track["frame_interval_s"] == ""
+    assert float(track["mean_speed_per_frame"]) == pytest.approx(4.0, abs=0.2)   # px a frame, as before
+    assert main(["count", str(tmp_path / "ij.tif"), "--model", "nuclei", "--out", str(tmp_path / "bad"),
+                 "--frame-interval", "0", "--quiet"]) == 2
+    assert "--frame-interval 0.0: must be a positive time in seconds between frames" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_a_lineage_ends_a_dividing_nucleus_track_and_names_it_the_parent_of_two(tmp_path, capsys):
     """--t lineage: a nucleus that divides in frame 2 into two of like size is a track of frames 0-1, each daughter
     a track of frames 2-3 whose parent it is (NAME_tracks.csv's parent column, the Cell Tracking Challenge's P);

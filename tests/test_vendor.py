@@ -39,6 +39,10 @@ def test_a_time_lapse_keeps_its_channels_names_and_frames(tmp_path, through_bioi
                      metadata={"axes": "TCYX", "Channel": {"Name": ["DAPI", "GFP"]}})
     img = uio.open_image(tmp_path / "movie.ome.tif")
     assert not img.rgb and img.axes == "TCYX" and img.channel_names == ["DAPI", "GFP"] and img.pixel_size is None
+    assert img.frame_interval is None                          # the file does not say
+    tifffile.imwrite(tmp_path / "timed.ome.tif", stack, ome=True,
+                     metadata={"axes": "TCYX", "TimeIncrement": 500.0, "TimeIncrementUnit": "ms"})
+    assert uio.open_image(tmp_path / "timed.ome.tif").frame_interval == 0.5   # seconds, from bioio's OME metadata
     assert np.array_equal(np.asarray(img.data[:, :, 0]), stack)
     with pytest.raises(UnetkitError, match=r"movie.ome.tif: the file names its axes \(TCZYX, read by bioio\); "
                                            r"leave out --axes"):

@@ -358,6 +358,10 @@ def _add_count(sub):
                         "scale")
     g.add_argument("--pixel-size", type=float,
                    help="um per pixel: report areas in um^2 and lengths in um (default: from the file's metadata)")
+    g.add_argument("--frame-interval", type=float, metavar="SECONDS",
+                   help="seconds between a time lapse's frames: NAME_tracks.csv gives each track's speed per minute "
+                        "(default: from the file's metadata: OME TimeIncrement or DeltaT, ImageJ's frame interval, "
+                        "OME-Zarr's time scale)")
     g.add_argument("--outlines", nargs="+", default=[], metavar="FORMAT",   # count checks the names (io.object_files)
                    help="also write every object's outline: geojson (NAME_objects.geojson: QuPath imports it as "
                         "detections with their measurements), imagej (NAME_rois.zip: Fiji's ROI Manager)")
@@ -504,7 +508,7 @@ def _run(args) -> int:
                                  seeds=args.seeds, distance_threshold=args.distance_threshold, diameter=args.diameter,
                                  smooth=args.smooth, min_score=args.min_score)
         count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size,
-              overwrite=args.overwrite, verbose=not args.quiet, outlines=tuple(args.outlines), **_axes_blocks_batch(args))
+              frame_interval=args.frame_interval, overwrite=args.overwrite, verbose=not args.quiet, outlines=tuple(args.outlines), **_axes_blocks_batch(args))
     elif args.command == "evaluate" and args.tracks:
         if args.instances:
             raise UnetkitError("--tracks scores label movies, --instances label images: pass one of them")

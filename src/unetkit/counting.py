@@ -37,25 +37,26 @@ TABLES = ("counts.csv", "objects.csv", "sizes.png")
 
 def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
           instance_cfg: InstanceConfig | None = None, pixel_size: float | None = None,
-          overwrite: bool = False, verbose: bool = True, choice: AxisChoice | None = None,
+          frame_interval: float | None = None, overwrite: bool = False, verbose: bool = True, choice: AxisChoice | None = None,
           blocks: BlockConfig | None = None, axes: str | None = None, on_error: str = "skip",
           skip_existing: bool = False, outlines: tuple = ()) -> list[dict]:
     """Count objects in every input; returns the rows of counts.csv (file, t, count). ``outlines``: formats of
-    ``io.object_files.FORMATS`` (geojson, imagej) to write every object's outline in."""
+    ``io.object_files.FORMATS`` (geojson, imagej) to write every object's outline in. ``pixel_size`` (um) and
+    ``frame_interval`` (s) override what each file records."""
     from .io.object_files import paths
     from .viz import size_histogram
     predictor, icfg = counting_predictor(model, predict_cfg, instance_cfg)
     choice, bcfg = choice or AxisChoice(), blocks or BlockConfig()
     files = collect_inputs(inputs)
     out = Path(out_dir)
-    check_count_options(out, files, overwrite, skip_existing, pixel_size, outlines)
+    check_count_options(out, files, overwrite, skip_existing, pixel_size, outlines, frame_interval)
     if overwrite and not skip_existing:
         clear_earlier_count(out, {image_stem(f) for f in files})
     out.mkdir(parents=True, exist_ok=True)
     from .run_record import RecordWriter, run_record
     record = RecordWriter(out, run_record("count", predictor.spec, files, predict=predictor.cfg, instances=icfg,
                                           axes=axes, planes=choice, blocks=bcfg, pixel_size=pixel_size,
-                                          outlines=list(outlines)), overwrite and not skip_existing)
+                                          frame_interval=frame_interval, outlines=list(outlines)), overwrite and not skip_existing)
     bar = Progress(len(files), "images", enabled=verbose)
 
     def one(f: Path) -> list[dict]:
@@ -72,7 +73,8 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         if use_blocks(sel, bcfg):
             from .blocks.labels import count_image
             record.write()
-            rows = count_image(predictor, f, out, stem, choice, bcfg, icfg, size, axes=axes,
+            interval = frame_interval if frame_interval is not None else sel.image.frame_interval
+            rows = count_image(predictor, f, out, stem, choice, bcfg, icfg, size, interval, axes=axes,
                                overwrite=overwrite or skip_existing, verbose=verbose, outlines=outlines)
             bar.step(f"{f.name}: {plural(sum(r['count'] for r in rows), 'object')}, {sel.image.describe()} "
                      f"block-wise in {time.time() - t0:.2f} s")
@@ -97,7 +99,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
 
 
 def check_count_options(out: Path, files: list[Path], overwrite: bool, skip_existing: bool, pixel_size,
-                        outlines) -> None:
+                        outlines, frame_interval=None) -> None:
     """Before any image is read: the folder (never over an earlier run's outputs or tables unless asked), the pixel
     size and the outline formats."""
     from .io.object_files import FORMATS
@@ -108,6 +110,8 @@ def check_count_options(out: Path, files: list[Path], overwrite: bool, skip_exis
                                "--skip-existing to continue that run, or --overwrite")
     if pixel_size is not None and pixel_size <= 0:
         raise UnetkitError(f"--pixel-size {pixel_size}: must be a positive length in um per pixel")
+    if frame_interval is not None and not frame_interval > 0:
+        raise UnetkitError(f"--frame-interval {frame_interval}: must be a positive time in seconds between frames")
     unknown = set(outlines) - set(FORMATS)
     if unknown:
         raise UnetkitError(f"unknown outline format {sorted(unknown)[0]!r}: use {' or '.join(FORMATS)}")

@@ -195,10 +195,11 @@ def _link(labels: ZarrOutput, sel, regions, n_objects: int, name: str, verbose: 
 
 
 def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: AxisChoice, bcfg: BlockConfig,
-                icfg: InstanceConfig, pixel_size: float | None, *, axes: str | None = None,
+                icfg: InstanceConfig, pixel_size: float | None, frame_interval: float | None = None, *, axes: str | None = None,
                 overwrite: bool = False, verbose: bool = True, outlines: tuple = ()) -> list[dict]:
     """``NAME_labels.ome.zarr``, ``NAME_objects.csv`` (and the ``outlines`` formats' files) and a preview
-    ``NAME_count.png``; returns one counts row per time point."""
+    ``NAME_count.png`` (with ``NAME_tracks.csv`` where frames are linked: ``frame_interval`` s, if known, gives the
+    tracks' speeds per minute and the label image's time scale); returns one counts row per time point."""
     import sys
 
     from ..io import write_image
@@ -246,7 +247,7 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
                   "cut at a block seam; raise --halo", file=sys.stderr)
         labels_out = ZarrOutput.create(out / f"{stem}_labels.ome.zarr", t=where["t"], c=None, z=where["z"],
                                        yx=sel.yx, dtype=np.uint32, chunk=bcfg.chunk, reduce="nearest",
-                                       pixel_size=sel.image.pixel_size)
+                                       pixel_size=sel.image.pixel_size, frame_interval=frame_interval)
         job.outputs["labels"] = labels_out
         by_plane = {}
         for task, res, off in zip(tasks, results, offsets[:-1]):
@@ -264,7 +265,7 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
         tracks = None
         if tracked is not None:   # a row per track: frames, start, end, path length, speed, parent
             from ..tracks import Tracks
-            tracks = Tracks(tracked.parents)
+            tracks = Tracks(tracked.parents, frame_interval)
         counts = _write_table(out / f"{stem}_objects.csv", tasks, offsets, linked, path.name, pixel_size, n_t,
                               tracks)
         if tracks is not None:

@@ -31,15 +31,17 @@ class ZarrOutput:
     reduce: str          # mean (probabilities) | nearest (masks, labels: written as NGFF label images)
     pixel_size: tuple[float, float] | None = None
     channel_names: tuple[str, ...] = ()
+    frame_interval: float | None = None   # s between time points: the t axis's scale, in seconds
 
     @classmethod
     def create(cls, final: Path, *, t: int | None, c: int | None, z: int | None, yx: tuple[int, int], dtype,
-               chunk: int = 1024, reduce: str = "mean", pixel_size=None, channel_names=()) -> "ZarrOutput":
+               chunk: int = 1024, reduce: str = "mean", pixel_size=None, channel_names=(),
+               frame_interval: float | None = None) -> "ZarrOutput":
         import zarr
         axes = "".join(a for a, n in zip("tcz", (t, c, z)) if n is not None) + "yx"
         shape = tuple(n for n in (t, c, z) if n is not None) + tuple(int(v) for v in yx)
         out = cls(Path(final), atomic_folder(Path(final)), axes, shape, np.dtype(dtype).str, chunk, reduce,
-                  pixel_size, tuple(channel_names))
+                  pixel_size, tuple(channel_names), frame_interval)
         group = zarr.open_group(str(out.tmp), mode="w", zarr_format=2)
         group.create_array("0", shape=shape, chunks=out._chunks(shape), dtype=np.dtype(dtype), fill_value=0,
                            chunk_key_encoding={"name": "v2", "separator": "/"})
@@ -111,12 +113,13 @@ class ZarrOutput:
             self._downsample(level, block)
             level += 1
         sy, sx = self.pixel_size or (1.0, 1.0)
+        lead = [self.frame_interval or 1.0 if a == "t" else 1.0 for a in self.axes[:-2]]
         datasets = [{"path": str(i), "coordinateTransformations": [
-            {"type": "scale", "scale": [1.0] * (len(self.axes) - 2) + [sy * 2 ** i, sx * 2 ** i]}]}
-            for i in range(level + 1)]
+            {"type": "scale", "scale": lead + [sy * 2 ** i, sx * 2 ** i]}]} for i in range(level + 1)]
         kinds = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
-        axes = [{"name": a, "type": kinds[a], **({"unit": "micrometer"} if a in "yx" and self.pixel_size else {})}
-                for a in self.axes]
+        units = {**({"y": "micrometer", "x": "micrometer"} if self.pixel_size else {}),
+                 **({"t": "second"} if self.frame_interval else {})}
+        axes = [{"name": a, "type": kinds[a], **({"unit": units[a]} if a in units else {})} for a in self.axes]
         group = zarr.open_group(str(self.tmp), mode="r+")
         write_multiscales_metadata(group, datasets, fmt=FormatV04(), axes=axes, name=self.final.name)
         if self.channel_names:

@@ -234,13 +234,13 @@ def predict_image(predictor: Predictor, path: Path, out: Path, stem: str, choice
     say_smoothing(job, path.name, verbose)
     k = predictor.outputs()
     where = output_axes(sel)
-    pixel_size = sel.image.pixel_size
+    scale = {"pixel_size": sel.image.pixel_size, "frame_interval": sel.image.frame_interval}   # carried to the outputs
     job.outputs = {
         "prob": ZarrOutput.create(out / f"{stem}_prob.ome.zarr", t=where["t"], c=k if k > 1 else None, z=where["z"],
                                   yx=sel.yx, dtype=np.float32, chunk=bcfg.chunk, reduce="mean",
-                                  pixel_size=pixel_size),
+                                  **scale),
         "mask": ZarrOutput.create(out / f"{stem}_mask.ome.zarr", t=where["t"], c=None, z=where["z"], yx=sel.yx,
-                                  dtype=np.uint8, chunk=bcfg.chunk, reduce="nearest", pixel_size=pixel_size),
+                                  dtype=np.uint8, chunk=bcfg.chunk, reduce="nearest", **scale),
     }
     try:
         run_blocks(job, sel, bcfg, verbose, f"{path.name}")

@@ -2,7 +2,7 @@
 
 ``open_image(path)`` picks a reader by suffix or folder layout and returns a
 ``LazyImage``: a Dask array with named axes (T, C, Z, Y, X), the pixel size in um and
-the channel names when the file has them. Nothing is read until a block is asked for
+the channel names and the seconds between time points when the file has them. Nothing is read until a block is asked for
 (except PNG/JPEG/BMP, whose codecs decode whole images). ``read_array`` keeps the old
 contract for training pairs and masks: one 2D gray or RGB(A) image as a NumPy array.
 
@@ -34,7 +34,8 @@ _READERS: dict[str, tuple[tuple[str, ...], Callable]] = {}
 
 
 def register_reader(name: str, suffixes: tuple[str, ...], reader: Callable) -> None:
-    """``reader(path, axes_override) -> (dask array, axes, rgb, pixel_size um (y, x) | None, channel names)``."""
+    """``reader(path, axes_override) -> (dask array, axes, rgb, pixel_size um (y, x) | None, channel names,
+    frame interval s | None)``."""
     _READERS[name] = (tuple(s.lower() for s in suffixes), reader)
 
 
@@ -46,13 +47,13 @@ def _planar(path, axes_override=None):
             raise UnetkitError(f"{path}: --axes {axes_override} names {len(axes_override)} axes but the array "
                                f"has {arr.ndim} (shape {arr.shape})")
         axes, rgb = axes_override.upper(), False
-    return da.from_array(arr, chunks=arr.shape if arr.size < 2 ** 26 else "auto"), axes, rgb, None, []
+    return da.from_array(arr, chunks=arr.shape if arr.size < 2 ** 26 else "auto"), axes, rgb, None, [], None
 
 
 def _vendor(path, axes_override=None):
     """A vendor file through bioio: its own axes (of TCZYX, or TCZYXS for colour: an RGB slide scan is one picture
-    of three samples, as an RGB TIFF is, not three channels; the axes it holds one of left out), pixel size and
-    channel names."""
+    of three samples, as an RGB TIFF is, not three channels; the axes it holds one of left out), pixel size,
+    channel names and, where its OME metadata gives one with its unit, the frame interval."""
     try:
         from bioio import BioImage
     except ImportError:
@@ -75,7 +76,18 @@ def _vendor(path, axes_override=None):
             data, axes = data[tuple(0 if b == a else slice(None) for b in axes)], axes.replace(a, "")
     size = img.physical_pixel_sizes
     pixel_size = (float(size.Y), float(size.X)) if size.X and size.Y else None
-    return data, axes, rgb, pixel_size, names
+    return data, axes, rgb, pixel_size, names, _vendor_interval(img)
+
+
+def _vendor_interval(img) -> float | None:
+    """Seconds between time points from the OME metadata bioio's plugin builds (``BioImage.time_interval`` has no
+    unit, so it is not used); None where the plugin builds none."""
+    from .units import seconds
+    try:
+        pixels = img.ome_metadata.images[img.current_scene_index].pixels
+    except Exception:   # noqa: BLE001 - plugins that cannot build OME metadata raise their own errors
+        return None
+    return seconds(pixels.time_increment, pixels.time_increment_unit) if pixels.time_increment else None
 
 
 register_reader("planar", PLANAR_SUFFIXES, _planar)
@@ -109,7 +121,7 @@ def open_image(path: str | os.PathLike, axes: str | None = None) -> LazyImage:
     if name is None:
         raise UnetkitError(f"{path}: not a supported image ({', '.join(IMAGE_SUFFIXES)}, or a .zarr folder)")
     try:
-        data, found_axes, rgb, pixel_size, names = _READERS[name][1](path, axes)
+        data, found_axes, rgb, pixel_size, names, interval = _READERS[name][1](path, axes)
         data, present = canonical(data, found_axes)
     except UnetkitError:
         raise
@@ -118,7 +130,7 @@ def open_image(path: str | os.PathLike, axes: str | None = None) -> LazyImage:
                            "replace or remove the file") from None
     if 0 in data.shape:
         raise UnetkitError(f"{path}: the image is empty (shape {tuple(data.shape)})")
-    return LazyImage(path, data, present, rgb, pixel_size, names, name)
+    return LazyImage(path, data, present, rgb, pixel_size, names, name, interval)
 
 
 def pixels(path, lazy) -> np.ndarray:

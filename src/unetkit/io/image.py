@@ -21,7 +21,8 @@ class LazyImage:
     ``axes`` names the axes the file really has (e.g. "ZYX", "CYX", "YX"); the others are
     length-1 axes added for uniform indexing. ``rgb`` is True when C holds the colour
     samples of an RGB(A) picture (PNG, JPEG, RGB TIFF), not microscope channels.
-    ``pixel_size`` is (y, x) in micrometres when the file records it.
+    ``pixel_size`` is (y, x) in micrometres and ``frame_interval`` the seconds between time points when the file
+    records them.
     """
     path: Path
     data: object                      # dask.array of shape (T, C, Z, Y, X)
@@ -30,6 +31,7 @@ class LazyImage:
     pixel_size: tuple[float, float] | None = None
     channel_names: list[str] = field(default_factory=list)
     reader: str = ""
+    frame_interval: float | None = None
 
     @property
     def shape(self) -> dict[str, int]:

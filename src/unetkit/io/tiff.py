@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import UnetkitError
+from .units import micrometres, seconds
 
 SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 
 
 def read_tiff(path: Path, axes_override: str | None = None):
-    """(dask array, axes, rgb, pixel_size, channel_names)."""
+    """(dask array, axes, rgb, pixel_size, channel_names, frame_interval)."""
     import dask.array as da
     import tifffile
     import zarr
@@ -27,7 +30,7 @@ def read_tiff(path: Path, axes_override: str | None = None):
         # colour only when samples are interleaved (YXS): a planar 3 x Y x X "RGB" is what tifffile writes
         # for any 3-plane array, z-stacks included, so it says nothing
         rgb = axes.endswith("S") and photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)
-        pixel_size, names = _metadata(tf)
+        pixel_size, names, interval = _metadata(tf)
         store = series.aszarr()
     arr = zarr.open(store, mode="r")
     if not hasattr(arr, "shape"):  # a multi-resolution series opens as a group: level 0 is full resolution
@@ -39,7 +42,7 @@ def read_tiff(path: Path, axes_override: str | None = None):
         if len(axes_override) != data.ndim:
             raise UnetkitError(f"{path}: --axes {axes_override} names {len(axes_override)} axes but the file has "
                                f"{data.ndim} ({series.axes}, shape {tuple(data.shape)})")
-        return data, axes_override.upper(), "S" in axes_override.upper(), pixel_size, names
+        return data, axes_override.upper(), "S" in axes_override.upper(), pixel_size, names, interval
     if "S" in axes and not rgb:
         raise UnetkitError(f"{path}: {data.shape[axes.index('S')]} planes of unknown meaning (axes {axes}, shape "
                            f"{tuple(data.shape)}); pass --axes: ZYX for a z-stack, CYX for channels, TYX for "
@@ -49,39 +52,56 @@ def read_tiff(path: Path, axes_override: str | None = None):
         raise UnetkitError(f"{path}: {data.shape[axes.index(unnamed[0])]} planes of unknown meaning (axes {axes}, "
                            f"shape {tuple(data.shape)}); pass --axes, e.g. ZYX for a z-stack, CYX for channels, "
                            "TYX for a time series")
-    return data, axes, rgb, pixel_size, names
+    return data, axes, rgb, pixel_size, names, interval
 
 
-def _metadata(tf) -> tuple[tuple[float, float] | None, list[str]]:
-    """Pixel size (um) and channel names from OME-XML, or pixel size from ImageJ/resolution tags."""
+def _metadata(tf) -> tuple[tuple[float, float] | None, list[str], float | None]:
+    """(pixel size (y, x) in um, channel names, seconds between time points) from OME-XML, or the pixel size and
+    frame interval ImageJ records; None where the file does not say (or says in a unit ``units`` does not know)."""
     import tifffile
     if tf.is_ome and tf.ome_metadata:
         try:
             image = tifffile.xml2dict(tf.ome_metadata)["OME"]["Image"]
             pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
-            channels = pixels.get("Channel", [])
-            channels = channels if isinstance(channels, list) else [channels]
-            names = [str(c.get("Name", "")) for c in channels if isinstance(c, dict)]
-            size = None
-            if "PhysicalSizeX" in pixels:
-                sx = _to_um(float(pixels["PhysicalSizeX"]), pixels.get("PhysicalSizeXUnit", "µm"))
-                sy = _to_um(float(pixels.get("PhysicalSizeY", pixels["PhysicalSizeX"])),
-                            pixels.get("PhysicalSizeYUnit", "µm"))
-                size = (sy, sx)
-            return size, [n for n in names if n] if any(names) else []
         except (KeyError, ValueError, TypeError):
-            return None, []
-    if tf.is_imagej and tf.imagej_metadata and tf.imagej_metadata.get("unit") in ("micron", "um", "µm", "\\u00B5m"):
-        page = tf.pages[0]
-        res = page.tags.get("XResolution")
-        if res is not None and res.value[0]:
-            x = res.value[1] / res.value[0]
-            return (x, x), []
-    return None, []
+            return None, [], None
+        channels = pixels.get("Channel", [])
+        channels = channels if isinstance(channels, list) else [channels]
+        names = [str(c.get("Name", "")) for c in channels if isinstance(c, dict)]
+        size = None
+        if "PhysicalSizeX" in pixels:
+            sx = micrometres(pixels["PhysicalSizeX"], pixels.get("PhysicalSizeXUnit", "µm"))
+            sy = micrometres(pixels.get("PhysicalSizeY", pixels["PhysicalSizeX"]), pixels.get("PhysicalSizeYUnit", "µm"))
+            size = (sy, sx) if sx and sy else None
+        return size, [n for n in names if n] if any(names) else [], _ome_interval(pixels)
+    if tf.is_imagej and tf.imagej_metadata:
+        meta = tf.imagej_metadata
+        interval = seconds(meta.get("finterval"), meta.get("tunit", "sec"))
+        res = tf.pages[0].tags.get("XResolution")
+        if res is not None and res.value[0] and micrometres(1.0, meta.get("unit")):
+            x = micrometres(res.value[1] / res.value[0], meta.get("unit"))
+            return (x, x), [], interval
+        return None, [], interval
+    return None, [], None
 
 
-_UNITS = {"µm": 1.0, "um": 1.0, "micrometer": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "millimeter": 1e3}
-
-
-def _to_um(value: float, unit: str) -> float:
-    return value * _UNITS.get(str(unit), 1.0)
+def _ome_interval(pixels: dict) -> float | None:
+    """Seconds between time points: ``TimeIncrement``, or else the median step of the planes' ``DeltaT`` (what
+    acquisition software such as Micro-Manager records) over the first channel and slice."""
+    if "TimeIncrement" in pixels:
+        return seconds(pixels["TimeIncrement"], pixels.get("TimeIncrementUnit", "s"))
+    planes = pixels.get("Plane", [])
+    planes = planes if isinstance(planes, list) else [planes]
+    times = {}
+    for p in planes:
+        try:
+            if int(p.get("TheC", 0)) == 0 and int(p.get("TheZ", 0)) == 0 and "DeltaT" in p:
+                scale = seconds(1.0, p.get("DeltaTUnit", "s"))   # the unit alone: the first plane's DeltaT is 0
+                if scale is not None:
+                    times[int(p.get("TheT", 0))] = float(p["DeltaT"]) * scale
+        except (AttributeError, TypeError, ValueError):   # a plane entry that is not what the schema says
+            return None
+    if len(times) < 2:
+        return None
+    steps = np.diff([times[k] for k in sorted(times)])
+    return float(np.median(steps)) if np.median(steps) > 0 else None

@@ -2,7 +2,8 @@
 
 An OME-Zarr image is read through ``ome-zarr``'s reader: level 0 of the multiscale
 pyramid (full resolution), its axes, the scale of its coordinate transformation
-(pixel size, converted to um) and the omero channel labels. A plain Zarr array names
+(pixel size, converted to um; the time axis's step, converted to seconds) and the omero
+channel labels. A plain Zarr array names
 no axes: 2D is YX, anything else needs ``--axes``.
 """
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UnetkitError
+from .units import micrometres, seconds
 
 SUFFIXES = (".zarr",)
-
-_UNITS = {"micrometer": 1.0, "nanometer": 1e-3, "millimeter": 1e3, "angstrom": 1e-4, None: 1.0}
 
 
 def is_zarr(path: Path) -> bool:
@@ -22,16 +22,16 @@ def is_zarr(path: Path) -> bool:
 
 
 def read_zarr(path: Path, axes_override: str | None = None):
-    """(dask array, axes, rgb, pixel_size, channel_names)."""
+    """(dask array, axes, rgb, pixel_size, channel_names, frame_interval)."""
     import dask.array as da
     import zarr
     node = zarr.open(str(path), mode="r")
     if hasattr(node, "shape"):  # a bare array
         data = da.from_zarr(node)
         if axes_override:
-            return _checked(path, data, axes_override), axes_override.upper(), False, None, []
+            return _checked(path, data, axes_override), axes_override.upper(), False, None, [], None
         if data.ndim == 2:
-            return data, "YX", False, None, []
+            return data, "YX", False, None, [], None
         raise UnetkitError(f"{path}: a Zarr array of shape {tuple(data.shape)} names no axes; pass --axes "
                            "(e.g. ZYX or CYX), or write it as OME-Zarr")
     attrs = dict(node.attrs)
@@ -60,16 +60,18 @@ def _read_ome(path: Path, axes_override: str | None):
     names = [a["name"] if isinstance(a, dict) else str(a) for a in axes_meta]
     axes = axes_override.upper() if axes_override else "".join(n.upper() for n in names)
     _checked(path, data, axes)
-    pixel_size = None
+    pixel_size, interval = None, None
     transforms = meta.get("coordinateTransformations") or []
-    if transforms and names:
-        scale = next((t["scale"] for t in transforms[0] if t.get("type") == "scale"), None)
-        if scale and "y" in names and "x" in names:
-            unit = axes_meta[names.index("x")].get("unit") if isinstance(axes_meta[0], dict) else None
-            f = _UNITS.get(unit, 1.0)
-            pixel_size = (float(scale[names.index("y")]) * f, float(scale[names.index("x")]) * f)
+    scale = next((t["scale"] for t in transforms[0] if t.get("type") == "scale"), None) if transforms else None
+    if scale and len(scale) == len(names):
+        units = [a.get("unit") if isinstance(a, dict) else None for a in axes_meta]
+        if "y" in names and "x" in names:   # NGFF's unit is optional: a scale without one is read as um, as written
+            sy, sx = (micrometres(scale[names.index(a)], units[names.index(a)] or "micrometer") for a in "yx")
+            pixel_size = (sy, sx) if sy and sx else None
+        if "t" in names and units[names.index("t")]:   # a time step without its unit is not read as seconds
+            interval = seconds(scale[names.index("t")], units[names.index("t")])
     channels = [str(c) for c in (meta.get("channel_names") or []) if c]
-    return data, axes, False, pixel_size, channels
+    return data, axes, False, pixel_size, channels, interval
 
 
 def _checked(path, data, axes):
