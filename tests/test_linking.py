@@ -112,3 +112,20 @@ def test_daughters_born_apart_from_their_mother_are_found_by_where_they_lie():
     alone = plane((2, (40, 22), 7), size=80)
     for second in (lopsided, alone):
         assert link_stack(np.stack([mother, second, again(second, 10)]), **RULES["lineage"])[1].parents == {}
+
+
+def test_two_nuclei_merged_for_one_frame_and_apart_again_did_not_divide():
+    """Two touching nuclei the network outlines as one object for a frame: one track goes on in the merged object,
+    the other vanishes that frame. When they come apart, the one whose track ended takes it up again (bridged), as
+    --t track links them; a lineage does not read the parting as a division of the merged object."""
+    pair = plane((1, (32, 24), 8), (2, (32, 41), 8))
+    merged = np.where(again(pair, 2) > 0, 3, 0).astype(np.uint32)       # one object where both were
+    merged[32, 32] = 3
+    apart = again(pair, 3)                                                  # 4 and 5, where 1 and 2 were
+    stack = np.stack([pair, merged, apart, again(pair, 5)])
+    tracked, as_track = link_stack(stack, **RULES["track"])
+    linked, links = link_stack(stack, **RULES["lineage"])
+    assert links.parents == {}
+    assert {int(linked[t, 32, 41]) for t in (0, 2, 3)} == {2}              # the vanished one's track goes on
+    assert {int(linked[t, 32, 24]) for t in range(4)} == {1}               # the other's through the merged frame
+    assert np.array_equal(linked, tracked) and links.ids == as_track.ids

@@ -8,7 +8,8 @@ Frames also bridge one missed frame: an object that starts in a frame links to o
 before it, by the same rule. A lineage (``count --t lineage``) also finds divisions: two objects of like size, each
 smaller than their mother, born in place (together they are her by the frame rule) or apart (about the centre of a
 mother who ended), start two tracks whose parent she is (``Links.parents``, the Cell Tracking Challenge's parent
-column), once both are found again in the next frame (``Overlaps.divisions``). The overlaps of two planes are
+column), once both are found again in the next frame (``Overlaps.divisions``), and unless one of them takes up, by
+the bridge, a track that ended the frame before (two nuclei merged for a frame, then apart). The overlaps of two planes are
 counted region by region (``Overlaps.add``), so ``link_planes`` links a whole slide's planes block by block
 (``blocks.labels``) and a stack held in memory at once (``link_stack``, the napari widget).
 """
@@ -156,7 +157,8 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
     ``Overlaps.divisions`` end a track and start two, whose parent it is (a parent is never bridged on), once both
     daughters are found again in the next frame: a nucleus the network broke in two for one frame did not divide
     (nor one in the last frame, which nothing can confirm), and it is linked as a track, the frames from its
-    would-be division rewritten once more at the end. ``step(k)`` is called as plane k is linked (progress).
+    would-be division rewritten once more at the end. Nor did one of whose would-be daughters the bridge takes up
+    a track that ended the frame before: two nuclei merged for a frame, apart again. ``step(k)`` is called as plane k is linked (progress).
     Memory: two or three planes' regions at a time and the ids of the last two planes.
     """
     found = Links()
@@ -176,20 +178,22 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
             last = set(overlaps.area_a)   # plane 0 is never rewritten
         lut = overlaps.links(min_iou)
         daughters = overlaps.divisions(lut, min_iou) if divide else {}
+        ids = set(overlaps.area_b)
+        ended = before - last - divided
+        bridged = _bridges(read, regions, k, ended, (ids - set(lut)) | set(daughters), min_iou) if bridge else {}
+        for mother in {daughters[ib] for ib in daughters if ib in bridged}:
+            # a would-be daughter that takes up a track which ended the frame before: two nuclei the network merged
+            # for a frame (one went on in the merged object, the other vanished), apart again, not a division
+            for ib in [d for d, m in daughters.items() if m == mother]:
+                del daughters[ib]
+                if ib not in lut and ib in bridged:
+                    lut[ib] = bridged[ib]
         matched = {ia: ib for ib, ia in daughters.items() if ib in lut}   # the one a track would have gone on in
         for ib in daughters:
             lut.pop(ib, None)
         found.parents.update(daughters)
         divided.update(daughters.values())
-        ids = set(overlaps.area_b)
-        ended, starts = before - last - divided, ids - set(lut) - set(daughters)
-        if bridge and ended and starts:
-            gap = Overlaps()
-            ended_ids, start_ids = np.array(sorted(ended), np.uint64), np.array(sorted(starts), np.uint64)
-            for region in regions:
-                a, b = read(k - 2, region), read(k, region)
-                gap.add(np.where(np.isin(a, ended_ids), a, 0), np.where(np.isin(b, start_ids), b, 0))
-            lut.update(gap.links(min_iou))
+        lut.update({ib: ia for ib, ia in bridged.items() if ib not in lut and ib not in daughters})
         if lut:
             for region in regions:
                 write(k, region, relabel(read(k, region), lut))
@@ -204,6 +208,19 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
     if undo:
         _go_on(read, write, regions, range(since, n), undo, found)
     return found
+
+
+def _bridges(read, regions, k: int, ended: set, starts: set, min_iou: float) -> dict[int, int]:
+    """{object of plane k: object of plane k-2} for the ``starts`` of plane k and the objects that ``ended`` in
+    plane k-1 (in k-2, not in k-1) that are each other's best match with IoU >= ``min_iou``."""
+    if not ended or not starts:
+        return {}
+    gap = Overlaps()
+    ended_ids, start_ids = np.array(sorted(ended), np.uint64), np.array(sorted(starts), np.uint64)
+    for region in regions:
+        a, b = read(k - 2, region), read(k, region)
+        gap.add(np.where(np.isin(a, ended_ids), a, 0), np.where(np.isin(b, start_ids), b, 0))
+    return gap.links(min_iou)
 
 
 def _deny(pending: dict, unconfirmed, found: Links, undo: dict) -> bool:
