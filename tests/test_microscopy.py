@@ -209,6 +209,16 @@ def test_a_track_goes_on_across_one_frame_the_nucleus_was_missed_in(tmp_path):
     assert sorted({int(r["id"]) for r in rows(tmp_path / "out" / "flicker_objects.csv")}) == [1]
     (track,) = rows(tmp_path / "out" / "flicker_tracks.csv")
     assert (track["first_t"], track["last_t"], track["frames"]) == ("0", "3", "3")
+    # in the Cell Tracking Challenge's format a track has no gap: its return is a new track, the first's child
+    count(threshold_model(), [tmp_path / "flicker.tif"], tmp_path / "ctc", verbose=False, choice=AxisChoice(t="track"),
+          ctc=True)
+    res = tmp_path / "ctc" / "flicker_RES"
+    assert (res / "res_track.txt").read_text() == "1 0 1 0\n2 3 3 1\n"
+    masks = np.stack([tifffile.imread(res / f"mask{t:03d}.tif") for t in range(4)])
+    assert masks.dtype == np.uint16 and [int(masks[t, 30 + 2 * t, 30]) for t in (0, 1, 3)] == [1, 1, 2]
+    assert not masks[2].any()
+    with pytest.raises(UnetkitError, match="--ctc writes tracks in the Cell Tracking Challenge's format: pass --t"):
+        count(threshold_model(), [tmp_path / "flicker.tif"], tmp_path / "frames", verbose=False, ctc=True)
 
 
 def test_the_time_between_frames_comes_from_the_file_and_gives_speeds_per_minute(tmp_path, capsys):
@@ -235,7 +245,8 @@ def test_the_time_between_frames_comes_from_the_file_and_gives_speeds_per_minute
     count(threshold_model(), [tmp_path / "inc.ome.tif"], tmp_path / "over", verbose=False, frame_interval=15.0,
           choice=AxisChoice(t="track"))
     (track,) = rows(tmp_path / "over" / "inc_tracks.csv")
-    assert float(track["frame_interval_s"]) == 15.0 and float(track["mean_speed_per_min"]) == pytest.approx(8.0, abs=0.4)
+    assert float(track["frame_interval_s"]) == 15.0
+    assert float(track["mean_speed_per_min"]) == pytest.approx(8.0, abs=0.4)
     count(threshold_model(), [tmp_path / "odd.ome.tif"], tmp_path / "odd", verbose=False, choice=AxisChoice(t="track"))
     (track,) = rows(tmp_path / "odd" / "odd_tracks.csv")
     assert track["duration_min"] == track["mean_speed_per_min"] == track["frame_interval_s"] == ""
@@ -263,6 +274,9 @@ def test_a_lineage_ends_a_dividing_nucleus_track_and_names_it_the_parent_of_two(
     labels = np.asarray(open_image(tmp_path / "out" / "mitosis_labels.ome.zarr").data[:, 0, 0])
     assert labels[1, 48, 48] == mother and mother not in labels[2:]
     assert [labels[3, 48, 37], labels[3, 48, 59]] == daughters
+    count(threshold_model(), [tmp_path / "mitosis.tif"], tmp_path / "ctc", verbose=False,
+          choice=AxisChoice(t="lineage"), ctc=True)                    # the Challenge's L B E P: daughters of 1
+    assert (tmp_path / "ctc" / "mitosis_RES" / "res_track.txt").read_text() == "1 0 1 0\n2 2 3 1\n3 2 3 1\n"
     # as tracks alone, no parent is named
     count(threshold_model(), [tmp_path / "mitosis.tif"], tmp_path / "tracks", verbose=False,
           choice=AxisChoice(t="track"))

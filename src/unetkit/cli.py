@@ -236,6 +236,10 @@ def _add_axes_blocks_batch(p, count: bool = False):
                             "tracks that also divide: two like-sized objects where one of the frame before was "
                             "(together it, or placed about its centre) start two tracks, each with that one as its "
                             "parent in NAME_tracks.csv, once both are seen again the next frame")
+        g.add_argument("--ctc", action="store_true",
+                       help="with --t track or lineage: also write the tracks in the Cell Tracking Challenge's format "
+                            "(NAME_RES/: mask000.tif... and res_track.txt, L B E P), which its TRA/SEG/DET "
+                            "measures read; a track is cut where a frame was bridged, its return the gap's child")
     g.add_argument("--axes", help="name the axes of files that do not (e.g. ZYX, CYX, TYX for a plain TIFF stack)")
     g.add_argument("--nan", choices=NAN_POLICIES, default=axes.nan,
                    help="NaN/inf pixels: refuse the file (default) or predict them as background")
@@ -508,7 +512,8 @@ def _run(args) -> int:
                                  seeds=args.seeds, distance_threshold=args.distance_threshold, diameter=args.diameter,
                                  smooth=args.smooth, min_score=args.min_score)
         count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size,
-              frame_interval=args.frame_interval, overwrite=args.overwrite, verbose=not args.quiet, outlines=tuple(args.outlines), **_axes_blocks_batch(args))
+              frame_interval=args.frame_interval, ctc=args.ctc, overwrite=args.overwrite, verbose=not args.quiet,
+              outlines=tuple(args.outlines), **_axes_blocks_batch(args))
     elif args.command == "evaluate" and args.tracks:
         if args.instances:
             raise UnetkitError("--tracks scores label movies, --instances label images: pass one of them")

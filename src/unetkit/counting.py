@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .batch import collect_inputs, image_stem, raise_failures, run_batch
-from .config import COUNT_TTA, BlockConfig, PredictConfig
+from .config import COUNT_TTA, TRACKED, BlockConfig, PredictConfig
 from .errors import UnetkitError
 from .instances import TABLE_COLUMNS, InstanceConfig, distance_seeds, instance_settings, measure
 from .io import open_image, remove_output, write_image, write_text
@@ -31,18 +31,19 @@ from .predictor import Predictor
 from .progress import Progress, plural
 
 COUNT_SUFFIXES = ("_labels.tif", "_count.png", "_objects.csv", "_labels.ome.zarr", "_objects.geojson", "_rois.zip",
-                  "_tracks.csv")
+                  "_tracks.csv", "_RES")
 TABLES = ("counts.csv", "objects.csv", "sizes.png")
 
 
 def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
           instance_cfg: InstanceConfig | None = None, pixel_size: float | None = None,
-          frame_interval: float | None = None, overwrite: bool = False, verbose: bool = True, choice: AxisChoice | None = None,
-          blocks: BlockConfig | None = None, axes: str | None = None, on_error: str = "skip",
-          skip_existing: bool = False, outlines: tuple = ()) -> list[dict]:
+          frame_interval: float | None = None, overwrite: bool = False, verbose: bool = True,
+          choice: AxisChoice | None = None, blocks: BlockConfig | None = None, axes: str | None = None,
+          on_error: str = "skip", skip_existing: bool = False, outlines: tuple = (), ctc: bool = False) -> list[dict]:
     """Count objects in every input; returns the rows of counts.csv (file, t, count). ``outlines``: formats of
     ``io.object_files.FORMATS`` (geojson, imagej) to write every object's outline in. ``pixel_size`` (um) and
-    ``frame_interval`` (s) override what each file records."""
+    ``frame_interval`` (s) override what each file records. ``ctc``: tracked time lapses (``choice.t`` track or
+    lineage) also in the Cell Tracking Challenge's format (``NAME_RES``, ``ctc.py``)."""
     from .io.object_files import paths
     from .viz import size_histogram
     predictor, icfg = counting_predictor(model, predict_cfg, instance_cfg)
@@ -50,13 +51,16 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
     files = collect_inputs(inputs)
     out = Path(out_dir)
     check_count_options(out, files, overwrite, skip_existing, pixel_size, outlines, frame_interval)
+    if ctc and choice.t not in TRACKED:
+        raise UnetkitError("--ctc writes tracks in the Cell Tracking Challenge's format: pass --t track or lineage")
     if overwrite and not skip_existing:
         clear_earlier_count(out, {image_stem(f) for f in files})
     out.mkdir(parents=True, exist_ok=True)
     from .run_record import RecordWriter, run_record
     record = RecordWriter(out, run_record("count", predictor.spec, files, predict=predictor.cfg, instances=icfg,
                                           axes=axes, planes=choice, blocks=bcfg, pixel_size=pixel_size,
-                                          frame_interval=frame_interval, outlines=list(outlines)), overwrite and not skip_existing)
+                                          frame_interval=frame_interval, ctc=ctc, outlines=list(outlines)),
+                          overwrite and not skip_existing)
     bar = Progress(len(files), "images", enabled=verbose)
 
     def one(f: Path) -> list[dict]:
@@ -64,10 +68,13 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         stem = image_stem(f)
         table = out / f"{stem}_objects.csv"
         if skip_existing and (out / f"{stem}_count.png").exists() and table.exists() and \
-                all(p.exists() for p in paths(out, stem, outlines).values()):
+                all(p.exists() for p in paths(out, stem, outlines).values()) and \
+                (not ctc or (out / f"{stem}_RES").is_dir()):
             bar.step(f"{f.name}: done in an earlier run, skipped")
             return _counts_from_table(table, f.name)
         sel = select(open_image(f, axes), predictor.channels, choice)
+        if ctc and sel.data.shape[0] < 2:
+            raise UnetkitError(f"{f}: one frame, not a time lapse; --ctc writes tracks (count it without --ctc)")
         size = pixel_size if pixel_size is not None else (
             float(np.sqrt(np.prod(sel.image.pixel_size))) if sel.image.pixel_size else None)
         if use_blocks(sel, bcfg):
@@ -75,7 +82,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
             record.write()
             interval = frame_interval if frame_interval is not None else sel.image.frame_interval
             rows = count_image(predictor, f, out, stem, choice, bcfg, icfg, size, interval, axes=axes,
-                               overwrite=overwrite or skip_existing, verbose=verbose, outlines=outlines)
+                               overwrite=overwrite or skip_existing, verbose=verbose, outlines=outlines, ctc=ctc)
             bar.step(f"{f.name}: {plural(sum(r['count'] for r in rows), 'object')}, {sel.image.describe()} "
                      f"block-wise in {time.time() - t0:.2f} s")
             return rows

@@ -9,8 +9,8 @@ before it, by the same rule. A lineage (``count --t lineage``) also finds divisi
 smaller than their mother, born in place (together they are her by the frame rule) or apart (about the centre of a
 mother who ended), start two tracks whose parent she is (``Links.parents``, the Cell Tracking Challenge's parent
 column), once both are found again in the next frame (``Overlaps.divisions``), and unless one of them takes up, by
-the bridge, a track that ended the frame before (two nuclei merged for a frame, then apart). The overlaps of two planes are
-counted region by region (``Overlaps.add``), so ``link_planes`` links a whole slide's planes block by block
+the bridge, a track that ended the frame before (two nuclei merged for a frame, then apart). The overlaps of two
+planes are counted region by region (``Overlaps.add``), so ``link_planes`` links a whole slide's planes block by block
 (``blocks.labels``) and a stack held in memory at once (``link_stack``, the napari widget).
 """
 from __future__ import annotations
@@ -158,7 +158,8 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
     daughters are found again in the next frame: a nucleus the network broke in two for one frame did not divide
     (nor one in the last frame, which nothing can confirm), and it is linked as a track, the frames from its
     would-be division rewritten once more at the end. Nor did one of whose would-be daughters the bridge takes up
-    a track that ended the frame before: two nuclei merged for a frame, apart again. ``step(k)`` is called as plane k is linked (progress).
+    a track that ended the frame before: two nuclei merged for a frame, apart again. ``step(k)`` is called as plane
+    k is linked (progress).
     Memory: two or three planes' regions at a time and the ids of the last two planes.
     """
     found = Links()

@@ -31,6 +31,7 @@ class Tracks:
         self.parents = parents or {}
         self.frame_interval = frame_interval
         self.state: dict[int, dict] = {}
+        self.runs: dict[int, list[list[int]]] = {}   # id -> [first, last] frame of each stretch without a gap
 
     def add(self, row: dict) -> None:
         """One object's row of the objects table (file, t, id, centroid_y, centroid_x, pixel_size_um, ...)."""
@@ -40,9 +41,15 @@ class Tracks:
             self.state[i] = {"file": row["file"], "id": i, "first_t": t, "last_t": t, "frames": 1, "start_y": y,
                              "start_x": x, "end_y": y, "end_x": x, "path_length": 0.0,
                              "parent": self.parents.get(i, 0), "pixel_size_um": row["pixel_size_um"]}
+            self.runs[i] = [[t, t]]
             return
         track["path_length"] += math.hypot(y - track["end_y"], x - track["end_x"])
         track.update(last_t=t, frames=track["frames"] + 1, end_y=y, end_x=x)
+        run = self.runs[i][-1]
+        if t == run[1] + 1:
+            run[1] = t
+        else:   # a frame bridged: the track goes on after a gap
+            self.runs[i].append([t, t])
 
     def write(self, target: Path) -> int:
         """``target`` (``NAME_tracks.csv``), written atomically; returns the number of tracks."""

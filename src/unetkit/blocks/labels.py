@@ -195,11 +195,13 @@ def _link(labels: ZarrOutput, sel, regions, n_objects: int, name: str, verbose: 
 
 
 def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: AxisChoice, bcfg: BlockConfig,
-                icfg: InstanceConfig, pixel_size: float | None, frame_interval: float | None = None, *, axes: str | None = None,
-                overwrite: bool = False, verbose: bool = True, outlines: tuple = ()) -> list[dict]:
+                icfg: InstanceConfig, pixel_size: float | None, frame_interval: float | None = None, *,
+                axes: str | None = None, overwrite: bool = False, verbose: bool = True, outlines: tuple = (),
+                ctc: bool = False) -> list[dict]:
     """``NAME_labels.ome.zarr``, ``NAME_objects.csv`` (and the ``outlines`` formats' files) and a preview
     ``NAME_count.png`` (with ``NAME_tracks.csv`` where frames are linked: ``frame_interval`` s, if known, gives the
-    tracks' speeds per minute and the label image's time scale); returns one counts row per time point."""
+    tracks' speeds per minute and the label image's time scale; ``ctc``: also the Cell Tracking Challenge's
+    ``NAME_RES``); returns one counts row per time point."""
     import sys
 
     from ..io import write_image
@@ -220,7 +222,7 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
     (scratch / "crops").mkdir()
     (scratch / "rows").mkdir()
     where = output_axes(sel)
-    labels_out = None
+    labels_out = ctc_out = None
     try:
         job.outputs = {"prob": ZarrOutput.create(scratch / "prob.zarr", t=n_t, c=k, z=n_z, yx=sel.yx,
                                                  dtype=np.float32, chunk=bcfg.chunk)}
@@ -272,10 +274,18 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             tracks.write(out / f"{stem}_tracks.csv")
         if outlines:
             _write_outlines(outlines, out, stem, tasks, offsets, linked, stacked=n_t * n_z > 1)
+        if ctc and tracks is not None:
+            from ..ctc import write_ctc
+            (h, w), ctc_out = sel.yx, out / f"{stem}_RES"
+            write_ctc(ctc_out, n_t, lambda t: labels_out.read(t, 0, 0, h, 0, w), tracks.runs, tracks.parents,
+                      overwrite)
         labels_out.finish(overwrite, bcfg.block_size)
     except BaseException:
         if labels_out is not None:
             labels_out.discard()
+        if ctc_out is not None:
+            from ..io import remove_output
+            remove_output(ctc_out)
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -71,7 +71,8 @@ def _metadata(tf) -> tuple[tuple[float, float] | None, list[str], float | None]:
         size = None
         if "PhysicalSizeX" in pixels:
             sx = micrometres(pixels["PhysicalSizeX"], pixels.get("PhysicalSizeXUnit", "µm"))
-            sy = micrometres(pixels.get("PhysicalSizeY", pixels["PhysicalSizeX"]), pixels.get("PhysicalSizeYUnit", "µm"))
+            sy = micrometres(pixels.get("PhysicalSizeY", pixels["PhysicalSizeX"]),
+                             pixels.get("PhysicalSizeYUnit", "µm"))
             size = (sy, sx) if sx and sy else None
         return size, [n for n in names if n] if any(names) else [], _ome_interval(pixels)
     if tf.is_imagej and tf.imagej_metadata:
