@@ -202,8 +202,6 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
     ``NAME_count.png`` (with ``NAME_tracks.csv`` where frames are linked: ``frame_interval`` s, if known, gives the
     tracks' speeds per minute and the label image's time scale; ``ctc``: also the Cell Tracking Challenge's
     ``NAME_RES``); returns one counts row per time point."""
-    import sys
-
     from ..io import write_image
     from ..viz import count_overlay
     job, sel = prepare_job(predictor, path, choice, bcfg, axes)
@@ -231,38 +229,13 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             from ..errors import UnetkitError
             raise UnetkitError(f"label block {bcfg.label_block} must be a multiple of the chunk size {bcfg.chunk}")
         regions = block_regions(sel.yx, bcfg.label_block)
-        tasks = [LabelTask(job, str(scratch), t, z, i, r, bcfg.halo, icfg, pixel_size, path.name,
-                           distance=predictor.heads == "all", outlines=bool(outlines))
-                 for t, z in sel.planes for i, r in enumerate(regions)]
-        results = engine.run(label_block, tasks, scheduler=bcfg.scheduler, workers=bcfg.workers,
-                             label=f"{path.name}: objects", verbose=verbose)
-        offsets = np.concatenate([[0], np.cumsum([r["n"] for r in results])]).astype(np.int64)
-        if offsets[-1] > np.iinfo(np.uint32).max:
-            from ..errors import UnetkitError
-            raise UnetkitError(f"{path}: more than 2^32 objects; split the image")
-        cut, unsure = sum(r["cut"] for r in results), sum(r["unsure"] for r in results)
-        if verbose and unsure:
-            print(f"[unetkit] {path.name}: {plural(unsure, 'object')} scored under --min-score "
-                  f"{icfg.min_score:g} and were dropped", flush=True)
-        if cut:
-            print(f"[unetkit] {path.name}: {plural(cut, 'object')} reach beyond the {bcfg.halo} px halo and may be "
-                  "cut at a block seam; raise --halo", file=sys.stderr)
+        tasks, offsets, boxes = _label_objects(job, sel, scratch, regions, predictor, bcfg, icfg, pixel_size,
+                                               path, bool(outlines), verbose)
         labels_out = ZarrOutput.create(out / f"{stem}_labels.ome.zarr", t=where["t"], c=None, z=where["z"],
                                        yx=sel.yx, dtype=np.uint32, chunk=bcfg.chunk, reduce="nearest",
                                        pixel_size=sel.image.pixel_size, frame_interval=frame_interval)
         job.outputs["labels"] = labels_out
-        by_plane = {}
-        for task, res, off in zip(tasks, results, offsets[:-1]):
-            if res["box"] is not None:
-                by_plane.setdefault((task.t, task.z), []).append((task.index, int(off), res["box"]))
-        paints = []
-        for t, z in sel.planes:
-            for r in regions:
-                src = [s for s in by_plane.get((t, z), []) if s[2][0] < r[1] and s[2][1] > r[0]
-                       and s[2][2] < r[3] and s[2][3] > r[2]]
-                paints.append(PaintTask(job, str(scratch), t, z, r, src))
-        engine.run(paint_block, paints, scheduler=bcfg.scheduler, workers=bcfg.workers,
-                   label=f"{path.name}: labels", verbose=verbose)
+        _paint_labels(job, sel, scratch, regions, tasks, offsets, boxes, bcfg, path.name, verbose)
         linked, tracked = _link(labels_out, sel, regions, int(offsets[-1]), path.name, verbose)
         tracks = None
         if tracked is not None:   # a row per track: frames, start, end, path length, speed, parent
@@ -294,6 +267,50 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
     write_image(out / f"{stem}_count.png", count_overlay(preview_image(sel, 2 ** level), lab.astype(np.int64),
                                                          counts[0]))
     return [{"file": path.name, "t": t, "count": counts[t]} for t in range(n_t)]
+
+
+def _label_objects(job: ImageJob, sel, scratch: Path, regions, predictor: Predictor, bcfg: BlockConfig,
+                   icfg: InstanceConfig, pixel_size: float | None, path: Path, outlines: bool,
+                   verbose: bool) -> tuple[list, np.ndarray, list]:
+    """Every block of every plane labelled on its own (``label_block``: crops and rows in ``scratch``); returns
+    (the tasks, each task's first global id - 1 and the total last, each task's box of kept objects or None), with
+    a line on what was dropped or cut."""
+    import sys
+
+    from ..errors import UnetkitError
+    tasks = [LabelTask(job, str(scratch), t, z, i, r, bcfg.halo, icfg, pixel_size, path.name,
+                       distance=predictor.heads == "all", outlines=outlines)
+             for t, z in sel.planes for i, r in enumerate(regions)]
+    results = engine.run(label_block, tasks, scheduler=bcfg.scheduler, workers=bcfg.workers,
+                         label=f"{path.name}: objects", verbose=verbose)
+    offsets = np.concatenate([[0], np.cumsum([r["n"] for r in results])]).astype(np.int64)
+    if offsets[-1] > np.iinfo(np.uint32).max:
+        raise UnetkitError(f"{path}: more than 2^32 objects; split the image")
+    cut, unsure = sum(r["cut"] for r in results), sum(r["unsure"] for r in results)
+    if verbose and unsure:
+        print(f"[unetkit] {path.name}: {plural(unsure, 'object')} scored under --min-score "
+              f"{icfg.min_score:g} and were dropped", flush=True)
+    if cut:
+        print(f"[unetkit] {path.name}: {plural(cut, 'object')} reach beyond the {bcfg.halo} px halo and may be "
+              "cut at a block seam; raise --halo", file=sys.stderr)
+    return tasks, offsets, [r["box"] for r in results]
+
+
+def _paint_labels(job: ImageJob, sel, scratch: Path, regions, tasks: list, offsets: np.ndarray, boxes: list,
+                  bcfg: BlockConfig, name: str, verbose: bool) -> None:
+    """The label image painted region by region from the objects the blocks kept whose boxes touch it."""
+    by_plane = {}
+    for task, off, box in zip(tasks, offsets[:-1], boxes):
+        if box is not None:
+            by_plane.setdefault((task.t, task.z), []).append((task.index, int(off), box))
+    paints = []
+    for t, z in sel.planes:
+        for r in regions:
+            src = [s for s in by_plane.get((t, z), []) if s[2][0] < r[1] and s[2][1] > r[0]
+                   and s[2][2] < r[3] and s[2][3] > r[2]]
+            paints.append(PaintTask(job, str(scratch), t, z, r, src))
+    engine.run(paint_block, paints, scheduler=bcfg.scheduler, workers=bcfg.workers,
+               label=f"{name}: labels", verbose=verbose)
 
 
 def sample_scale(job: ImageJob, sel, predictor: Predictor, icfg: InstanceConfig) -> tuple[float, float | None]:
