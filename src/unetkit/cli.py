@@ -491,107 +491,134 @@ def _refuse_existing(overwrite: bool, path, *others) -> None:
         raise UnetkitError(f"{path}: already exists; choose another --out or pass --overwrite")
 
 
-def _run(args) -> int:
-    if args.command == "train":
-        from .training import train
-        cfg, plan = _train_config(args)
-        train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, verbose=0 if args.quiet else None,
-              plan=plan)
-    elif args.command == "predict":
-        from .prediction import predict
-        cfg = _tiling_config(args, threshold=args.threshold, prob_format=args.prob_format, keep=args.keep)
-        predict(args.model, args.inputs, args.out, cfg, overwrite=args.overwrite, verbose=not args.quiet,
-                **_axes_blocks_batch(args))
-    elif args.command == "count":
-        from .counting import count
-        from .instances import instance_settings
-        from .predictor import Predictor
-        predictor = Predictor.load(args.model, _tiling_config(args))
-        icfg = instance_settings(predictor.meta, split=args.split, threshold=args.threshold, min_size=args.min_size,
-                                 min_distance=args.min_distance, marker_threshold=args.marker_threshold,
-                                 seeds=args.seeds, distance_threshold=args.distance_threshold, diameter=args.diameter,
-                                 smooth=args.smooth, min_score=args.min_score)
-        count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size,
-              frame_interval=args.frame_interval, ctc=args.ctc, overwrite=args.overwrite, verbose=not args.quiet,
-              outlines=tuple(args.outlines), **_axes_blocks_batch(args))
-    elif args.command == "evaluate" and args.tracks:
+def _train(args) -> None:
+    from .training import train
+    cfg, plan = _train_config(args)
+    train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, verbose=0 if args.quiet else None, plan=plan)
+
+
+def _predict(args) -> None:
+    from .prediction import predict
+    cfg = _tiling_config(args, threshold=args.threshold, prob_format=args.prob_format, keep=args.keep)
+    predict(args.model, args.inputs, args.out, cfg, overwrite=args.overwrite, verbose=not args.quiet,
+            **_axes_blocks_batch(args))
+
+
+def _count(args) -> None:
+    from .counting import count
+    from .instances import instance_settings
+    from .predictor import Predictor
+    predictor = Predictor.load(args.model, _tiling_config(args))
+    icfg = instance_settings(predictor.meta, split=args.split, threshold=args.threshold, min_size=args.min_size,
+                             min_distance=args.min_distance, marker_threshold=args.marker_threshold,
+                             seeds=args.seeds, distance_threshold=args.distance_threshold, diameter=args.diameter,
+                             smooth=args.smooth, min_score=args.min_score)
+    count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size,
+          frame_interval=args.frame_interval, ctc=args.ctc, overwrite=args.overwrite, verbose=not args.quiet,
+          outlines=tuple(args.outlines), **_axes_blocks_batch(args))
+
+
+def _evaluate(args) -> None:
+    if args.tracks:
         if args.instances:
             raise UnetkitError("--tracks scores label movies, --instances label images: pass one of them")
         from .track_scores import evaluate_tracks
         evaluate_tracks(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)
-    elif args.command == "evaluate" and args.instances:
+    elif args.instances:
         from .evaluation import evaluate_instances
         evaluate_instances(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)
-    elif args.command == "evaluate":
+    else:
         from .evaluation import evaluate_folders
         evaluate_folders(args.pred, args.truth, mask_mode=args.mask_mode, num_classes=args.num_classes,
                          out_dir=args.out, images_dir=args.images, overwrite=args.overwrite, task=args.task)
-    elif args.command == "demo":
-        from .demo import run_demo
-        run_demo(args.out, kind=args.data, minutes=args.minutes, precision=args.precision, tta=args.tta)
-    elif args.command == "tune":
-        from .config import load_config
-        from .tune import tune
-        cfg = load_config(args.config)
-        cfg.data.images, cfg.data.masks, cfg.train.seed = args.images, args.masks, args.seed
-        if args.val_range:
-            cfg.data.val_range = args.val_range
-        if args.plan:
-            from .plan import plan_for
-            plan_for(args.images, args.masks, cfg.data.mask_mode, cfg.data.num_classes).apply(cfg)
-        tune(cfg, args.out, time_limit=args.time_limit, trials=args.trials, trial_minutes=args.trial_minutes)
-    elif args.command == "calibrate":
-        import json
-        from pathlib import Path
-        from dataclasses import asdict
-        from .calibrate import calibrate, check_out, write_calibrated
-        from .io import write_text
-        out = Path(args.out)
-        report = out.with_suffix(".calibration.json")
-        check_out(args.model, out)
-        _refuse_existing(args.overwrite, out, report)
-        result = calibrate(args.model, args.images, args.masks, criterion=args.criterion, verbose=not args.quiet)
-        write_calibrated(args.model, result, out)
-        write_text(report, json.dumps(asdict(result), indent=1))
-        print(f"[unetkit] wrote {out} (count uses {result.settings}) and {report}")
-    elif args.command == "export":
-        from .config import ExportConfig
-        from .exporting import export_model, format_for
-        cfg = ExportConfig(format=args.format or format_for(args.out), polarity=args.polarity, sample=args.sample,
-                           crop=args.crop, name=args.name, license=args.license, opset=args.opset,
-                           **({"authors": tuple(args.authors)} if args.authors else {}))
-        export_model(args.model, args.out, cfg, overwrite=args.overwrite)
-    elif args.command == "plan":
-        from pathlib import Path
-        from .plan import plan_for, write_plan
-        if args.out:   # before reading every mask
-            _refuse_existing(args.overwrite, Path(args.out))
-        plan = plan_for(args.images, args.masks, args.mask_mode, args.num_classes)
-        print(plan.describe())
-        if args.out:
-            print(f"[unetkit] wrote {write_plan(plan, Path(args.out))}")
-    elif args.command == "models":
-        from .checkpoint import read_meta
-        from .data.bundled import bundled_model, bundled_models, model_card
-        from .instances import CALIBRATED
-        from .models import available, get
-        print("architectures (parameters for a 1-channel 256 x 256 input, default options):")
-        for name in available():
-            arch = get(name)
-            params = arch.build(input_channels=1, input_size=256).count_params()
-            print(f"  {name:<15} {params:>12,}  divisor {arch.divisor()}, halo {arch.halo()} px: {arch.description}")
-        print("bundled models:", ", ".join(bundled_models()) or "none")
-        for name in bundled_models():
-            card = model_card(name)
-            if card:  # the card's title says what the model is for; the file says the rest
-                title = card.read_text().splitlines()[0].lstrip("# ")
-                print(f"  {name}: {title.split(': ', 1)[-1]} (model card: {card})")
-            stored = read_meta(bundled_model(name)).get("instances") or {}
-            settings = ", ".join(f"{k} {stored[k]:g}" for k in CALIBRATED if k in stored)
-            if settings:   # count's defaults for this model (--threshold, --min-score, ... override them)
-                print(f"    count settings: {settings}")
-    return 0
 
+
+def _demo(args) -> None:
+    from .demo import run_demo
+    run_demo(args.out, kind=args.data, minutes=args.minutes, precision=args.precision, tta=args.tta)
+
+
+def _tune(args) -> None:
+    from .config import load_config
+    from .tune import tune
+    cfg = load_config(args.config)
+    cfg.data.images, cfg.data.masks, cfg.train.seed = args.images, args.masks, args.seed
+    if args.val_range:
+        cfg.data.val_range = args.val_range
+    if args.plan:
+        from .plan import plan_for
+        plan_for(args.images, args.masks, cfg.data.mask_mode, cfg.data.num_classes).apply(cfg)
+    tune(cfg, args.out, time_limit=args.time_limit, trials=args.trials, trial_minutes=args.trial_minutes)
+
+
+def _calibrate(args) -> None:
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from .calibrate import calibrate, check_out, write_calibrated
+    from .io import write_text
+    out = Path(args.out)
+    report = out.with_suffix(".calibration.json")
+    check_out(args.model, out)
+    _refuse_existing(args.overwrite, out, report)
+    result = calibrate(args.model, args.images, args.masks, criterion=args.criterion, verbose=not args.quiet)
+    write_calibrated(args.model, result, out)
+    write_text(report, json.dumps(asdict(result), indent=1))
+    print(f"[unetkit] wrote {out} (count uses {result.settings}) and {report}")
+
+
+def _export(args) -> None:
+    from .config import ExportConfig
+    from .exporting import export_model, format_for
+    cfg = ExportConfig(format=args.format or format_for(args.out), polarity=args.polarity, sample=args.sample,
+                       crop=args.crop, name=args.name, license=args.license, opset=args.opset,
+                       **({"authors": tuple(args.authors)} if args.authors else {}))
+    export_model(args.model, args.out, cfg, overwrite=args.overwrite)
+
+
+def _plan(args) -> None:
+    from pathlib import Path
+
+    from .plan import plan_for, write_plan
+    if args.out:   # before reading every mask
+        _refuse_existing(args.overwrite, Path(args.out))
+    plan = plan_for(args.images, args.masks, args.mask_mode, args.num_classes)
+    print(plan.describe())
+    if args.out:
+        print(f"[unetkit] wrote {write_plan(plan, Path(args.out))}")
+
+
+def _models(args) -> None:
+    from .checkpoint import read_meta
+    from .data.bundled import bundled_model, bundled_models, model_card
+    from .instances import CALIBRATED
+    from .models import available, get
+    print("architectures (parameters for a 1-channel 256 x 256 input, default options):")
+    for name in available():
+        arch = get(name)
+        params = arch.build(input_channels=1, input_size=256).count_params()
+        print(f"  {name:<15} {params:>12,}  divisor {arch.divisor()}, halo {arch.halo()} px: {arch.description}")
+    print("bundled models:", ", ".join(bundled_models()) or "none")
+    for name in bundled_models():
+        card = model_card(name)
+        if card:  # the card's title says what the model is for; the file says the rest
+            title = card.read_text().splitlines()[0].lstrip("# ")
+            print(f"  {name}: {title.split(': ', 1)[-1]} (model card: {card})")
+        stored = read_meta(bundled_model(name)).get("instances") or {}
+        settings = ", ".join(f"{k} {stored[k]:g}" for k in CALIBRATED if k in stored)
+        if settings:   # count's defaults for this model (--threshold, --min-score, ... override them)
+            print(f"    count settings: {settings}")
+
+
+# each subcommand's runner: the parsers above define the options, these call the importable core with them
+COMMANDS = {"train": _train, "predict": _predict, "count": _count, "evaluate": _evaluate, "demo": _demo,
+            "tune": _tune, "calibrate": _calibrate, "export": _export, "plan": _plan, "models": _models}
+
+
+def _run(args) -> int:
+    COMMANDS[args.command](args)
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())
