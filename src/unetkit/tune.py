@@ -93,49 +93,15 @@ def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20,
     """Run (or resume) the study in ``out_dir`` until ``trials`` trials are done or ``time_limit``
     minutes have passed; returns the best trial's value and settings. ``trial_minutes``: see
     :func:`trial_budget`."""
-    import keras
-
     from .training import train
     optuna = _optuna()
     out = Path(out_dir)
-    if cfg.data.images is None or cfg.data.masks is None:
-        raise UnetkitError("no training data: pass --images DIR and --masks DIR")
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise UnetkitError(f"--trials {trials}: the study needs at least 1 trial")
-    for name, value in (("--time-limit", time_limit), ("--trial-minutes", trial_minutes)):
-        if value is not None and not value > 0:   # a negative budget let trials run unbounded
-            raise UnetkitError(f"{name} {value:g}: minutes, more than 0")
+    _check_options(cfg, trials, time_limit, trial_minutes)
     out.mkdir(parents=True, exist_ok=True)
-    storage = f"sqlite:///{(out / 'study.db').resolve()}"
-    study = optuna.create_study(study_name="unetkit", storage=storage, direction="maximize", load_if_exists=True,
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
-    # trials of one study share one budget: a resumed study (given the time that is left) keeps its own
-    if trial_minutes is None:
-        trial_minutes = study.user_attrs.get("trial_minutes") or trial_budget(time_limit)
-    study.set_user_attr("trial_minutes", trial_minutes)
-    # a resumed study must not replay the sampler's first draws (same seed, same trials): seed it past them
-    study.sampler = optuna.samplers.TPESampler(seed=cfg.train.seed + len(study.trials))
-    start = baseline(cfg)
-    settled = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.WAITING)
-    if start and not any(t.params == start and t.state in settled for t in study.trials):
-        study.enqueue_trial(start)   # the given settings are a trial too: the best is never worse than them
+    study, trial_minutes = _open_study(optuna, out, cfg, time_limit, trial_minutes)
     done = len([t for t in study.trials if t.state.is_finished()])
     if verbose and done:
         print(f"[unetkit] resuming the study in {out}: {plural(done, 'trial')} done")
-
-    class Report(keras.callbacks.Callback):
-        def __init__(self, trial, monitor):
-            super().__init__()
-            self.trial, self.monitor = trial, monitor
-
-        def on_epoch_end(self, epoch, logs=None):
-            value = (logs or {}).get(self.monitor)
-            if value is None:
-                return
-            self.trial.report(float(value), epoch)
-            if self.trial.should_prune():
-                self.model.stop_training = True
-                self.trial.set_user_attr("pruned_at_epoch", epoch)
 
     def objective(trial):
         tcfg = suggest(trial, cfg)
@@ -143,7 +109,7 @@ def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20,
         tcfg.train.epochs = max(tcfg.train.epochs, 1000)
         run = out / "trials" / f"{trial.number:03d}"
         t0 = time.time()
-        result = train(tcfg, run, overwrite=True, verbose=0, callbacks=[Report(trial, cfg.train.monitor)])
+        result = train(tcfg, run, overwrite=True, verbose=0, callbacks=[_pruning_report(trial, cfg.train.monitor)])
         trial.set_user_attr("seconds", round(time.time() - t0, 1))
         trial.set_user_attr("config", str(run / "config.yaml"))
         if "pruned_at_epoch" in trial.user_attrs:
@@ -171,6 +137,56 @@ def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20,
     if remaining:
         study.optimize(objective, n_trials=remaining, timeout=time_limit * 60, catch=(UnetkitError,),
                        callbacks=[stop_without_room])
+    return _best(optuna, study, cfg, out, verbose)
+
+
+def _check_options(cfg: RunConfig, trials, time_limit, trial_minutes) -> None:
+    if cfg.data.images is None or cfg.data.masks is None:
+        raise UnetkitError("no training data: pass --images DIR and --masks DIR")
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise UnetkitError(f"--trials {trials}: the study needs at least 1 trial")
+    for name, value in (("--time-limit", time_limit), ("--trial-minutes", trial_minutes)):
+        if value is not None and not value > 0:   # a negative budget let trials run unbounded
+            raise UnetkitError(f"{name} {value:g}: minutes, more than 0")
+
+
+def _open_study(optuna, out: Path, cfg: RunConfig, time_limit: float, trial_minutes: float | None):
+    """(the study stored in ``out``, created or resumed, the minutes each of its trials trains), with the given
+    settings queued as a trial of their own."""
+    storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    study = optuna.create_study(study_name="unetkit", storage=storage, direction="maximize", load_if_exists=True,
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
+    # trials of one study share one budget: a resumed study (given the time that is left) keeps its own
+    if trial_minutes is None:
+        trial_minutes = study.user_attrs.get("trial_minutes") or trial_budget(time_limit)
+    study.set_user_attr("trial_minutes", trial_minutes)
+    # a resumed study must not replay the sampler's first draws (same seed, same trials): seed it past them
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.train.seed + len(study.trials))
+    start = baseline(cfg)
+    settled = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.WAITING)
+    if start and not any(t.params == start and t.state in settled for t in study.trials):
+        study.enqueue_trial(start)   # the given settings are a trial too: the best is never worse than them
+    return study, trial_minutes
+
+
+def _pruning_report(trial, monitor: str):
+    """A Keras callback that reports ``monitor`` to ``trial`` after each epoch and stops a trial Optuna prunes."""
+    import keras
+
+    class Report(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(monitor)
+            if value is None:
+                return
+            trial.report(float(value), epoch)
+            if trial.should_prune():
+                self.model.stop_training = True
+                trial.set_user_attr("pruned_at_epoch", epoch)
+    return Report()
+
+
+def _best(optuna, study, cfg: RunConfig, out: Path, verbose: bool) -> dict:
+    """``best.yaml`` (the best trial's settings, at the given training time) and ``trials.png``; the summary."""
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise UnetkitError(f"{out}: no trial completed; give tune more time (--time-limit, --trial-minutes)")
@@ -179,12 +195,11 @@ def tune(cfg: RunConfig, out_dir, *, time_limit: float = 20.0, trials: int = 20,
     best_cfg.train.time_limit = cfg.train.time_limit
     best_cfg.save(out / "best.yaml")
     _plot(study, out / "trials.png")
-    summary = {"best_value": best.value, "best_trial": best.number, "params": best.params,
-               "trials": len(study.trials), "complete": len(complete)}
     if verbose:
         print(f"[unetkit] best trial {best.number}: {cfg.train.monitor} {best.value:.4f}; config {out / 'best.yaml'} "
               f"(unetkit train --config {out / 'best.yaml'} ...); plot {out / 'trials.png'}")
-    return summary
+    return {"best_value": best.value, "best_trial": best.number, "params": best.params,
+            "trials": len(study.trials), "complete": len(complete)}
 
 
 def _plot(study, path: Path) -> None:
