@@ -76,17 +76,28 @@ def _vendor(path, axes_override=None):
             data, axes = data[tuple(0 if b == a else slice(None) for b in axes)], axes.replace(a, "")
     size = img.physical_pixel_sizes
     pixel_size = (float(size.Y), float(size.X)) if size.X and size.Y else None
-    return data, axes, rgb, pixel_size, names, _vendor_interval(img)
+    return data, axes, rgb, pixel_size, names, _vendor_interval(img, axes)
 
 
-def _vendor_interval(img) -> float | None:
-    """Seconds between time points from the OME metadata bioio's plugin builds (``BioImage.time_interval`` has no
-    unit, so it is not used); None where the plugin builds none."""
+def _vendor_interval(img, axes: str) -> float | None:
+    """Seconds between time points: bioio's ``time_interval`` where the plugin gives it as a ``timedelta`` (a bare
+    number names no unit and is not used), else the OME metadata the plugin builds; None for a file of one frame or
+    where neither says."""
+    import warnings
+    from datetime import timedelta
+
     from .units import seconds
-    try:
-        pixels = img.ome_metadata.images[img.current_scene_index].pixels
-    except Exception:   # noqa: BLE001 - plugins that cannot build OME metadata raise their own errors
+    if "T" not in axes:
         return None
+    with warnings.catch_warnings():   # plugins warn about metadata fields of no use here (a CZI's empty enums)
+        warnings.simplefilter("ignore")
+        try:
+            interval = img.time_interval
+            if isinstance(interval, timedelta) and interval.total_seconds() > 0:
+                return interval.total_seconds()
+            pixels = img.ome_metadata.images[img.current_scene_index].pixels
+        except Exception:   # noqa: BLE001 - plugins raise their own errors for metadata they cannot build
+            return None
     return seconds(pixels.time_increment, pixels.time_increment_unit) if pixels.time_increment else None
 
 
