@@ -257,6 +257,45 @@ def test_the_time_between_frames_comes_from_the_file_and_gives_speeds_per_minute
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_folder_of_frames_is_one_time_lapse_with_sequence(tmp_path, capsys):
+    """--sequence t: a folder of one file a frame (the Cell Tracking Challenge's t000.tif..., in natural name order:
+    t2 before t10) is one movie, tracked as the same frames stacked in one file are, its outputs named after the
+    folder; --sequence z stacks slices. Files that do not match the first, that hold the axis already, or a file
+    given where a folder is wanted are refused with their names."""
+    frames = np.stack([blobs([(20 + 3 * t, 30), (70, 20 + 4 * t)]) for t in range(11)])
+    (tmp_path / "01").mkdir()
+    for t, frame in enumerate(frames):
+        tifffile.imwrite(tmp_path / "01" / f"t{t}.tif", frame)              # unpadded: t10 sorts last
+    tifffile.imwrite(tmp_path / "stack.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    img = open_image(tmp_path / "01", "T:")
+    assert img.axes == "TYX" and img.data.shape == (11, 1, 1, 96, 96) and img.reader == "sequence of tiff"
+    assert np.array_equal(np.asarray(img.data[:, 0, 0]), frames)
+    assert main(["count", str(tmp_path / "01"), "--model", "nuclei", "--out", str(tmp_path / "out"), "--sequence",
+                 "t", "--t", "track", "--quiet"]) == 0
+    got = count(threshold_model(), [tmp_path / "01"], tmp_path / "seq", verbose=False, axes="T:",
+                choice=AxisChoice(t="track"))
+    ref = count(threshold_model(), [tmp_path / "stack.tif"], tmp_path / "ref", verbose=False,
+                choice=AxisChoice(t="track"))
+    assert [r["count"] for r in got] == [r["count"] for r in ref] == [2] * 11 and got[0]["file"] == "01"
+    ref_tracks = [{**r, "file": "01"} for r in rows(tmp_path / "ref" / "stack_tracks.csv")]
+    assert rows(tmp_path / "seq" / "01_tracks.csv") == ref_tracks
+    # slices
+    (tmp_path / "z").mkdir()
+    for z in range(3):
+        tifffile.imwrite(tmp_path / "z" / f"slice_{z}.tif", frames[0])
+    assert open_image(tmp_path / "z", "Z:").axes == "ZYX"
+    # refused: a file that does not match, files that are movies already, a file where a folder is wanted
+    tifffile.imwrite(tmp_path / "01" / "t11.tif", frames[0][:64])
+    with pytest.raises(UnetkitError, match=r"t11.tif: 64 Y x 96 X \(uint16\) in a sequence of 96 Y x 96 X"):
+        np.asarray(open_image(tmp_path / "01", "T:").data[11, 0, 0])
+    (tmp_path / "movies").mkdir()
+    tifffile.imwrite(tmp_path / "movies" / "a.tif", frames[:2], imagej=True, metadata={"axes": "TYX"})
+    with pytest.raises(UnetkitError, match=r"a.tif: already holds 2 frames \(axes TYX\)"):
+        open_image(tmp_path / "movies", "T:")
+    with pytest.raises(UnetkitError, match=r"stack.tif: --sequence takes folders of images"):
+        open_image(tmp_path / "stack.tif", "T:")
+
+
 def test_a_lineage_ends_a_dividing_nucleus_track_and_names_it_the_parent_of_two(tmp_path, capsys):
     """--t lineage: a nucleus that divides in frame 2 into two of like size is a track of frames 0-1, each daughter
     a track of frames 2-3 whose parent it is (NAME_tracks.csv's parent column, the Cell Tracking Challenge's P);

@@ -20,23 +20,29 @@ class BatchError(UnetkitError):
 
 
 def image_stem(path: Path) -> str:
-    """The name outputs are called after: 'a' for a.png, a.ome.tif and a.ome.zarr."""
+    """The name outputs are called after: 'a' for a.png, a.ome.tif and a.ome.zarr; a folder of images taken as one
+    (``--sequence``) by its whole name."""
     name = path.name
+    if path.is_dir() and not name.lower().endswith(".zarr"):
+        return name
     for suffix in _MULTI_SUFFIXES:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
 
 
-def collect_inputs(inputs) -> list[Path]:
-    """Files (and Zarr folders) named directly, plus the images inside any folder named. ``inputs``: a list of
-    paths, or one path (a string would otherwise be read letter by letter)."""
+def collect_inputs(inputs, sequences: bool = False) -> list[Path]:
+    """Files (and Zarr folders) named directly, plus the images inside any folder named; with ``sequences``
+    (``--sequence``) each folder named is one input, an image whose files are its frames or slices. ``inputs``: a
+    list of paths, or one path (a string would otherwise be read letter by letter)."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     files: list[Path] = []
     for item in inputs:
         p = Path(item)
-        if is_image_file(p):
+        if sequences and p.exists():
+            files.append(p)   # open_image says what is wrong with a file or an empty folder
+        elif is_image_file(p):
             files.append(p)
         elif p.is_dir():
             found = sorted(q for q in p.iterdir() if is_image_file(q))

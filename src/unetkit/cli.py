@@ -241,6 +241,10 @@ def _add_axes_blocks_batch(p, count: bool = False):
                             "(NAME_RES/: mask000.tif... and res_track.txt, L B E P), which its TRA/SEG/DET "
                             "measures read; a track is cut where a frame was bridged, its return the gap's child")
     g.add_argument("--axes", help="name the axes of files that do not (e.g. ZYX, CYX, TYX for a plain TIFF stack)")
+    g.add_argument("--sequence", choices=["t", "z"],
+                   help="each input folder is one image whose files, in name order (t2 before t10), are its frames "
+                        "(t: a time lapse saved a file a frame, as the Cell Tracking Challenge's t000.tif...) or "
+                        "z-slices (z); outputs are named after the folder")
     g.add_argument("--nan", choices=NAN_POLICIES, default=axes.nan,
                    help="NaN/inf pixels: refuse the file (default) or predict them as background")
     g = p.add_argument_group("large images (block-wise, OME-Zarr outputs, Dask)")
@@ -263,6 +267,7 @@ def _add_axes_blocks_batch(p, count: bool = False):
 
 def _axes_blocks_batch(args) -> dict:
     from .config import BlockConfig
+    from .io.sequence import SEP
     from .planes import AxisChoice
     channel = [c.strip() for c in args.channel.split(",") if c.strip()] if args.channel else None
     blocks = BlockConfig(mode=args.blocks, block_size=args.block_size, scheduler=args.scheduler,
@@ -270,7 +275,8 @@ def _axes_blocks_batch(args) -> dict:
     if getattr(args, "halo", None) is not None:
         blocks.halo = args.halo
     choice = AxisChoice(channel=channel, z=args.z, nan=args.nan, t=getattr(args, "t", AxisChoice.t))
-    return {"choice": choice, "blocks": blocks, "axes": args.axes,
+    axes = f"{args.sequence.upper()}{SEP}{args.axes or ''}" if args.sequence else args.axes   # io.sequence
+    return {"choice": choice, "blocks": blocks, "axes": axes,
             "on_error": args.on_error, "skip_existing": args.skip_existing}
 
 

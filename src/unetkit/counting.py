@@ -24,7 +24,7 @@ from .batch import collect_inputs, image_stem, raise_failures, run_batch
 from .config import COUNT_TTA, TRACKED, BlockConfig, PredictConfig
 from .errors import UnetkitError
 from .instances import TABLE_COLUMNS, InstanceConfig, distance_seeds, instance_settings, measure
-from .io import open_image, remove_output, write_image, write_text
+from .io import is_sequence, open_image, remove_output, write_image, write_text
 from .planes import AxisChoice, select
 from .prediction import check_out_dir, load_plane, one_plane, plane_input, use_blocks
 from .predictor import Predictor
@@ -48,7 +48,7 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
     from .viz import size_histogram
     predictor, icfg = counting_predictor(model, predict_cfg, instance_cfg)
     choice, bcfg = choice or AxisChoice(), blocks or BlockConfig()
-    files = collect_inputs(inputs)
+    files = collect_inputs(inputs, sequences=is_sequence(axes))
     out = Path(out_dir)
     check_count_options(out, files, overwrite, skip_existing, pixel_size, outlines, frame_interval)
     if ctc and choice.t not in TRACKED:

@@ -19,7 +19,7 @@ from . import _backend  # noqa: F401
 from .batch import collect_inputs, image_stem, raise_failures, run_batch
 from .config import BlockConfig, PredictConfig
 from .errors import SetupError, UnetkitError
-from .io import open_image, write_image
+from .io import is_sequence, open_image, write_image
 from .noise import describe
 from .planes import AxisChoice, model_input, native_params, select
 from .predictor import Predictor
@@ -121,7 +121,7 @@ def predict(model, inputs, out_dir, cfg: PredictConfig | None = None, *, overwri
     from .viz import display_image, overlay
     predictor = model if isinstance(model, Predictor) else Predictor.load(model, cfg)
     cfg, choice, bcfg = predictor.cfg, choice or AxisChoice(), blocks or BlockConfig()
-    files = collect_inputs(inputs)
+    files = collect_inputs(inputs, sequences=is_sequence(axes))
     out = Path(out_dir)
     check_out_dir(out, files, overwrite, OUTPUT_SUFFIXES + BLOCK_SUFFIXES, skip_existing)
     out.mkdir(parents=True, exist_ok=True)

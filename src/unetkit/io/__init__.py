@@ -11,6 +11,8 @@ Readers (name -> suffixes; add one with ``register_reader``):
   tiff    .tif .tiff .btf .tf8 (TIFF, BigTIFF, OME-TIFF, ImageJ hyperstacks)
   zarr    .zarr folders (OME-Zarr: level 0 of the pyramid; plain Zarr arrays)
   bioio   vendor formats (.czi .nd2 .lif) when the ``unetkit[vendor]`` extra is installed
+A folder of such images, one frame or z-slice a file, opens as one image with ``axes`` "T:" or "Z:"
+(``io.sequence``, ``--sequence t|z``).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from ..errors import UnetkitError
 from .image import AXES, LazyImage, canonical
 from .planar import SUFFIXES as PLANAR_SUFFIXES
 from .planar import read_planar
+from .sequence import is_sequence, open_sequence, split_axes
 from .tiff import SUFFIXES as TIFF_SUFFIXES
 from .tiff import read_tiff
 from .write import atomic_target, remove_output, write_image, write_text
@@ -124,10 +127,14 @@ def is_image_file(path: Path) -> bool:
 
 
 def open_image(path: str | os.PathLike, axes: str | None = None) -> LazyImage:
-    """Open ``path`` lazily. ``axes`` (e.g. "ZYX") overrides what the file says or cannot say."""
+    """Open ``path`` lazily. ``axes`` (e.g. "ZYX") overrides what the file says or cannot say; "T:" or "Z:" (with
+    the files' own axes after it, if they need naming) opens a folder of images as one image (``io.sequence``)."""
     path = Path(path)
     if not path.exists():
         raise UnetkitError(f"{path}: file not found; check the path")
+    along, axes = split_axes(axes)
+    if along:
+        return open_sequence(path, along, axes, open_image, is_image_file)
     name = reader_for(path)
     if name is None:
         raise UnetkitError(f"{path}: not a supported image ({', '.join(IMAGE_SUFFIXES)}, or a .zarr folder)")
@@ -190,5 +197,5 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     return read_array(path)
 
 
-__all__ = ["AXES", "IMAGE_SUFFIXES", "LazyImage", "atomic_target", "is_image_file", "open_image", "pixels",
-           "read_array", "read_mask", "register_reader", "remove_output", "write_image", "write_text"]
+__all__ = ["AXES", "IMAGE_SUFFIXES", "LazyImage", "atomic_target", "is_image_file", "is_sequence", "open_image",
+           "pixels", "read_array", "read_mask", "register_reader", "remove_output", "write_image", "write_text"]
