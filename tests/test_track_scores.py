@@ -9,7 +9,7 @@ from skimage.draw import disk
 
 from unetkit.cli import main
 from unetkit.errors import UnetkitError
-from unetkit.track_scores import frame_matches, read_parents, track_scores
+from unetkit.track_scores import continuations, frame_matches, read_parents, track_scores
 
 # four frames: A walks through all, B is in frames 0-1, mother M (0-1) divides into D and E (2-3)
 PLACES = {"A": [(12, 12), (12, 14), (12, 16), (12, 18)], "B": [(50, 12), (50, 13), None, None],
@@ -101,6 +101,57 @@ def test_evaluate_tracks_scores_a_counted_lineage_against_its_truth(tmp_path, ca
     assert main(["evaluate", "--tracks", "--instances", "--pred", str(tmp_path / "frames"), "--truth",
                  str(tmp_path / "truth"), "--overwrite"]) == 2
     assert "--tracks scores label movies, --instances label images: pass one" in capsys.readouterr().err
+
+
+def test_the_cell_tracking_challenges_markers_match_by_their_rule_and_a_gap_is_one_cell():
+    """The Challenge's TRA truth marks each cell with a marker smaller than it: its rule (the prediction covers more
+    than half of the marker) matches it, IoU 0.5 does not; a prediction covering two markers takes the one it
+    covers most of. A parent of one child is the same cell after a gap (its tracks have none), not a division."""
+    cell = np.zeros((40, 40), np.uint32)
+    cell[disk((20, 20), 10, shape=cell.shape)] = 7
+    marker = np.zeros_like(cell)
+    marker[disk((20, 20), 3, shape=cell.shape)] = 1
+    assert frame_matches(marker, cell) == {} and frame_matches(marker, cell, rule="ctc") == {1: 7}
+    two = marker.copy()
+    two[disk((20, 8), 3, shape=cell.shape)] = 2                 # half in the cell at most: not covered
+    assert frame_matches(two, cell, rule="ctc") == {1: 7}
+    with pytest.raises(UnetkitError, match="--match overlap: choose iou or ctc"):
+        frame_matches(marker, cell, rule="overlap")
+    lut, parents = continuations({2: 1, 5: 2, 6: 2, 9: 8})
+    assert lut == {2: 1, 9: 8} and parents == {5: 1, 6: 1}       # 1 went on as 2 after a gap, then divided
+
+
+def test_a_challenge_sequence_counted_from_its_folder_is_scored_against_its_ground_truth(tmp_path, capsys):
+    """The Challenge's layout end to end: frames 01/t000.tif... counted with --sequence t, scored against
+    01_GT/TRA (man_track000.tif..., man_track.txt, markers) found by the sequence's name."""
+    from test_microscopy import threshold_model
+    from unetkit.counting import count
+    from unetkit.planes import AxisChoice
+    truth = movie(TRUTH)
+    (tmp_path / "01").mkdir()
+    tra = tmp_path / "01_GT" / "TRA"
+    tra.mkdir(parents=True)
+    for t, frame in enumerate(truth):
+        tifffile.imwrite(tmp_path / "01" / f"t{t:03d}.tif", ((frame > 0) * 1000).astype(np.uint16))
+        markers = np.zeros_like(frame, np.uint16)
+        for i in np.unique(frame[frame > 0]):
+            y, x = np.argwhere(frame == i).mean(0).round().astype(int)
+            markers[y - 1:y + 2, x - 1:x + 2] = i
+        tifffile.imwrite(tra / f"man_track{t:03d}.tif", markers)
+    (tra / "man_track.txt").write_text("1 0 3 0\n2 0 1 0\n3 0 1 0\n4 2 3 3\n5 2 3 3\n")
+    count(threshold_model(), [tmp_path / "01"], tmp_path / "out", verbose=False, axes="T:",
+          choice=AxisChoice(t="lineage"))
+    assert main(["evaluate", "--tracks", "--match", "ctc", "--pred", str(tmp_path / "out"), "--truth",
+                 str(tmp_path)]) == 0
+    assert "whole tracks 5 of 5, divisions found 1 of 1 (0 false)" in capsys.readouterr().out
+    got = json.loads((tmp_path / "out" / "track_evaluation.json").read_text())
+    assert got["match"] == "ctc" and got["movies"][0]["file"] == "01" and got["pooled"]["detection_f1"] == 1.0
+    assert main(["evaluate", "--tracks", "--pred", str(tmp_path / "out"), "--truth", str(tra), "--out",
+                 str(tmp_path / "iou")]) == 0                       # the TRA folder itself; IoU 0.5 misses markers
+    assert json.loads((tmp_path / "iou" / "track_evaluation.json").read_text())["pooled"]["matched"] == 0
+    assert main(["evaluate", "--instances", "--match", "ctc", "--pred", str(tmp_path / "out"), "--truth",
+                 str(tra)]) == 2
+    assert "--match ctc is how --tracks matches objects" in capsys.readouterr().err
 
 
 def test_movies_that_cannot_be_scored_are_refused_with_the_file_and_the_reason(tmp_path, capsys):

@@ -322,7 +322,12 @@ def _add_evaluate(sub):
                    help="tracking scores (detections, links, whole tracks, divisions): --pred holds label movies "
                         "from 'unetkit count --t track' or lineage, --truth label movies named as the counted "
                         "files whose ids are tracks (parents, where known, in NAME_tracks.csv or the Cell Tracking "
-                        "Challenge's NAME.txt)")
+                        "Challenge's NAME.txt), or the Challenge's ground truth as distributed (NN_GT/TRA, or a "
+                        "folder of NN_GT folders)")
+    p.add_argument("--match", choices=["iou", "ctc"], default="iou",
+                   help="--tracks: objects match at IoU >= 0.5 (default), or by the Cell Tracking Challenge's rule "
+                        "(the prediction covers more than half of the true object: for its TRA markers, smaller "
+                        "than the cells)")
     p.add_argument("--out", help="where to write the evaluation (evaluation, instance_evaluation or "
                                  "track_evaluation .csv and .json; default: the --pred folder)")
     p.add_argument("--images", help="folder of the input images: also draw grid.png (image / truth / prediction)")
@@ -525,11 +530,13 @@ def _count(args) -> None:
 
 
 def _evaluate(args) -> None:
+    if args.match != "iou" and not args.tracks:
+        raise UnetkitError(f"--match {args.match} is how --tracks matches objects; pass --tracks, or leave it out")
     if args.tracks:
         if args.instances:
             raise UnetkitError("--tracks scores label movies, --instances label images: pass one of them")
         from .track_scores import evaluate_tracks
-        evaluate_tracks(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)
+        evaluate_tracks(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite, match=args.match)
     elif args.instances:
         from .evaluation import evaluate_instances
         evaluate_instances(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)

@@ -2,7 +2,9 @@
 as the Cell Tracking Challenge's TRA ground truth has them): ``unetkit evaluate --tracks``.
 
 Each frame's objects are matched one to one at IoU >= 0.5 (``matching.match_indices``, as ``evaluate --instances``
-matches them). Then, over the movie:
+matches them), or by the Cell Tracking Challenge's rule (``match="ctc"``: a predicted object matches a true one when
+it covers more than half of it, the rule its TRA and DET measures use, whose ground truth marks each cell by a
+marker smaller than the cell; a prediction covering several takes the one it covers most of). Then, over the movie:
   detections   matched objects over all frames: precision, recall, F1;
   links        a true link is two consecutive appearances of a true track (one missed frame between them or
                none); it is kept when both ends are matched to one and the same predicted id. A predicted link is
@@ -12,6 +14,9 @@ matches them). Then, over the movie:
   divisions    (where both sides name parents) a true division is found when the predicted object matched to the
                mother's last appearance is the parent of the two matched to the daughters' first; a predicted
                division that is no true one is false.
+The truth is a folder of label movies named as the counted files, or the Challenge's ground truth as it is
+distributed: a ``TRA`` folder (``man_track000.tif``... and ``man_track.txt``), named after its sequence (``01_GT/TRA``
+scores ``01``, counted from the folder ``01`` with ``--sequence t``), or a folder holding such ``NN_GT`` folders.
 Memory: one frame of each movie at a time, and an entry per object and frame (ids, not pixels).
 """
 from __future__ import annotations
@@ -26,6 +31,8 @@ import numpy as np
 from .errors import UnetkitError
 
 MATCH_IOU = 0.5
+MATCH_RULES = ("iou", "ctc")   # evaluate --tracks --match
+CTC_TRUTH = "man_track.txt"     # what marks a Cell Tracking Challenge TRA ground-truth folder
 
 
 @dataclass
@@ -56,12 +63,32 @@ def _ratio(a: int, b: int) -> float:
     return float(a / b) if b else float("nan")
 
 
-def frame_matches(truth: np.ndarray, pred: np.ndarray, thresh: float = MATCH_IOU) -> dict[int, int]:
-    """{true id: predicted id} of one frame's one-to-one matches at IoU >= ``thresh``."""
-    from .matching import iou_matrix, match_indices
+def frame_matches(truth: np.ndarray, pred: np.ndarray, thresh: float = MATCH_IOU, rule: str = "iou"
+                  ) -> dict[int, int]:
+    """{true id: predicted id} of one frame's one-to-one matches: at IoU >= ``thresh``, or (``rule="ctc"``) where
+    the prediction covers more than half of the true object (the one it covers most of, where it covers several)."""
+    if rule not in MATCH_RULES:
+        raise UnetkitError(f"--match {rule}: choose {' or '.join(MATCH_RULES)}")
     (t_seq, t_ids), (p_seq, p_ids) = _sequential(truth), _sequential(pred)
+    if rule == "ctc":
+        return _covering(t_seq, t_ids, p_seq, p_ids)
+    from .matching import iou_matrix, match_indices
     rows, cols = match_indices(iou_matrix(t_seq, p_seq), thresh)
     return {int(t_ids[r]): int(p_ids[c]) for r, c in zip(rows, cols)}
+
+
+def _covering(t_seq, t_ids, p_seq, p_ids) -> dict[int, int]:
+    """The Challenge's rule: each true object to the prediction that covers more than half of it (one at most),
+    each prediction kept for the true object it covers the largest share of."""
+    both = (t_seq > 0) & (p_seq > 0)
+    pairs, shared = np.unique(np.stack([t_seq[both], p_seq[both]]), axis=1, return_counts=True)
+    areas = np.bincount(t_seq.ravel(), minlength=len(t_ids) + 1)
+    share = shared / areas[pairs[0]]
+    best: dict[int, tuple[float, int]] = {}   # prediction -> (share, true object)
+    for (t, p), s in zip(pairs.T.tolist(), share.tolist()):
+        if s > 0.5 and s > best.get(p, (0.0, 0))[0]:
+            best[p] = (s, t)
+    return {int(t_ids[t - 1]): int(p_ids[p - 1]) for p, (_, t) in best.items()}
 
 
 def _sequential(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,19 +110,20 @@ def _links(appearances: dict[int, list[tuple[int, int]]]) -> tuple[int, int]:
     return total, right
 
 
-def track_scores(frames, true_parents: dict | None = None, pred_parents: dict | None = None) -> TrackScores:
+def track_scores(frames, true_parents: dict | None = None, pred_parents: dict | None = None, match: str = "iou"
+                 ) -> TrackScores:
     """``TrackScores`` of ``frames``: (true labels, predicted labels) of each frame in order; parents
-    {daughter id: mother id} of either side, or None where it names none."""
+    {daughter id: mother id} of either side, or None where it names none; ``match``: ``frame_matches``' rule."""
     truth_seen: dict[int, list] = {}   # true id -> [(t, predicted id matched or 0)]
     pred_seen: dict[int, list] = {}    # predicted id -> [(t, true id matched or 0)]
     n = 0
     for t, (truth, pred) in enumerate(frames):
         if truth.shape != pred.shape:
             raise UnetkitError(f"frame {t}: predicted labels {pred.shape} differ in size from the truth {truth.shape}")
-        match = frame_matches(truth, pred)
-        back = {p: i for i, p in match.items()}
+        pairs = frame_matches(truth, pred, rule=match)
+        back = {p: i for i, p in pairs.items()}
         for i in np.unique(truth[truth > 0]).tolist():
-            truth_seen.setdefault(i, []).append((t, match.get(i, 0)))
+            truth_seen.setdefault(i, []).append((t, pairs.get(i, 0)))
         for p in np.unique(pred[pred > 0]).tolist():
             pred_seen.setdefault(p, []).append((t, back.get(p, 0)))
         n = t + 1
@@ -143,24 +171,58 @@ def read_parents(folder: Path, stem: str) -> dict[int, int] | None:
             raise UnetkitError(f"{table}: a tracks table needs id and parent columns (0 = none)")
         return {int(r["id"]): int(r["parent"]) for r in rows if int(r["parent"])}
     if ctc.is_file():
-        parents = {}
-        for n, line in enumerate(ctc.read_text().splitlines(), 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 4 or not all(f.isdigit() for f in fields):
-                raise UnetkitError(f"{ctc}: line {n} is not 'L B E P' (four whole numbers: the Cell Tracking "
-                                   "Challenge's track, begin, end, parent)")
-            if int(fields[3]):
-                parents[int(fields[0])] = int(fields[3])
-        return parents
+        return read_lbep(ctc)
     return None
 
 
-def _frames(truth_path: Path, pred_path: Path):
-    """(true labels, predicted labels) of each frame of two label movies, read one frame at a time."""
+def read_lbep(path: Path) -> dict[int, int]:
+    """{track: parent} of the Cell Tracking Challenge's ``L B E P`` lines (track, begin, end, parent; 0 = none)."""
+    parents = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 4 or not all(f.isdigit() for f in fields):
+            raise UnetkitError(f"{path}: line {n} is not 'L B E P' (four whole numbers: the Cell Tracking "
+                               "Challenge's track, begin, end, parent)")
+        if int(fields[3]):
+            parents[int(fields[0])] = int(fields[3])
+    return parents
+
+
+def continuations(parents: dict[int, int]) -> tuple[dict[int, int], dict[int, int]]:
+    """({track: the track it goes on}, the parents of divisions alone) of the Challenge's parents, where a parent of
+    one child is no division but the same cell after a gap (the Challenge's tracks have none): the child takes the
+    first track's id, chains followed, and daughters name their mother by it."""
+    children: dict[int, list[int]] = {}
+    for kid, mother in parents.items():
+        children.setdefault(mother, []).append(kid)
+    lut = {kids[0]: mother for mother, kids in children.items() if len(kids) == 1}
+
+    def root(i):
+        while i in lut:
+            i = lut[i]
+        return i
+    lut = {kid: root(kid) for kid in lut}
+    return lut, {kid: root(mother) for kid, mother in parents.items() if kid not in lut}
+
+
+def ctc_truths(truth_dir: Path) -> dict[str, Path]:
+    """{sequence name: TRA folder} of the Challenge's ground truth in ``truth_dir``: the TRA folder itself
+    (``01_GT/TRA`` is ``01``), a ``NN_GT`` folder, or a folder of ``NN_GT`` folders; empty where there is none."""
+    def name(tra: Path) -> str:
+        return (tra.parent.name if tra.name == "TRA" else tra.name).removesuffix("_GT")
+    found = [truth_dir, truth_dir / "TRA", *sorted(truth_dir.glob("*_GT/TRA"))]
+    return {name(tra): tra for tra in found if (tra / CTC_TRUTH).is_file()}
+
+
+def _frames(truth_path: Path, pred_path: Path, lut: dict | None = None):
+    """(true labels, predicted labels) of each frame of two label movies, read one frame at a time; ``lut`` renames
+    true ids (the Challenge's continuations), and a Challenge TRA folder is read as its sequence of frames."""
     from .io import open_image, pixels
-    truth, pred = open_image(truth_path), open_image(pred_path)
+    from .linking import relabel
+    truth = open_image(truth_path, "T:" if (truth_path / CTC_TRUTH).is_file() else None)
+    pred = open_image(pred_path)
     for path, img in ((truth_path, truth), (pred_path, pred)):
         if img.shape["C"] > 1 or img.shape["Z"] > 1:
             raise UnetkitError(f"{path}: a {img.describe()} image; tracks are scored on label movies of one plane "
@@ -169,17 +231,18 @@ def _frames(truth_path: Path, pred_path: Path):
         raise UnetkitError(f"{pred_path}: {pred.describe()} against its truth's {truth.describe()}; score the "
                            "movie it was counted from")
     for t in range(truth.shape["T"]):
-        yield pixels(truth_path, truth.data[t, 0, 0]), pixels(pred_path, pred.data[t, 0, 0])
+        frame = pixels(truth_path, truth.data[t, 0, 0])
+        yield (relabel(frame, lut) if lut else frame), pixels(pred_path, pred.data[t, 0, 0])
 
 
 def pair_movies(pred_dir: Path, truth_dir: Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
-    """([(name, NAME_labels in ``pred_dir``, NAME in ``truth_dir``)] by name, as ``count`` names its label images;
-    every truth's name)."""
+    """([(name, NAME_labels in ``pred_dir``, its truth)] by name, as ``count`` names its label images; every truth's
+    name). Truths: ``ctc_truths`` where ``truth_dir`` holds the Challenge's, else label movies NAME in it."""
     from .batch import image_stem
     from .data.pairs import list_images
     preds = {image_stem(p).removesuffix("_labels"): p for p in list_images(pred_dir, "label movie")
              if image_stem(p).endswith("_labels")}
-    truths = {image_stem(p): p for p in list_images(truth_dir, "ground-truth label movie")}
+    truths = ctc_truths(truth_dir) or {image_stem(p): p for p in list_images(truth_dir, "ground-truth label movie")}
     names = sorted(set(preds) & set(truths))
     if not names:
         raise UnetkitError(f"{pred_dir}: no NAME_labels movie ('unetkit count --t track' or lineage) matches a "
@@ -187,15 +250,19 @@ def pair_movies(pred_dir: Path, truth_dir: Path) -> tuple[list[tuple[str, Path, 
     return [(n, preds[n], truths[n]) for n in names], list(truths)
 
 
-def evaluate_tracks(pred_dir, truth_dir, *, out_dir=None, overwrite: bool = False, verbose: bool = True) -> dict:
+def evaluate_tracks(pred_dir, truth_dir, *, out_dir=None, overwrite: bool = False, verbose: bool = True,
+                    match: str = "iou") -> dict:
     """Score each movie ``count`` tracked in ``pred_dir`` against the truth movie of its name in ``truth_dir``
-    (parents from ``read_parents`` on both sides); writes ``track_evaluation.csv`` (a row per movie) and
-    ``track_evaluation.json`` (those rows and the movies pooled) to ``out_dir`` (default ``pred_dir``)."""
+    (parents from ``read_parents`` on both sides, or the Challenge's ``man_track.txt``; objects matched by
+    ``match``'s rule); writes ``track_evaluation.csv`` (a row per movie) and ``track_evaluation.json`` (those rows
+    and the movies pooled) to ``out_dir`` (default ``pred_dir``)."""
     import json
 
     from .evaluation import evaluation_targets, unscored
     from .io import write_text
     from .progress import Progress, plural
+    if match not in MATCH_RULES:
+        raise UnetkitError(f"--match {match}: choose {' or '.join(MATCH_RULES)}")
     pred_dir, truth_dir = Path(pred_dir), Path(truth_dir)
     targets = evaluation_targets(Path(out_dir or pred_dir), "track_evaluation", overwrite)
     movies, truths = pair_movies(pred_dir, truth_dir)
@@ -204,7 +271,10 @@ def evaluate_tracks(pred_dir, truth_dir, *, out_dir=None, overwrite: bool = Fals
     bar = Progress(len(movies), "movies", enabled=verbose)
     for name, pred, truth in movies:
         bar.step(name)
-        scores = track_scores(_frames(truth, pred), read_parents(truth_dir, name), read_parents(pred_dir, name))
+        lut, true_parents = {}, read_parents(truth_dir, name)
+        if (truth / CTC_TRUTH).is_file():
+            lut, true_parents = continuations(read_lbep(truth / CTC_TRUTH))
+        scores = track_scores(_frames(truth, pred, lut), true_parents, read_parents(pred_dir, name), match)
         rows.append({"file": name, **scores.as_dict()})
     pooled = _pooled(rows)
     table = io.StringIO()
@@ -212,7 +282,7 @@ def evaluate_tracks(pred_dir, truth_dir, *, out_dir=None, overwrite: bool = Fals
     writer.writeheader()
     writer.writerows(rows)
     write_text(targets[0], table.getvalue())
-    write_text(targets[1], json.dumps({"movies": rows, "pooled": pooled}, indent=1))
+    write_text(targets[1], json.dumps({"movies": rows, "pooled": pooled, "match": match}, indent=1))
     if verbose:
         divisions = "" if pooled["true_divisions"] is None else (
             f", divisions found {pooled['divisions_found']} of {pooled['true_divisions']} "
