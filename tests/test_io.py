@@ -84,3 +84,11 @@ def test_truncated_and_unreadable_files_name_the_file(tmp_path):
 def test_writes_are_atomic(tmp_path):
     write_image(tmp_path / "a.png", np.zeros((4, 4), np.uint8))
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no temporary left behind
+
+
+def test_units_as_files_write_them_and_none_for_a_unit_not_known():
+    from unetkit.io.units import micrometres, seconds
+    assert [micrometres(2, u) for u in ("µm", "μm", "micron", "nm", "mm")] == [2, 2, 2, 2e-3, 2e3]
+    assert [seconds(3, u) for u in ("s", "ms", "min", "h")] == [3, 3e-3, 180, 10800]
+    assert micrometres(1, "pixel") is None and seconds(1, "frame") is None   # not a length, not a time
+    assert micrometres(0, "µm") is None and seconds("soon", "s") is None
