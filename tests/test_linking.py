@@ -129,3 +129,21 @@ def test_two_nuclei_merged_for_one_frame_and_apart_again_did_not_divide():
     assert {int(linked[t, 32, 41]) for t in (0, 2, 3)} == {2}              # the vanished one's track goes on
     assert {int(linked[t, 32, 24]) for t in range(4)} == {1}               # the other's through the merged frame
     assert np.array_equal(linked, tracked) and links.ids == as_track.ids
+
+
+def test_a_nucleus_too_fast_for_the_overlap_rule_links_to_the_nearest_of_its_size_within_its_diameter():
+    """A frame interval long against the motion: a nucleus 12 px on (of 17: no pixel shared) is still its track
+    under the frame rules (mutual nearest left unlinked, within one diameter, of like size); two diameters on, or a
+    piece a quarter its size, or across z-slices, it is not. Across a missed frame the bridge reaches as far."""
+    a, b = plane((1, (30, 20), 8)), plane((2, (30, 32), 8))
+    assert link_stack(np.stack([a, b]), TRACK_IOU)[1].ids == {}             # overlap alone: no link
+    assert link_stack(np.stack([a, b]), **RULES["track"])[1].ids == {2: 1}
+    assert link_stack(np.stack([a, b]), **RULES["slices"])[1].ids == {}
+    far, piece = plane((2, (30, 52), 8)), plane((2, (30, 32), 4))
+    for second in (far, piece):
+        assert link_stack(np.stack([a, second]), **RULES["track"])[1].ids == {}
+    # two near the ended one: the nearest is taken, the other starts its own track
+    both = plane((2, (30, 32), 8), (3, (30, 4), 8))
+    assert link_stack(np.stack([a, both]), **RULES["track"])[1].ids == {2: 1}
+    gap = np.stack([a, plane(), plane((2, (30, 34), 8))])                    # 14 px on, a frame missed between
+    assert link_stack(gap, **RULES["track"])[1].ids == {2: 1}

@@ -4,8 +4,10 @@ An object takes the id of the previous plane's object it overlaps most, where ea
 their IoU is at least a threshold: ``LINK_IOU`` for z-slices (the same nucleus a slice apart), ``TRACK_IOU`` for
 frames (``count --t track``: a nucleus may move up to about half its diameter a frame and keep IoU 0.25; IoU 0.5
 stops at a quarter, benchmarks/README.md section 35). Above IoU 0.5 a match is unique anyway.
+Objects of frames left unlinked by overlap (a nucleus that moved more than about half its diameter) link to the
+nearest left unlinked within ``REACH`` of its diameter, of like size, each the other's nearest (``Overlaps.nearest``).
 Frames also bridge one missed frame: an object that starts in a frame links to one that vanished in the frame
-before it, by the same rule. A lineage (``count --t lineage``) also finds divisions: two objects of like size, each
+before it, by the same rules. A lineage (``count --t lineage``) also finds divisions: two objects of like size, each
 smaller than their mother, born in place (together they are her by the frame rule) or apart (about the centre of a
 mother who ended), start two tracks whose parent she is (``Links.parents``, the Cell Tracking Challenge's parent
 column), once both are found again in the next frame (``Overlaps.divisions``), and unless one of them takes up, by
@@ -22,8 +24,12 @@ import numpy as np
 LINK_IOU = 0.5     # z slices
 TRACK_IOU = 0.25   # frames
 # what each kind of stack links by (z-slices; frames, as count's --t names them): link_planes' settings
-RULES = {"slices": {"min_iou": LINK_IOU}, "track": {"min_iou": TRACK_IOU, "bridge": True},
-         "lineage": {"min_iou": TRACK_IOU, "bridge": True, "divide": True}}
+# a nucleus that moved too far for the overlap rule (more than about half its diameter a frame) is linked to the
+# nearest object left unlinked within this many of its diameters, where each is the other's nearest and their sizes
+# are alike (benchmarks/README.md section 37)
+REACH = 1.0
+RULES = {"slices": {"min_iou": LINK_IOU}, "track": {"min_iou": TRACK_IOU, "bridge": True, "reach": REACH},
+         "lineage": {"min_iou": TRACK_IOU, "bridge": True, "divide": True, "reach": REACH}}
 # a daughter is at least this share of its sister's area: a piece the network broke off a nucleus is not a daughter
 SISTER_AREA = 0.5
 # and at most this share of her mother's (daughters are about half): one as large is the mother going on, a newcomer
@@ -129,6 +135,25 @@ class Overlaps:
                 mothers.add(ia)
         return found
 
+    def nearest(self, free_a, free_b, reach: float) -> dict[int, int]:
+        """{id in b: id in a} for objects of ``free_a`` and ``free_b`` (linked to nothing) that are each other's
+        nearest by centre, at most ``reach`` of a's diameter apart, the smaller at least ``SISTER_AREA`` of the
+        larger's area (a piece broken off a nucleus is not it)."""
+        free_a, free_b = sorted(free_a), sorted(free_b)
+        if not free_a or not free_b:
+            return {}
+        ca = np.array([self.centre("a", i) for i in free_a])
+        cb = np.array([self.centre("b", i) for i in free_b])
+        dist = np.hypot(ca[:, None, 0] - cb[None, :, 0], ca[:, None, 1] - cb[None, :, 1])
+        found = {}
+        for j, i in enumerate(np.argmin(dist, axis=0).tolist()):
+            a, b = free_a[i], free_b[j]
+            sizes = sorted((self.area_a[a], self.area_b[b]))
+            if (int(np.argmin(dist[i])) == j and dist[i, j] <= reach * 2 * np.sqrt(self.area_a[a] / np.pi)
+                    and sizes[0] >= SISTER_AREA * sizes[1]):
+                found[b] = a
+        return found
+
     def _sisters(self, mother: int, pair: list) -> bool:
         """Two objects of b of like size, each under ``DAUGHTER_AREA`` of ``mother``'s area."""
         sizes = [self.area_b[ib] for ib in pair]
@@ -147,7 +172,7 @@ def relabel(b: np.ndarray, lut: dict[int, int]) -> np.ndarray:
 
 
 def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = False, divide: bool = False,
-                step=None) -> Links:
+                reach: float = 0.0, step=None) -> Links:
     """Link the objects of planes 0..n-1 in order, each plane to the one before; returns the ``Links``.
 
     ``read(k, region)`` gives plane k's labels in ``region`` (y0, y1, x0, x1), ``write(k, region, labels)`` puts them
@@ -172,7 +197,7 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
     for k in range(1, n):
         if step is not None:
             step(k)
-        overlaps = Overlaps(centres=divide)
+        overlaps = Overlaps(centres=divide or reach > 0)
         for region in regions:
             overlaps.add(read(k - 1, region), read(k, region), (0, 0) if region is None else (region[0], region[2]))
         if last is None:
@@ -181,7 +206,7 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
         daughters = overlaps.divisions(lut, min_iou) if divide else {}
         ids = set(overlaps.area_b)
         ended = before - last - divided
-        bridged = _bridges(read, regions, k, ended, (ids - set(lut)) | set(daughters), min_iou) if bridge else {}
+        bridged = _bridges(read, regions, k, ended, (ids - set(lut)) | set(daughters), min_iou, reach) if bridge else {}
         for mother in {daughters[ib] for ib in daughters if ib in bridged}:
             # a would-be daughter that takes up a track which ended the frame before: two nuclei the network merged
             # for a frame (one went on in the merged object, the other vanished), apart again, not a division
@@ -195,6 +220,9 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
         found.parents.update(daughters)
         divided.update(daughters.values())
         lut.update({ib: ia for ib, ia in bridged.items() if ib not in lut and ib not in daughters})
+        if reach:   # what neither overlap nor a division nor the bridge took: the nearest within reach
+            free_a = set(overlaps.area_a) - set(lut.values()) - set(daughters.values())
+            lut.update(overlaps.nearest(free_a, ids - set(lut) - set(daughters), reach))
         if lut:
             for region in regions:
                 write(k, region, relabel(read(k, region), lut))
@@ -211,17 +239,22 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
     return found
 
 
-def _bridges(read, regions, k: int, ended: set, starts: set, min_iou: float) -> dict[int, int]:
+def _bridges(read, regions, k: int, ended: set, starts: set, min_iou: float, reach: float = 0.0) -> dict[int, int]:
     """{object of plane k: object of plane k-2} for the ``starts`` of plane k and the objects that ``ended`` in
-    plane k-1 (in k-2, not in k-1) that are each other's best match with IoU >= ``min_iou``."""
+    plane k-1 (in k-2, not in k-1) that are each other's best match with IoU >= ``min_iou``, then (``reach``) the
+    nearest of those left (``Overlaps.nearest``)."""
     if not ended or not starts:
         return {}
-    gap = Overlaps()
+    gap = Overlaps(centres=reach > 0)
     ended_ids, start_ids = np.array(sorted(ended), np.uint64), np.array(sorted(starts), np.uint64)
     for region in regions:
         a, b = read(k - 2, region), read(k, region)
-        gap.add(np.where(np.isin(a, ended_ids), a, 0), np.where(np.isin(b, start_ids), b, 0))
-    return gap.links(min_iou)
+        gap.add(np.where(np.isin(a, ended_ids), a, 0), np.where(np.isin(b, start_ids), b, 0),
+                (0, 0) if region is None else (region[0], region[2]))
+    links = gap.links(min_iou)
+    if reach:
+        links.update(gap.nearest(set(gap.area_a) - set(links.values()), set(gap.area_b) - set(links), reach))
+    return links
 
 
 def _deny(pending: dict, unconfirmed, found: Links, undo: dict) -> bool:
@@ -253,7 +286,7 @@ def _go_on(read, write, regions, planes, undo: dict, found: Links) -> None:
     found.parents = {kid: lut.get(mother, mother) for kid, mother in found.parents.items()}
 
 
-def link_stack(stack: np.ndarray, min_iou: float, *, bridge: bool = False, divide: bool = False
+def link_stack(stack: np.ndarray, min_iou: float, *, bridge: bool = False, divide: bool = False, reach: float = 0.0
                ) -> tuple[np.ndarray, Links]:
     """(the stack with objects linked along its first axis, the ``Links``), by ``link_planes``: ids must be
     unique over the stack (each plane's own ids shifted past the planes before). Memory: the stack, once more."""
@@ -261,5 +294,6 @@ def link_stack(stack: np.ndarray, min_iou: float, *, bridge: bool = False, divid
 
     def write(k, _region, labels):
         out[k] = labels
-    links = link_planes(lambda k, _region: out[k], write, len(out), [None], min_iou, bridge=bridge, divide=divide)
+    links = link_planes(lambda k, _region: out[k], write, len(out), [None], min_iou, bridge=bridge, divide=divide,
+                        reach=reach)
     return out, links
