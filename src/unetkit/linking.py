@@ -139,17 +139,19 @@ class Overlaps:
         """{id in b: id in a} for objects of ``free_a`` and ``free_b`` (linked to nothing) that are each other's
         nearest by centre, at most ``reach`` of a's diameter apart, the smaller at least ``SISTER_AREA`` of the
         larger's area (a piece broken off a nucleus is not it)."""
+        from scipy.spatial import cKDTree   # nearest neighbours in n log n: a slide's frames hold many objects
         free_a, free_b = sorted(free_a), sorted(free_b)
         if not free_a or not free_b:
             return {}
         ca = np.array([self.centre("a", i) for i in free_a])
         cb = np.array([self.centre("b", i) for i in free_b])
-        dist = np.hypot(ca[:, None, 0] - cb[None, :, 0], ca[:, None, 1] - cb[None, :, 1])
+        dist, nearest_a = cKDTree(ca).query(cb)      # for each of b, its nearest of a
+        nearest_b = cKDTree(cb).query(ca)[1]
         found = {}
-        for j, i in enumerate(np.argmin(dist, axis=0).tolist()):
+        for j, i in enumerate(nearest_a.tolist()):
             a, b = free_a[i], free_b[j]
             sizes = sorted((self.area_a[a], self.area_b[b]))
-            if (int(np.argmin(dist[i])) == j and dist[i, j] <= reach * 2 * np.sqrt(self.area_a[a] / np.pi)
+            if (nearest_b[i] == j and dist[j] <= reach * 2 * np.sqrt(self.area_a[a] / np.pi)
                     and sizes[0] >= SISTER_AREA * sizes[1]):
                 found[b] = a
         return found
