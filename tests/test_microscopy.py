@@ -294,6 +294,9 @@ def test_a_folder_of_frames_is_one_time_lapse_with_sequence(tmp_path, capsys):
         open_image(tmp_path / "movies", "T:")
     with pytest.raises(UnetkitError, match=r"stack.tif: --sequence takes folders of images"):
         open_image(tmp_path / "stack.tif", "T:")
+    (tmp_path / "set" / "02").mkdir(parents=True)                           # a data set's folder of movies
+    with pytest.raises(UnetkitError, match=r"set: holds folders \(02\.\.\.\), not images; pass the folders"):
+        open_image(tmp_path / "set", "T:")
 
 
 def test_a_lineage_ends_a_dividing_nucleus_track_and_names_it_the_parent_of_two(tmp_path, capsys):

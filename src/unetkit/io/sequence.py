@@ -53,6 +53,10 @@ def open_sequence(folder: Path, axis: str, inner: str | None, open_one: Callable
                            "folder, or leave out --sequence for a file")
     files = sorted((f for f in folder.iterdir() if is_image(f)), key=natural_key)
     if not files:
+        inner_folders = sorted(f.name for f in folder.iterdir() if f.is_dir())
+        if inner_folders:   # a data set's folder, its movies one folder each (the Challenge's 01/, 02/)
+            raise UnetkitError(f"{folder}: holds folders ({', '.join(inner_folders[:3])}...), not images; pass the "
+                               f"folders of images, each one {'movie' if axis == 'T' else 'z-stack'}")
         raise UnetkitError(f"{folder}: no image files in this folder; check the path")
     first = open_one(files[0], inner)
     if axis in first.axes:
