@@ -140,18 +140,33 @@ def test_a_challenge_sequence_counted_from_its_folder_is_scored_against_its_grou
         tifffile.imwrite(tra / f"man_track{t:03d}.tif", markers)
     (tra / "man_track.txt").write_text("1 0 3 0\n2 0 1 0\n3 0 1 0\n4 2 3 3\n5 2 3 3\n")
     count(threshold_model(), [tmp_path / "01"], tmp_path / "out", verbose=False, axes="T:",
-          choice=AxisChoice(t="lineage"))
-    assert main(["evaluate", "--tracks", "--match", "ctc", "--pred", str(tmp_path / "out"), "--truth",
+          choice=AxisChoice(t="lineage"), ctc=True)
+    assert main(["evaluate", "--tracks", "--match", "ctc", "--ctc", "--pred", str(tmp_path / "out"), "--truth",
                  str(tmp_path)]) == 0
-    assert "whole tracks 5 of 5, divisions found 1 of 1 (0 false)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "whole tracks 5 of 5, divisions found 1 of 1 (0 false)" in printed
+    assert "the Cell Tracking Challenge's measures, mean over the movies: DET 1.000, TRA 1.000" in printed
     got = json.loads((tmp_path / "out" / "track_evaluation.json").read_text())
     assert got["match"] == "ctc" and got["movies"][0]["file"] == "01" and got["pooled"]["detection_f1"] == 1.0
+    assert got["movies"][0]["ctc_Valid"] == 1.0 and got["movies"][0]["ctc_BC(0)"] == 1.0   # the division too
+    # a track the count lost a frame of: the Challenge's measures fall with it (py-ctcmetrics' own count)
+    tifffile.imwrite(tmp_path / "01" / "t001.tif", np.zeros_like(truth[1], np.uint16))
+    count(threshold_model(), [tmp_path / "01"], tmp_path / "gap", verbose=False, axes="T:",
+          choice=AxisChoice(t="lineage"), ctc=True)
+    assert main(["evaluate", "--tracks", "--ctc", "--pred", str(tmp_path / "gap"), "--truth", str(tmp_path)]) == 0
+    lost = json.loads((tmp_path / "gap" / "track_evaluation.json").read_text())["movies"][0]
+    assert lost["ctc_Valid"] == 1.0 and 0 < lost["ctc_DET"] < 1 and lost["ctc_TRA"] < 1
     assert main(["evaluate", "--tracks", "--pred", str(tmp_path / "out"), "--truth", str(tra), "--out",
                  str(tmp_path / "iou")]) == 0                       # the TRA folder itself; IoU 0.5 misses markers
     assert json.loads((tmp_path / "iou" / "track_evaluation.json").read_text())["pooled"]["matched"] == 0
     assert main(["evaluate", "--instances", "--match", "ctc", "--pred", str(tmp_path / "out"), "--truth",
                  str(tra)]) == 2
-    assert "--match ctc is how --tracks matches objects" in capsys.readouterr().err
+    assert "--match ctc scores tracks: pass --tracks" in capsys.readouterr().err
+    (tmp_path / "movies").mkdir()                                       # label movies are no Challenge truth
+    tifffile.imwrite(tmp_path / "movies" / "01.tif", truth.astype(np.uint16), imagej=True, metadata={"axes": "TYX"})
+    assert main(["evaluate", "--tracks", "--ctc", "--pred", str(tmp_path / "out"), "--truth",
+                 str(tmp_path / "movies"), "--overwrite"]) == 2
+    assert "01.tif: the Challenge's measures need its ground truth (NN_GT/TRA" in capsys.readouterr().err
 
 
 def test_movies_that_cannot_be_scored_are_refused_with_the_file_and_the_reason(tmp_path, capsys):

@@ -324,6 +324,10 @@ def _add_evaluate(sub):
                         "files whose ids are tracks (parents, where known, in NAME_tracks.csv or the Cell Tracking "
                         "Challenge's NAME.txt), or the Challenge's ground truth as distributed (NN_GT/TRA, or a "
                         "folder of NN_GT folders)")
+    p.add_argument("--ctc", action="store_true",
+                   help="--tracks against the Challenge's ground truth: also its own measures (DET, TRA, LNK, BC, CT, "
+                        "TF; SEG where the truth has SEG) of each NAME_RES that count --ctc wrote, by py-ctcmetrics "
+                        "(pip install 'unetkit[ctc]')")
     p.add_argument("--match", choices=["iou", "ctc"], default="iou",
                    help="--tracks: objects match at IoU >= 0.5 (default), or by the Cell Tracking Challenge's rule "
                         "(the prediction covers more than half of the true object: for its TRA markers, smaller "
@@ -530,13 +534,15 @@ def _count(args) -> None:
 
 
 def _evaluate(args) -> None:
-    if args.match != "iou" and not args.tracks:
-        raise UnetkitError(f"--match {args.match} is how --tracks matches objects; pass --tracks, or leave it out")
+    if (args.match != "iou" or args.ctc) and not args.tracks:
+        raise UnetkitError(f"--{'ctc' if args.ctc else 'match ' + args.match} scores tracks: pass --tracks, or "
+                           "leave it out")
     if args.tracks:
         if args.instances:
             raise UnetkitError("--tracks scores label movies, --instances label images: pass one of them")
         from .track_scores import evaluate_tracks
-        evaluate_tracks(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite, match=args.match)
+        evaluate_tracks(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite, match=args.match,
+                        challenge=args.ctc)
     elif args.instances:
         from .evaluation import evaluate_instances
         evaluate_instances(args.pred, args.truth, out_dir=args.out, overwrite=args.overwrite)

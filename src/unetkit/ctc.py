@@ -75,3 +75,26 @@ def write_ctc(folder: Path, n_frames: int, read_frame: Callable[[int], np.ndarra
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return len(found)
+
+
+MEASURES = ("DET", "TRA", "LNK", "BC(0)", "CT", "TF")   # and SEG where the ground truth has SEG
+
+
+def challenge_scores(res: Path, gt: Path) -> dict:
+    """The Challenge's own measures of a result folder ``res`` (``NAME_RES``) against its ground truth ``gt`` (the
+    ``NN_GT`` folder: ``TRA``, and ``SEG`` where there is one), computed by py-ctcmetrics (the Challenge's measures
+    in Python; the ``ctc`` extra): ``MEASURES``, SEG, ``AOGM`` and ``valid`` (1 when the result obeys the format's
+    rules), as ``{"ctc_" + name: value}``. Memory: as py-ctcmetrics reads the masks."""
+    import contextlib
+    import io
+    try:
+        from ctc_metrics import evaluate_sequence
+    except ImportError:
+        raise UnetkitError("the Challenge's measures need py-ctcmetrics: pip install 'unetkit[ctc]'") from None
+    names = [*MEASURES, *(["SEG"] if (gt / "SEG").is_dir() else [])]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):   # it prints every result it computes
+            got = evaluate_sequence(str(res), str(gt), [*names, "Valid"], threads=1)
+    except AssertionError as exc:   # how py-ctcmetrics says a folder does not fit (frames that differ, none)
+        raise UnetkitError(f"{res}: the Challenge's measures cannot be computed: {exc}") from None
+    return {f"ctc_{k}": (None if got.get(k) is None else float(got[k])) for k in [*names, "AOGM", "Valid"]}

@@ -251,11 +251,12 @@ def pair_movies(pred_dir: Path, truth_dir: Path) -> tuple[list[tuple[str, Path, 
 
 
 def evaluate_tracks(pred_dir, truth_dir, *, out_dir=None, overwrite: bool = False, verbose: bool = True,
-                    match: str = "iou") -> dict:
+                    match: str = "iou", challenge: bool = False) -> dict:
     """Score each movie ``count`` tracked in ``pred_dir`` against the truth movie of its name in ``truth_dir``
     (parents from ``read_parents`` on both sides, or the Challenge's ``man_track.txt``; objects matched by
-    ``match``'s rule); writes ``track_evaluation.csv`` (a row per movie) and ``track_evaluation.json`` (those rows
-    and the movies pooled) to ``out_dir`` (default ``pred_dir``)."""
+    ``match``'s rule); ``challenge``: also the Challenge's own measures of each ``NAME_RES`` (``count --ctc``)
+    against its ``NN_GT`` (``ctc.challenge_scores``). Writes ``track_evaluation.csv`` (a row per movie) and
+    ``track_evaluation.json`` (those rows and the movies pooled) to ``out_dir`` (default ``pred_dir``)."""
     import json
 
     from .evaluation import evaluation_targets, unscored
@@ -275,7 +276,7 @@ def evaluate_tracks(pred_dir, truth_dir, *, out_dir=None, overwrite: bool = Fals
         if (truth / CTC_TRUTH).is_file():
             lut, true_parents = continuations(read_lbep(truth / CTC_TRUTH))
         scores = track_scores(_frames(truth, pred, lut), true_parents, read_parents(pred_dir, name), match)
-        rows.append({"file": name, **scores.as_dict()})
+        rows.append({"file": name, **scores.as_dict(), **(_challenge(pred_dir, name, truth) if challenge else {})})
     pooled = _pooled(rows)
     table = io.StringIO()
     writer = csv.DictWriter(table, list(rows[0]))
@@ -284,6 +285,9 @@ def evaluate_tracks(pred_dir, truth_dir, *, out_dir=None, overwrite: bool = Fals
     write_text(targets[0], table.getvalue())
     write_text(targets[1], json.dumps({"movies": rows, "pooled": pooled, "match": match}, indent=1))
     if verbose:
+        if challenge:
+            print("the Cell Tracking Challenge's measures, mean over the movies: " + ", ".join(
+                f"{k[4:]} {v:.3f}" for k, v in pooled.items() if k.startswith("ctc_") and v is not None))
         divisions = "" if pooled["true_divisions"] is None else (
             f", divisions found {pooled['divisions_found']} of {pooled['true_divisions']} "
             f"({pooled['false_divisions']} false)")
@@ -294,8 +298,22 @@ def evaluate_tracks(pred_dir, truth_dir, *, out_dir=None, overwrite: bool = Fals
     return {"movies": rows, "pooled": pooled}
 
 
+def _challenge(pred_dir: Path, name: str, truth: Path) -> dict:
+    """The Challenge's measures of ``NAME_RES`` in ``pred_dir`` against the ground truth whose TRA folder is
+    ``truth``."""
+    from .ctc import challenge_scores
+    if not (truth / CTC_TRUTH).is_file():
+        raise UnetkitError(f"{truth}: the Challenge's measures need its ground truth (NN_GT/TRA with "
+                           f"{CTC_TRUTH}); leave out --ctc for label movies")
+    res = pred_dir / f"{name}_RES"
+    if not res.is_dir():
+        raise UnetkitError(f"{res}: not there; count the movie with --ctc to write it")
+    return challenge_scores(res, truth.parent if truth.name == "TRA" else truth)
+
+
 def _pooled(rows: list[dict]) -> dict:
-    """The movies' counts added up and their ratios taken again (not a mean of ratios)."""
+    """The movies' counts added up and their ratios taken again (not a mean of ratios); the Challenge's measures
+    (``ctc_``) averaged over the movies, as the Challenge averages a data set's sequences."""
     counts = [k for k, v in rows[0].items() if k != "file" and isinstance(v, int)]
     total = {k: sum(r[k] for r in rows) for k in counts}
     divisions = all(r["true_divisions"] is not None for r in rows)
@@ -305,4 +323,7 @@ def _pooled(rows: list[dict]) -> dict:
                  link_recall=_ratio(total["links_kept"], total["true_links"]),
                  link_precision=_ratio(total["links_right"], total["predicted_links"]),
                  whole_track_share=_ratio(total["tracks_whole"], total["true_tracks"]))
+    for k in [k for k in rows[0] if k.startswith("ctc_")]:
+        values = [r[k] for r in rows]
+        total[k] = None if None in values else float(np.mean(values))
     return total
