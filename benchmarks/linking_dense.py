@@ -6,7 +6,8 @@ in (whole tracks), and how many ids cover the centres of two or more nuclei (tra
 from discs that start overlapping, in the densest movies, whatever the rule).
 
 Compares the overlap rule alone (with the one-frame bridge, the rule before stop 39) with `count --t track`'s
-rules (`linking.RULES["track"]`: also the nearest left unlinked within one diameter).
+rules (`linking.RULES["track"]`: also the nearest left unlinked within one diameter, a bridge of two frames), then
+bridges of 1, 2 and 3 frames under those rules.
 
 Usage: python benchmarks/linking_dense.py
 """
@@ -61,6 +62,16 @@ def score(labels: np.ndarray, centres: np.ndarray, drawn: np.ndarray) -> tuple[f
     return float(np.mean(whole)), sum(len(s) > 1 for s in owners.values())
 
 
+def missed_frames() -> None:
+    """How many missed frames in a row the bridge should span: count's rules with a bridge of 1, 2 and 3 frames."""
+    print("| nuclei | px a frame | detections dropped | bridge 1: whole tracks, shared ids | 2 | 3 |")
+    print("|---|---|---|---|---|---|")
+    for n, step, drop in [(150, 4, 0.05), (150, 8, 0.05), (150, 8, 0.1), (250, 8, 0.1), (150, 4, 0.2), (250, 4, 0.1)]:
+        movie, centres, drawn = walk(n, step, drop)
+        got = [score(link_stack(movie, **{**RULES["track"], "bridge": b})[0], centres, drawn) for b in (1, 2, 3)]
+        print(f"| {n} | {step} | {drop:.0%} | " + " | ".join(f"{w:.3f}, {s}" for w, s in got) + " |", flush=True)
+
+
 def main() -> None:
     print("| nuclei | px a frame (diameter 17) | dropped | overlap + bridge: whole tracks, shared ids | "
           "count's rules: whole tracks, shared ids |")
@@ -70,6 +81,8 @@ def main() -> None:
         before = score(link_stack(movie, TRACK_IOU, bridge=True)[0], centres, drawn)
         after = score(link_stack(movie, **RULES["track"])[0], centres, drawn)
         print(f"| {n} | {step} | {drop:.0%} | {before[0]:.3f}, {before[1]} | {after[0]:.3f}, {after[1]} |", flush=True)
+    print()
+    missed_frames()
 
 
 if __name__ == "__main__":

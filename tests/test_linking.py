@@ -147,3 +147,11 @@ def test_a_nucleus_too_fast_for_the_overlap_rule_links_to_the_nearest_of_its_siz
     assert link_stack(np.stack([a, both]), **RULES["track"])[1].ids == {2: 1}
     gap = np.stack([a, plane(), plane((2, (30, 34), 8))])                    # 14 px on, a frame missed between
     assert link_stack(gap, **RULES["track"])[1].ids == {2: 1}
+
+
+def test_a_nucleus_missed_in_two_frames_in_a_row_keeps_its_track_but_not_in_three():
+    first, nothing = plane((1, (30, 20), 8)), plane()
+    back = plane((2, (30, 23), 8))
+    assert link_stack(np.stack([first, nothing, nothing, back]), **RULES["track"])[1].ids == {2: 1}
+    assert link_stack(np.stack([first, nothing, nothing, nothing, back]), **RULES["track"])[1].ids == {}
+    assert link_stack(np.stack([first, nothing, nothing, back]), TRACK_IOU, bridge=1)[1].ids == {}   # one only

@@ -231,8 +231,8 @@ def _add_axes_blocks_batch(p, count: bool = False):
         g.add_argument("--t", choices=T_MODES, default=axes.t,
                        help="time series: each frame counted on its own (default); track: an object and the one "
                             "of the frame before that overlap each other best (IoU >= 0.25) share an id, else the "
-                            "nearest left over within its diameter, of like size; one frame an object is missed in "
-                            "is bridged; a longer jump starts a new id; a row per track in NAME_tracks.csv); lineage: "
+                            "nearest left over within its diameter, of like size; up to two frames an object is "
+                            "missed in are bridged; a longer jump starts a new id; a row per track in NAME_tracks.csv); lineage: "
                             "tracks that also divide: two like-sized objects where one of the frame before was "
                             "(together it, or placed about its centre) start two tracks, each with that one as its "
                             "parent in NAME_tracks.csv, once both are seen again the next frame")

@@ -4,7 +4,7 @@ holding ``mask000.tif``, ``mask001.tif``, ... (one uint16 label image a frame) a
 software (TRA, SEG, DET) and the tools built on it read.
 
 The Challenge's tracks have no gaps: an object missing from a frame ends its track, and where it comes back a new
-track starts whose parent is the old one. ``count``'s tracks bridge one missed frame under one id, so each is cut
+track starts whose parent is the old one. ``count``'s tracks bridge missed frames under one id, so each is cut
 at its gaps into stretches (``Tracks.runs``), each a Challenge track; a daughter's parent is the last stretch of
 her mother. Labels are numbered 1.. in order of track id and stretch.
 """

@@ -6,8 +6,8 @@ frames (``count --t track``: a nucleus may move up to about half its diameter a 
 stops at a quarter, benchmarks/README.md section 35). Above IoU 0.5 a match is unique anyway.
 Objects of frames left unlinked by overlap (a nucleus that moved more than about half its diameter) link to the
 nearest left unlinked within ``REACH`` of its diameter, of like size, each the other's nearest (``Overlaps.nearest``).
-Frames also bridge one missed frame: an object that starts in a frame links to one that vanished in the frame
-before it, by the same rules. A lineage (``count --t lineage``) also finds divisions: two objects of like size, each
+Frames also bridge up to ``MISSED`` missed frames: an object that starts in a frame links to one that vanished in
+one of the frames before it, the latest first, by the same rules. A lineage (``count --t lineage``) also finds divisions: two objects of like size, each
 smaller than their mother, born in place (together they are her by the frame rule) or apart (about the centre of a
 mother who ended), start two tracks whose parent she is (``Links.parents``, the Cell Tracking Challenge's parent
 column), once both are found again in the next frame (``Overlaps.divisions``), and unless one of them takes up, by
@@ -28,8 +28,11 @@ TRACK_IOU = 0.25   # frames
 # nearest object left unlinked within this many of its diameters, where each is the other's nearest and their sizes
 # are alike (benchmarks/README.md section 37)
 REACH = 1.0
-RULES = {"slices": {"min_iou": LINK_IOU}, "track": {"min_iou": TRACK_IOU, "bridge": True, "reach": REACH},
-         "lineage": {"min_iou": TRACK_IOU, "bridge": True, "divide": True, "reach": REACH}}
+# frames in a row a nucleus may be missed in (a dim frame, a flicker of the network) and keep its track
+# (benchmarks/README.md section 37: two bridge most of what one leaves broken where detections drop often)
+MISSED = 2
+RULES = {"slices": {"min_iou": LINK_IOU}, "track": {"min_iou": TRACK_IOU, "bridge": MISSED, "reach": REACH},
+         "lineage": {"min_iou": TRACK_IOU, "bridge": MISSED, "divide": True, "reach": REACH}}
 # a daughter is at least this share of its sister's area: a piece the network broke off a nucleus is not a daughter
 SISTER_AREA = 0.5
 # and at most this share of her mother's (daughters are about half): one as large is the mother going on, a newcomer
@@ -173,26 +176,26 @@ def relabel(b: np.ndarray, lut: dict[int, int]) -> np.ndarray:
     return np.where(hit, vals[pos], b).astype(np.uint32)
 
 
-def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = False, divide: bool = False,
+def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: int = 0, divide: bool = False,
                 reach: float = 0.0, step=None) -> Links:
     """Link the objects of planes 0..n-1 in order, each plane to the one before; returns the ``Links``.
 
     ``read(k, region)`` gives plane k's labels in ``region`` (y0, y1, x0, x1), ``write(k, region, labels)`` puts them
     back; a plane is rewritten once its links are known, so an object linked before passes its (final) id on.
-    ``bridge`` (frames): an object that starts in plane k also links, by the same rule, to one that was in plane k-2
-    and is missing from k-1, so a nucleus the network missed in one frame keeps its track. ``divide`` (lineages):
+    ``bridge`` (frames: how many in a row may be missed): an object that starts in plane k also links, by the same
+    rules, to one last seen in plane k-2 (then k-3, ... k-1-bridge), so a nucleus the network missed keeps its
+    track. ``divide`` (lineages):
     ``Overlaps.divisions`` end a track and start two, whose parent it is (a parent is never bridged on), once both
     daughters are found again in the next frame: a nucleus the network broke in two for one frame did not divide
     (nor one in the last frame, which nothing can confirm), and it is linked as a track, the frames from its
     would-be division rewritten once more at the end. Nor did one of whose would-be daughters the bridge takes up
     a track that ended the frame before: two nuclei merged for a frame, apart again. ``step(k)`` is called as plane
     k is linked (progress).
-    Memory: two or three planes' regions at a time and the ids of the last two planes.
+    Memory: two or three planes' regions at a time and the ids of the last ``bridge`` + 1 planes.
     """
     found = Links()
     divided: set[int] = set()           # parents: their tracks ended by dividing
-    before: set[int] = set()            # final ids of plane k-2
-    last: set[int] | None = None        # final ids of plane k-1
+    recent: list[set[int]] = []         # final ids of planes k-1, k-2, ... (as many as the bridge spans, and one)
     pending: dict[int, tuple] = {}      # divisions into plane k-1, to be confirmed: mother -> (daughters, her match)
     undo: dict[int, int] = {}           # daughters of divisions not confirmed -> the mother whose track they go on
     since = n                           # the first plane such a daughter is in (rewritten from there at the end)
@@ -202,13 +205,17 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
         overlaps = Overlaps(centres=divide or reach > 0)
         for region in regions:
             overlaps.add(read(k - 1, region), read(k, region), (0, 0) if region is None else (region[0], region[2]))
-        if last is None:
-            last = set(overlaps.area_a)   # plane 0 is never rewritten
+        if not recent:
+            recent = [set(overlaps.area_a)]   # plane 0 is never rewritten
         lut = overlaps.links(min_iou)
         daughters = overlaps.divisions(lut, min_iou) if divide else {}
         ids = set(overlaps.area_b)
-        ended = before - last - divided
-        bridged = _bridges(read, regions, k, ended, (ids - set(lut)) | set(daughters), min_iou, reach) if bridge else {}
+        bridged, newer = {}, set()
+        for gap in range(2, min(k, bridge + 1) + 1):   # tracks that ended gap - 1 frames ago, the latest first
+            newer |= recent[gap - 2]
+            ended = recent[gap - 1] - newer - divided
+            starts = (ids - set(lut) - set(bridged)) | (set(daughters) - set(bridged))
+            bridged.update(_bridges(read, regions, k, gap, ended, starts, min_iou, reach))
         for mother in {daughters[ib] for ib in daughters if ib in bridged}:
             # a would-be daughter that takes up a track which ended the frame before: two nuclei the network merged
             # for a frame (one went on in the merged object, the other vanished), apart again, not a division
@@ -229,8 +236,8 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
             for region in regions:
                 write(k, region, relabel(read(k, region), lut))
             found.ids.update(lut)
-        before, last = last, {lut.get(i, i) for i in ids}
-        if _deny(pending, lambda kids: not set(kids) <= last, found, undo):   # both daughters in plane k?
+        recent = [{lut.get(i, i) for i in ids}, *recent][:bridge + 1]
+        if _deny(pending, lambda kids: not set(kids) <= recent[0], found, undo):   # both daughters in plane k?
             since = min(since, k - 1)
         pending = {ia: (tuple(ib for ib, m in daughters.items() if m == ia), matched.get(ia))
                    for ia in set(daughters.values())}
@@ -241,21 +248,22 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: bool = 
     return found
 
 
-def _bridges(read, regions, k: int, ended: set, starts: set, min_iou: float, reach: float = 0.0) -> dict[int, int]:
-    """{object of plane k: object of plane k-2} for the ``starts`` of plane k and the objects that ``ended`` in
-    plane k-1 (in k-2, not in k-1) that are each other's best match with IoU >= ``min_iou``, then (``reach``) the
-    nearest of those left (``Overlaps.nearest``)."""
+def _bridges(read, regions, k: int, gap: int, ended: set, starts: set, min_iou: float, reach: float = 0.0
+             ) -> dict[int, int]:
+    """{object of plane k: object of plane k-gap} for the ``starts`` of plane k and the objects that ``ended`` in
+    plane k-gap (in it, in none of the planes since) that are each other's best match with IoU >= ``min_iou``, then
+    (``reach``) the nearest of those left (``Overlaps.nearest``)."""
     if not ended or not starts:
         return {}
-    gap = Overlaps(centres=reach > 0)
+    pairs = Overlaps(centres=reach > 0)
     ended_ids, start_ids = np.array(sorted(ended), np.uint64), np.array(sorted(starts), np.uint64)
     for region in regions:
-        a, b = read(k - 2, region), read(k, region)
-        gap.add(np.where(np.isin(a, ended_ids), a, 0), np.where(np.isin(b, start_ids), b, 0),
-                (0, 0) if region is None else (region[0], region[2]))
-    links = gap.links(min_iou)
+        a, b = read(k - gap, region), read(k, region)
+        pairs.add(np.where(np.isin(a, ended_ids), a, 0), np.where(np.isin(b, start_ids), b, 0),
+                  (0, 0) if region is None else (region[0], region[2]))
+    links = pairs.links(min_iou)
     if reach:
-        links.update(gap.nearest(set(gap.area_a) - set(links.values()), set(gap.area_b) - set(links), reach))
+        links.update(pairs.nearest(set(pairs.area_a) - set(links.values()), set(pairs.area_b) - set(links), reach))
     return links
 
 
@@ -288,7 +296,7 @@ def _go_on(read, write, regions, planes, undo: dict, found: Links) -> None:
     found.parents = {kid: lut.get(mother, mother) for kid, mother in found.parents.items()}
 
 
-def link_stack(stack: np.ndarray, min_iou: float, *, bridge: bool = False, divide: bool = False, reach: float = 0.0
+def link_stack(stack: np.ndarray, min_iou: float, *, bridge: int = 0, divide: bool = False, reach: float = 0.0
                ) -> tuple[np.ndarray, Links]:
     """(the stack with objects linked along its first axis, the ``Links``), by ``link_planes``: ids must be
     unique over the stack (each plane's own ids shifted past the planes before). Memory: the stack, once more."""

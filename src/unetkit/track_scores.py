@@ -6,8 +6,8 @@ matches them), or by the Cell Tracking Challenge's rule (``match="ctc"``: a pred
 it covers more than half of it, the rule its TRA and DET measures use, whose ground truth marks each cell by a
 marker smaller than the cell; a prediction covering several takes the one it covers most of). Then, over the movie:
   detections   matched objects over all frames: precision, recall, F1;
-  links        a true link is two consecutive appearances of a true track (one missed frame between them or
-               none); it is kept when both ends are matched to one and the same predicted id. A predicted link is
+  links        a true link is two consecutive appearances of a true track (up to ``linking.MISSED`` missed frames
+               between them, as ``count --t track`` bridges them, or none); it is kept when both ends are matched to one and the same predicted id. A predicted link is
                right when both its ends are matched to one true track. Recall over the true links, precision over
                the predicted ones: a missed object costs both links it ends, an id switch one;
   tracks       a true track is whole when every appearance is matched, all to one predicted id;
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UnetkitError
+from .linking import MISSED
 
 MATCH_IOU = 0.5
 MATCH_RULES = ("iou", "ctc")   # evaluate --tracks --match
@@ -100,11 +101,12 @@ def _sequential(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _links(appearances: dict[int, list[tuple[int, int]]]) -> tuple[int, int]:
     """(links, links whose two ends carry the same non-zero partner id) over each id's appearances (t, partner),
-    consecutive ones at most two frames apart (one missed frame bridged, as ``count --t track`` bridges it)."""
+    consecutive ones at most ``linking.MISSED`` + 1 frames apart (missed frames bridged, as ``count --t track``
+    bridges them)."""
     total = right = 0
     for seen in appearances.values():
         for (t0, a), (t1, b) in zip(seen, seen[1:]):
-            if t1 - t0 <= 2:
+            if t1 - t0 <= MISSED + 1:
                 total += 1
                 right += int(a != 0 and a == b)
     return total, right

@@ -156,8 +156,8 @@ def paint_block(task: PaintTask) -> None:
 def _link_planes(labels: ZarrOutput, planes: list[tuple[int, int]], regions, kind: str,
                  bar: Progress | None = None) -> Links:
     """``linking.link_planes`` over the (t, z) ``planes`` of the label image by the rule of their ``kind``
-    (``linking.RULES``: consecutive slices of a z-stack, or frames of a time series, bridged across one missed
-    frame, divisions found for a lineage), rewritten region by region; returns the ``linking.Links``. ``bar`` steps
+    (``linking.RULES``: consecutive slices of a z-stack, or frames of a time series, bridged across missed frames,
+    divisions found for a lineage), rewritten region by region; returns the ``linking.Links``. ``bar`` steps
     once a link (a long movie's linking reads every frame twice).
     Memory: two or three planes' label regions at a time, and the objects' overlap counts."""
     def read(k, region):

@@ -83,8 +83,9 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
     (0 = found per plane). min_score: drop objects whose peak probability is under it (-1 = the model's own,
     0.6 for nuclei; 0 keeps every object, for dim frames). tta: average the four flips (2x slower, more accurate).
     link: a stack's objects linked from plane to plane into one id, as 'unetkit count' links them: slices (a
-    z-stack, IoU >= 0.5), track (a time lapse: mutual best overlap >= 0.25, one missed frame bridged) or lineage
-    (tracks that divide: each daughter a track, its parent in the tracks layer's graph); none: an id per plane."""
+    z-stack, IoU >= 0.5), track (a time lapse: mutual best overlap >= 0.25, else the nearest within a diameter; up
+    to two missed frames bridged) or lineage (tracks that divide: each daughter a track, its parent in the tracks
+    layer's graph); none: an id per plane."""
     from .. import label
     from ..instances import instance_settings
     if link not in LINKS:
