@@ -279,6 +279,8 @@ def test_a_folder_of_frames_is_one_time_lapse_with_sequence(tmp_path, capsys):
     assert [r["count"] for r in got] == [r["count"] for r in ref] == [2] * 11 and got[0]["file"] == "01"
     ref_tracks = [{**r, "file": "01"} for r in rows(tmp_path / "ref" / "stack_tracks.csv")]
     assert rows(tmp_path / "seq" / "01_tracks.csv") == ref_tracks
+    with pytest.raises(UnetkitError, match="01: holds input images; outputs written there would be read"):
+        count(threshold_model(), [tmp_path / "01"], tmp_path / "01", verbose=False, axes="T:")   # into the movie
     # slices
     (tmp_path / "z").mkdir()
     for z in range(3):

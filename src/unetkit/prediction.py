@@ -35,7 +35,8 @@ def check_out_dir(out: Path, files: list[Path], overwrite: bool, suffixes=OUTPUT
     next run would read the overlays, label images and histograms as images to predict)."""
     if out.exists() and not out.is_dir():
         raise UnetkitError(f"{out}: exists and is not a folder; choose another --out")
-    if out.resolve() in {f.resolve().parent for f in files}:
+    # a folder of images counted as one (--sequence) holds inputs too
+    if out.resolve() in {f.resolve().parent for f in files} | {f.resolve() for f in files if f.is_dir()}:
         raise UnetkitError(f"{out}: holds input images; outputs written there would be read as images by the next "
                            "run on that folder: choose another --out")
     for f in files:
