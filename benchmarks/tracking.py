@@ -164,6 +164,18 @@ def lineage_movie(out: Path, step: float, seed: int, k: int, n: int = 30, at: in
     return cells
 
 
+def challenge_truth(truth: Path, stem: str) -> Path:
+    """The truth movie ``stem`` (label movie and L B E P text in ``truth``) laid out as the Cell Tracking Challenge
+    distributes ground truth: ``truth/STEM_GT/TRA/man_track000.tif``... and ``man_track.txt``; returns STEM_GT."""
+    import shutil
+    gt = truth / f"{stem}_GT"
+    (gt / "TRA").mkdir(parents=True, exist_ok=True)
+    for t, frame in enumerate(tifffile.imread(truth / f"{stem}.tif")):
+        tifffile.imwrite(gt / "TRA" / f"man_track{t:03d}.tif", frame.astype(np.uint16))
+    shutil.copy(truth / f"{stem}.txt", gt / "TRA" / "man_track.txt")
+    return gt
+
+
 def ellipse(centre, r: float, shape: tuple) -> np.ndarray:
     """The pixels of a nucleus drawn by ``frame`` (before its blur), as a mask."""
     yy, xx = np.mgrid[0:SIZE, 0:SIZE]
@@ -236,6 +248,9 @@ def main():
     ap.add_argument("--modes", nargs="+", default=["track"], help="linking modes of count --t (frames always)")
     ap.add_argument("--divisions", type=int, default=0, help="movies where this many nuclei divide")
     ap.add_argument("--still", help="a folder of .tif images made into movies where nothing divides")
+    ap.add_argument("--ctc", action="store_true",
+                    help="division movies: also the Cell Tracking Challenge's DET, TRA, BC(0) (py-ctcmetrics, the "
+                         "ctc extra) of count --ctc's NAME_RES")
     ap.add_argument("--spread", type=float, nargs="+", default=[0.0],
                     help="daughters this many px farther apart at birth than touching, each")
     args = ap.parse_args()
@@ -253,11 +268,15 @@ def main():
                 dest = root / f"count_{path.stem}_{mode}"
                 t0 = time.time()
                 subprocess.run(["unetkit", "count", str(path), "--model", "nuclei", "--out", str(dest), "--t", mode,
-                                "--quiet", "--overwrite"], check=True)
+                                "--quiet", "--overwrite", "--ctc"], check=True)
                 from unetkit.io import open_image
                 labels = np.asarray(open_image(dest / f"{path.stem}_labels.ome.zarr").data[:, 0, 0])
                 row = {"step_px": step, "spread_px": spread, "mode": mode, "seconds": round(time.time() - t0, 1),
                        **score_lineage(labels, dest / f"{path.stem}_tracks.csv", cells)}
+                if args.ctc:   # the Challenge's own measures (py-ctcmetrics) of NAME_RES against the truth
+                    from unetkit.ctc import challenge_scores
+                    got = challenge_scores(dest / f"{path.stem}_RES", challenge_truth(root / "truth", path.stem))
+                    row.update({k: round(v, 3) for k, v in got.items() if k[4:] in ("DET", "TRA", "BC(0)", "Valid")})
                 from unetkit.track_scores import evaluate_tracks   # the product's own tracking scores
                 pooled = evaluate_tracks(dest, root / "truth", out_dir=dest, overwrite=True, verbose=False)["pooled"]
                 row.update({k: round(pooled[k], 3) if isinstance(pooled[k], float) else pooled[k]
