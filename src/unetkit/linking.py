@@ -11,7 +11,7 @@ one of the frames before it, the latest first, by the same rules. A lineage (``c
 smaller than their mother, born in place (together they are her by the frame rule) or apart (about the centre of a
 mother who ended), start two tracks whose parent she is (``Links.parents``, the Cell Tracking Challenge's parent
 column), once both are found again in the next frame (``Overlaps.divisions``), and unless one of them takes up, by
-the bridge, a track that ended the frame before (two nuclei merged for a frame, then apart). The overlaps of two
+the bridge, a track that ended before (two nuclei merged for a frame or two, then apart). The overlaps of two
 planes are counted region by region (``Overlaps.add``), so ``link_planes`` links a whole slide's planes block by block
 (``blocks.labels``) and a stack held in memory at once (``link_stack``, the napari widget).
 """
@@ -189,7 +189,7 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: int = 0
     daughters are found again in the next frame: a nucleus the network broke in two for one frame did not divide
     (nor one in the last frame, which nothing can confirm), and it is linked as a track, the frames from its
     would-be division rewritten once more at the end. Nor did one of whose would-be daughters the bridge takes up
-    a track that ended the frame before: two nuclei merged for a frame, apart again. ``step(k)`` is called as plane
+    a track that ended before: two nuclei merged for a frame or two, apart again. ``step(k)`` is called as plane
     k is linked (progress).
     Memory: two or three planes' regions at a time and the ids of the last ``bridge`` + 1 planes.
     """
@@ -217,8 +217,8 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: int = 0
             starts = (ids - set(lut) - set(bridged)) | (set(daughters) - set(bridged))
             bridged.update(_bridges(read, regions, k, gap, ended, starts, min_iou, reach))
         for mother in {daughters[ib] for ib in daughters if ib in bridged}:
-            # a would-be daughter that takes up a track which ended the frame before: two nuclei the network merged
-            # for a frame (one went on in the merged object, the other vanished), apart again, not a division
+            # a would-be daughter that takes up a track which ended a frame or two before: two nuclei the network
+            # merged for a frame or two (one went on in the merged object, the other vanished), apart again
             for ib in [d for d, m in daughters.items() if m == mother]:
                 del daughters[ib]
                 if ib not in lut and ib in bridged:
