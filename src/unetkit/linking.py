@@ -8,13 +8,13 @@ Objects of frames left unlinked by overlap (a nucleus that moved more than about
 nearest left unlinked within ``REACH`` of its diameter, of like size, each the other's nearest
 (``Overlaps.nearest``). Frames also bridge up to ``MISSED`` missed frames: an object that starts in a frame links to
 one that vanished in one of the frames before it, the latest first, by the same rules. A lineage
-(``count --t lineage``) also finds divisions: two objects of like size, each smaller than their mother, born in place (together
-they are her by the frame rule) or apart (about the centre of a mother who ended), start two tracks whose parent she
-is (``Links.parents``, the Cell Tracking Challenge's parent column), once both are found again in the next frame
-(``Overlaps.divisions``), and unless one of them takes up, by the bridge, a track that ended before (two nuclei
-merged for a frame or two, then apart). The overlaps of two planes are counted region by region (``Overlaps.add``),
-so ``link_planes`` links a whole slide's planes block by block (``blocks.labels``) and a stack held in memory at
-once (``link_stack``, the napari widget).
+(``count --t lineage``) also finds divisions: two objects of like size, each smaller than their mother, born in
+place (together they are her by the frame rule) or apart (about the centre of a mother who ended), start two tracks
+whose parent she is (``Links.parents``, the Cell Tracking Challenge's parent column), once both are found again in
+the next frame (``Overlaps.divisions``), and unless one of them takes up, by the bridge, a track that ended before
+(two nuclei merged for a frame or two, then apart). The overlaps of two planes are counted region by region
+(``Overlaps.add``), so ``link_planes`` links a whole slide's planes block by block (``blocks.labels``) and a stack
+held in memory at once (``link_stack``, the napari widget).
 """
 from __future__ import annotations
 
