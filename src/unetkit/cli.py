@@ -393,6 +393,29 @@ def _add_count(sub):
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
+def _add_track(sub):
+    from .config import TRACKED
+    p = sub.add_parser("track", help="link label movies segmented elsewhere (Cellpose, StarDist, ...) into tracks")
+    p.add_argument("inputs", nargs="+", help="label movies (T, Y, X: 0 background, objects 1, 2, ... in each frame), "
+                                              "or folders of them")
+    p.add_argument("--out", required=True, help="output folder")
+    g = p.add_argument_group("tracking")
+    g.add_argument("--t", choices=TRACKED, default=TRACKED[0],
+                   help="track: as 'unetkit count --t track' links frames; lineage: tracks that also divide")
+    g.add_argument("--ctc", action="store_true",
+                   help="also the Cell Tracking Challenge's result folder (NAME_RES/: mask000.tif..., res_track.txt)")
+    g = p.add_argument_group("inputs and units")
+    g.add_argument("--axes", help="name the axes of files that do not (e.g. TYX for a plain TIFF stack)")
+    g.add_argument("--sequence", choices=["t"],
+                   help="t: each input folder is one movie, one label image a frame, in name order (the Challenge's "
+                        "mask000.tif..., Cellpose's per-frame masks)")
+    g.add_argument("--pixel-size", type=float, help="um per pixel (default: from the file's metadata)")
+    g.add_argument("--frame-interval", type=float, metavar="SECONDS",
+                   help="seconds between frames: speeds per minute (default: from the file's metadata)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run's outputs in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
 def _add_plan(sub):
     p = sub.add_parser("plan", help="measure a training set and print the settings its rules choose")
     p.add_argument("--images", required=True, help="folder of training images")
@@ -480,6 +503,7 @@ def main(argv=None) -> int:
     _add_predict(sub)
     _add_evaluate(sub)
     _add_count(sub)
+    _add_track(sub)
     _add_demo(sub)
     _add_plan(sub)
     _add_calibrate(sub)
@@ -487,7 +511,7 @@ def main(argv=None) -> int:
     _add_export(sub)
     sub.add_parser("models", help="list the registered architectures and bundled models")
     args = parser.parse_args(argv)
-    if args.command not in ("evaluate", "plan") and not args.verbose:
+    if args.command not in ("evaluate", "plan", "track") and not args.verbose:
         from ._backend import import_backend_quietly
         import_backend_quietly()
     try:
@@ -531,6 +555,14 @@ def _count(args) -> None:
     count(predictor, args.inputs, args.out, instance_cfg=icfg, pixel_size=args.pixel_size,
           frame_interval=args.frame_interval, ctc=args.ctc, overwrite=args.overwrite, verbose=not args.quiet,
           outlines=tuple(args.outlines), **_axes_blocks_batch(args))
+
+
+def _track(args) -> None:
+    from .io.sequence import SEP
+    from .track_labels import track_labels
+    axes = f"{args.sequence.upper()}{SEP}{args.axes or ''}" if args.sequence else args.axes   # io.sequence
+    track_labels(args.inputs, args.out, mode=args.t, ctc=args.ctc, axes=axes, pixel_size=args.pixel_size,
+                 frame_interval=args.frame_interval, overwrite=args.overwrite, verbose=not args.quiet)
 
 
 def _evaluate(args) -> None:
@@ -631,8 +663,8 @@ def _models(args) -> None:
 
 
 # each subcommand's runner: the parsers above define the options, these call the importable core with them
-COMMANDS = {"train": _train, "predict": _predict, "count": _count, "evaluate": _evaluate, "demo": _demo,
-            "tune": _tune, "calibrate": _calibrate, "export": _export, "plan": _plan, "models": _models}
+COMMANDS = {"train": _train, "predict": _predict, "count": _count, "track": _track, "evaluate": _evaluate,
+            "demo": _demo, "tune": _tune, "calibrate": _calibrate, "export": _export, "plan": _plan, "models": _models}
 
 
 def _run(args) -> int:

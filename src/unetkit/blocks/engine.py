@@ -85,3 +85,10 @@ def _run_distributed(fn, jobs, address, bar, label) -> list:
         return results
     finally:
         client.close()
+
+
+def block_regions(yx, size: int) -> list[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) of the blocks of ``size`` px a side that tile a plane of ``yx`` (the last row and column
+    cut at the edge)."""
+    h, w = yx
+    return [(y, min(y + size, h), x, min(x + size, w)) for y in range(0, h, size) for x in range(0, w, size)]

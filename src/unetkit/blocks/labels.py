@@ -37,8 +37,9 @@ from ..planes import AxisChoice
 from ..predictor import Predictor
 from ..progress import Progress, plural
 from . import engine
+from .engine import block_regions
 from .omezarr import ZarrOutput
-from .predict import ImageJob, block_regions, output_axes, prepare_job, preview, preview_image, run_blocks, \
+from .predict import ImageJob, output_axes, prepare_job, preview, preview_image, run_blocks, \
     say_smoothing, with_scale
 
 SAMPLE = 2048    # px: side of the central window of the first plane in which count finds the object size

@@ -32,6 +32,7 @@ from ..planes import AxisChoice, Selection, check_finite, model_input, plane_par
 from ..predictor import Predictor
 from ..tiling import TilePlan, predict_region
 from . import engine
+from .engine import block_regions
 from .omezarr import ZarrOutput
 
 
@@ -72,11 +73,6 @@ class BlockTask:
     t: int
     z: int
     region: tuple[int, int, int, int]   # y0, y1, x0, x1 of the block's core
-
-
-def block_regions(yx, size: int) -> list[tuple[int, int, int, int]]:
-    h, w = yx
-    return [(y, min(y + size, h), x, min(x + size, w)) for y in range(0, h, size) for x in range(0, w, size)]
 
 
 def predict_block(task: BlockTask) -> int:
