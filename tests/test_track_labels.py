@@ -47,7 +47,8 @@ def test_a_movie_numbered_frame_by_frame_is_tracked_into_a_lineage_and_scored_pe
     (tmp_path / "01").mkdir()
     for t, frame in enumerate(per_frame(truth)):
         tifffile.imwrite(tmp_path / "01" / f"mask{t:03d}.tif", frame)
-    got = track_labels([tmp_path / "01"], tmp_path / "seq", mode="lineage", axes="T:", verbose=False)
+    import unetkit
+    got = unetkit.track(tmp_path / "01", tmp_path / "seq", mode="lineage", axes="T:", verbose=False)   # the API
     assert got == [{"file": "01", "frames": 4, "objects": 12, "tracks": 5, "divisions": 1}]
 
 

@@ -79,6 +79,12 @@ def evaluate_tracks(pred_dir, truth_dir, **kwargs):
     return _evaluate_tracks(pred_dir, truth_dir, **kwargs)
 
 
+def track(inputs, out_dir, **kwargs):
+    """Track label movies segmented elsewhere (each frame numbered 1..N) by count's rules: a row per movie."""
+    from .track_labels import track_labels
+    return track_labels(inputs, out_dir, **kwargs)
+
+
 def calibrate(model, images_dir, masks_dir, **kwargs):
     """Choose count's thresholds on annotated images (held out from training): a ``Calibration``."""
     from .calibrate import calibrate as _calibrate
@@ -92,4 +98,4 @@ def export_model(model, out, cfg=None, **kwargs):
 
 
 __all__ = ["UnetkitError", "build_model", "load_model", "train", "predict", "count", "segment", "label", "evaluate",
-           "evaluate_instances", "evaluate_tracks", "calibrate", "export_model", "__version__"]
+           "evaluate_instances", "evaluate_tracks", "track", "calibrate", "export_model", "__version__"]
