@@ -77,6 +77,23 @@ def write_ctc(folder: Path, n_frames: int, read_frame: Callable[[int], np.ndarra
     return len(found)
 
 
+def finish_tracked(labels, res: Path | None, n_frames: int, yx: tuple[int, int], tracks, overwrite: bool = False,
+                   block: int = 4096) -> None:
+    """The Challenge's ``res`` folder (unless None) from the tracked label image ``labels`` (an open
+    ``blocks.omezarr.ZarrOutput`` whose ids are ``tracks``' ids), then the label image finished (pyramid, renamed
+    into place); ``res`` is removed again if that fails, so neither is left without the other."""
+    h, w = yx
+    if res is not None:
+        write_ctc(res, n_frames, lambda t: labels.read(t, 0, 0, h, 0, w), tracks.runs, tracks.parents, overwrite)
+    try:
+        labels.finish(overwrite, block)
+    except BaseException:
+        if res is not None:
+            from .io import remove_output
+            remove_output(res)
+        raise
+
+
 MEASURES = ("DET", "TRA", "LNK", "BC(0)", "CT", "TF")   # and SEG where the ground truth has SEG
 
 

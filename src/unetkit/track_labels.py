@@ -71,13 +71,13 @@ def track_movie(img, out: Path, stem: str, mode: str, ctc: bool, pixel_size: flo
     """One label movie (a ``LazyImage`` of T frames) tracked into ``out``; its summary row."""
     from .blocks.omezarr import ZarrOutput
     from .blocks.engine import block_regions
-    from .io import pixels, remove_output
+    from .io import pixels
     from .linking import RULES, link_planes
     from .tracks import Tracks
     path = img.path
     _check_movie(img)
     n_t, (h, w) = img.shape["T"], (img.shape["Y"], img.shape["X"])
-    labels = ctc_out = None
+    labels = None
     try:
         labels = ZarrOutput.create(out / f"{stem}_labels.ome.zarr", t=n_t, c=None, z=None, yx=(h, w), dtype=np.uint32,
                                    reduce="nearest", pixel_size=img.pixel_size, frame_interval=frame_interval)
@@ -100,16 +100,11 @@ def track_movie(img, out: Path, stem: str, mode: str, ctc: bool, pixel_size: flo
         tracks = Tracks(links.parents, frame_interval)
         _write_objects(out / f"{stem}_objects.csv", labels, n_t, (h, w), path.name, pixel_size, tracks)
         tracks.write(out / f"{stem}_tracks.csv")
-        if ctc:
-            from .ctc import write_ctc
-            ctc_out = out / f"{stem}_RES"
-            write_ctc(ctc_out, n_t, lambda t: labels.read(t, 0, 0, h, 0, w), tracks.runs, tracks.parents, overwrite)
-        labels.finish(overwrite)
+        from .ctc import finish_tracked
+        finish_tracked(labels, out / f"{stem}_RES" if ctc else None, n_t, (h, w), tracks, overwrite)
     except BaseException:
         if labels is not None:
             labels.discard()
-        if ctc_out is not None:
-            remove_output(ctc_out)
         raise
     return {"file": path.name, "frames": n_t, "objects": n, "tracks": len(tracks.state),
             "divisions": len(set(links.parents.values()))}

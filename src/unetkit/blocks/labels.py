@@ -221,7 +221,7 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
     (scratch / "crops").mkdir()
     (scratch / "rows").mkdir()
     where = output_axes(sel)
-    labels_out = ctc_out = None
+    labels_out = None
     try:
         job.outputs = {"prob": ZarrOutput.create(scratch / "prob.zarr", t=n_t, c=k, z=n_z, yx=sel.yx,
                                                  dtype=np.float32, chunk=bcfg.chunk)}
@@ -248,18 +248,12 @@ def count_image(predictor: Predictor, path: Path, out: Path, stem: str, choice: 
             tracks.write(out / f"{stem}_tracks.csv")
         if outlines:
             _write_outlines(outlines, out, stem, tasks, offsets, linked, stacked=n_t * n_z > 1)
-        if ctc and tracks is not None:
-            from ..ctc import write_ctc
-            (h, w), ctc_out = sel.yx, out / f"{stem}_RES"
-            write_ctc(ctc_out, n_t, lambda t: labels_out.read(t, 0, 0, h, 0, w), tracks.runs, tracks.parents,
-                      overwrite)
-        labels_out.finish(overwrite, bcfg.block_size)
+        from ..ctc import finish_tracked
+        finish_tracked(labels_out, out / f"{stem}_RES" if ctc and tracks is not None else None, n_t, sel.yx, tracks,
+                       overwrite, bcfg.block_size)
     except BaseException:
         if labels_out is not None:
             labels_out.discard()
-        if ctc_out is not None:
-            from ..io import remove_output
-            remove_output(ctc_out)
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
