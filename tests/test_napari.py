@@ -7,7 +7,7 @@ import pytest
 from unetkit.data.synthetic import random_cells
 from unetkit.errors import UnetkitError
 from unetkit.io import read_array, write_image
-from unetkit.napari.widgets import count_objects, probabilities
+from unetkit.napari.widgets import count_objects, probabilities, track_objects
 
 
 def test_manifest_is_discovered_and_its_commands_import():
@@ -15,29 +15,31 @@ def test_manifest_is_discovered_and_its_commands_import():
     manifest = npe2.PluginManifest.from_distribution("unetkit")    # through the napari.manifest entry point
     assert manifest.name == "unetkit"
     widgets = {w.command for w in manifest.contributions.widgets}
-    assert widgets == {"unetkit.count_objects", "unetkit.probabilities"}
+    assert widgets == {"unetkit.count_objects", "unetkit.probabilities", "unetkit.track_objects"}
     for command in manifest.contributions.commands:
         assert callable(npe2.manifest.utils.import_python_name(command.python_name))
 
 
-@pytest.mark.parametrize("fn", [count_objects, probabilities])
+@pytest.mark.parametrize("fn", [count_objects, probabilities, track_objects])
 def test_the_form_napari_builds_offers_the_viewers_layers(fn):
-    """napari builds each widget's form with magicgui from the annotations: the image must become napari's layer
-    chooser and the result a layer napari adds (resolved here as napari resolves them, without Qt)."""
+    """napari builds each widget's form with magicgui from the annotations: the layer (image, or labels to track)
+    must become napari's layer chooser and the result a layer napari adds (resolved here as napari resolves them,
+    without Qt)."""
     import typing
     import napari  # noqa: F401  (registers napari's types with magicgui)
     import napari.types
     from magicgui.signature import magic_signature
     from magicgui.type_map import get_widget_class
     sig = magic_signature(fn)
-    cls, options = get_widget_class(sig.parameters["image"].default, sig.parameters["image"].annotation)
+    layer = next(iter(sig.parameters))
+    cls, options = get_widget_class(sig.parameters[layer].default, sig.parameters[layer].annotation)
     assert cls.__name__ == "ComboBox" and options["choices"].__name__ == "get_layers"
     hints = typing.get_type_hints(fn, localns={"napari": napari}, include_extras=True)
-    for name in set(sig.parameters) - {"image"}:
+    for name in set(sig.parameters) - {layer}:
         cls, options = get_widget_class(sig.parameters[name].default, hints[name])
         if name == "min_score":     # -1 (the model's own) must be a value the spin box can hold
             assert cls.__name__ == "FloatSpinBox" and options["min"] == -1.0 and options["max"] == 1.0
-    expected = list[napari.types.LayerDataTuple] if fn is count_objects else napari.types.LayerDataTuple
+    expected = napari.types.LayerDataTuple if fn is probabilities else list[napari.types.LayerDataTuple]
     assert hints["return"] == expected      # labels (and tracks) for count, one image for probabilities
     from magicgui.type_map import type2callback
     assert [cb.__name__ for cb in type2callback(hints["return"])] == ["add_layer_data_tuples_to_viewer"]
@@ -190,3 +192,29 @@ def test_a_lineage_gives_napari_the_divisions_as_the_tracks_layers_graph():
     assert data[:, :2].tolist() == [[1, 0], [2, 1], [2, 2], [3, 1], [3, 2]]   # by track, then time
     assert np.allclose(data[0, 2:], (32, 32))
     napari.layers.Tracks(data, graph=kw["graph"])
+
+
+def test_a_labels_layer_from_another_tool_is_tracked_into_a_lineage():
+    """Track objects: a labels layer whose frames number their objects 1..N each (as Cellpose does) gives a labels
+    layer of tracks and a tracks layer with the division in its graph, as 'unetkit track' tracks the same masks."""
+    import napari.layers
+    from skimage.draw import disk
+    from unetkit.linking import RULES, link_stack
+    stack = np.zeros((4, 64, 64), np.uint16)
+    stack[0][disk((32, 32), 10)] = stack[1][disk((32, 33), 10)] = 1
+    for t in (2, 3):                                      # two daughters, each frame's own 1 and 2
+        stack[t][disk((32, 24 - t), 7)], stack[t][disk((32, 41 + t), 7)] = 2, 1
+    (labels, kw, kind), (tracks, tkw, tkind) = track_objects(napari.layers.Labels(stack, name="masks"), "lineage")
+    assert kind == "labels" and tkind == "tracks" and kw["metadata"] == {"objects": 6, "tracks": 3, "divisions": 1}
+    assert labels[0, 32, 32] == labels[1, 32, 33] and len({labels[3, 32, 21], labels[3, 32, 44]} - {0}) == 2
+    mother = int(labels[1, 32, 33])
+    assert tkw["graph"] == {int(labels[3, 32, 21]): [mother], int(labels[3, 32, 44]): [mother]}
+    napari.layers.Tracks(tracks, graph=tkw["graph"])
+    with pytest.raises(UnetkitError, match=r"masks: a float32 layer of shape \(4, 64, 64\); tracking takes"):
+        track_objects(_FakeLayer(stack.astype(np.float32)), "track")
+
+
+class _FakeLayer:
+    """A layer of data napari would not take as labels (floats), as another plugin's image layer might hold."""
+    def __init__(self, data):
+        self.data, self.name = data, "masks"

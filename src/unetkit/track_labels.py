@@ -83,15 +83,8 @@ def track_movie(img, out: Path, stem: str, mode: str, ctc: bool, pixel_size: flo
                                    reduce="nearest", pixel_size=img.pixel_size, frame_interval=frame_interval)
         n = 0
         for t in range(n_t):   # each frame's own ids, made unique over the movie
-            frame = pixels(path, img.data[t, 0, 0])
-            if frame.min() < 0:
-                raise UnetkitError(f"{path}: frame {t} holds negative values; labels are 0 (background) and 1, 2, ...")
-            inside = frame > 0
-            _, ids = np.unique(frame[inside], return_inverse=True)
-            renumbered = np.zeros(frame.shape, np.uint32)
-            renumbered[inside] = ids.ravel() + 1 + n
-            n += int(ids.max()) + 1 if inside.any() else 0
-            labels.write(t, 0, 0, 0, renumbered)
+            frame, n = renumbered(pixels(path, img.data[t, 0, 0]), n, f"{path}: frame {t}")
+            labels.write(t, 0, 0, 0, frame)
         bar = Progress(n_t - 1, f"links ({path.name}: frames)", enabled=verbose)
         def write(k, region, block):
             labels.write(k, 0, region[0], region[2], block)
@@ -108,6 +101,18 @@ def track_movie(img, out: Path, stem: str, mode: str, ctc: bool, pixel_size: flo
         raise
     return {"file": path.name, "frames": n_t, "objects": n, "tracks": len(tracks.state),
             "divisions": len(set(links.parents.values()))}
+
+
+def renumbered(frame: np.ndarray, offset: int, what: str) -> tuple[np.ndarray, int]:
+    """(``frame``'s objects numbered ``offset`` + 1.. in the order of their own ids, as uint32; the last id given):
+    each frame's ids made unique over a movie. ``what`` names the frame in the message that refuses negatives."""
+    if frame.min() < 0:
+        raise UnetkitError(f"{what} holds negative values; labels are 0 (background) and 1, 2, ...")
+    inside = frame > 0
+    _, ids = np.unique(frame[inside], return_inverse=True)
+    out = np.zeros(frame.shape, np.uint32)
+    out[inside] = ids.ravel() + 1 + offset
+    return out, offset + (int(ids.max()) + 1 if inside.any() else 0)
 
 
 def _check_movie(img) -> None:

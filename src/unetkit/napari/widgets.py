@@ -130,6 +130,31 @@ def count_objects(image: napari.layers.Image, model: str = "nuclei", diameter: f
     return layers
 
 
+def track_objects(labels: napari.layers.Labels, link: Annotated[str, {"choices": list(TRACKED)}] = "track"
+                  ) -> list[napari.types.LayerDataTuple]:
+    """Track a labels layer made elsewhere (Cellpose, StarDist, painted by hand): a time lapse (T, Y, X) whose
+    frames number their objects as they like, linked as 'unetkit track' links them: a labels layer whose ids are
+    tracks, and a tracks layer.
+
+    link: track (mutual best overlap >= 0.25, else the nearest within a diameter; up to two missed frames bridged)
+    or lineage (tracks that divide: each daughter a track, its parent in the tracks layer's graph)."""
+    from ..linking import link_stack
+    from ..track_labels import renumbered
+    if link not in TRACKED:
+        raise UnetkitError(f"link {link!r}: choose {', '.join(TRACKED)}")
+    data = labels.data[0] if getattr(labels, "multiscale", False) else labels.data
+    if data.ndim != 3 or not np.issubdtype(data.dtype, np.integer):
+        raise UnetkitError(f"{labels.name}: a {data.dtype} layer of shape {data.shape}; tracking takes a time lapse "
+                           "of label images (T, Y, X)")
+    out, n = np.zeros(data.shape, np.uint32), 0
+    for (t,) in _each_plane(data.shape[:1], "track"):
+        out[t], n = renumbered(np.asarray(data[t]), n, f"{labels.name}: frame {t}")
+    out, links = link_stack(out, **RULES[link])
+    kw = _layer_kwargs(labels, f"{labels.name} tracks", objects=n, tracks=n - len(links.ids),
+                       **({"divisions": len(set(links.parents.values()))} if link == "lineage" else {}))
+    return [(out, kw, "labels"), _tracks_layer(out, links.parents, _layer_kwargs(labels, f"{labels.name} tracks"))]
+
+
 def _tracks_layer(labels: np.ndarray, parents: dict, kw: dict) -> napari.types.LayerDataTuple:
     """napari's Tracks layer of a linked time lapse ``labels`` (T, Y, X): a row (track id, t, y, x) at each object's
     centroid in each frame, sorted by track and time, and the divisions as napari's graph {daughter: [parent]}."""
