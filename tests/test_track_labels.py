@@ -50,6 +50,11 @@ def test_a_movie_numbered_frame_by_frame_is_tracked_into_a_lineage_and_scored_pe
     import unetkit
     got = unetkit.track(tmp_path / "01", tmp_path / "seq", mode="lineage", axes="T:", verbose=False)   # the API
     assert got == [{"file": "01", "frames": 4, "objects": 12, "tracks": 5, "divisions": 1}]
+    # count's own labels, tracked again: named as count named them, so they pair with the truth by name
+    assert main(["track", str(tmp_path / "out" / "cells_labels.ome.zarr"), "--out", str(tmp_path / "again"),
+                 "--t", "lineage", "--quiet"]) == 0
+    assert main(["evaluate", "--tracks", "--pred", str(tmp_path / "again"), "--truth", str(tmp_path / "truth")]) == 0
+    assert "whole tracks 5 of 5, divisions found 1 of 1 (0 false)" in capsys.readouterr().out
 
 
 def test_what_is_no_label_movie_is_refused_and_nothing_is_left_half_written(tmp_path, capsys):

@@ -54,7 +54,9 @@ def track_labels(inputs, out_dir, *, mode: str = "track", ctc: bool = False, axe
             float(np.sqrt(np.prod(img.pixel_size))) if img.pixel_size else None)
         interval = frame_interval if frame_interval is not None else img.frame_interval
         record.write()
-        row = track_movie(img, out, image_stem(f), mode, ctc, size, interval, overwrite, verbose)
+        # a movie count labelled (NAME_labels) keeps its name: its outputs pair with NAME's truth as count's do
+        row = track_movie(img, out, image_stem(f).removesuffix("_labels"), mode, ctc, size, interval, overwrite,
+                          verbose)
         bar.step(f"{f.name}: {plural(row['tracks'], 'track')} over {plural(row['frames'], 'frame')}"
                  + (f", {plural(row['divisions'], 'division')}" if mode == "lineage" else "")
                  + f" in {time.time() - t0:.2f} s")
