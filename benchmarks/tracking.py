@@ -206,8 +206,10 @@ def score_lineage(labels: np.ndarray, tracks_csv: Path, cells: list[dict]) -> di
             "tracks_whole": round(float(np.mean(whole)), 3), "daughters_with_mothers_id": took}
 
 
-def still_movie(image: Path, out: Path, step: float, seed: int, frames: int = 6) -> None:
-    """``image`` drifted ``step`` px a frame down and right (mirror-padded), fresh noise in each frame."""
+def still_movie(image: Path, out: Path, step: float, seed: int, frames: int = 6, truth: Path | None = None) -> None:
+    """``image`` drifted ``step`` px a frame down and right (mirror-padded), fresh noise in each frame; with
+    ``truth`` (its instance labels) also the truth movie (``truth/NAME.tif``, ids are tracks, drifted alike with
+    nothing shifted in; ``NAME.txt`` the Challenge's L B E P, no parents)."""
     from unetkit.io import read_array
     rng = np.random.default_rng(seed)
     img = read_array(image).astype(np.float32)
@@ -218,22 +220,44 @@ def still_movie(image: Path, out: Path, step: float, seed: int, frames: int = 6)
              for t in range(frames)]
     tifffile.imwrite(out, np.clip(np.stack(stack), 0, 65535).astype(np.uint16), imagej=True,
                      metadata={"axes": "TYX"})
+    if truth is not None:
+        labels = read_array(truth).astype(np.int32)
+        movie = np.stack([ndimage.shift(labels, (t * step, t * step), order=0, mode="constant") for t in range(frames)])
+        (out.parent / "truth").mkdir(exist_ok=True)
+        tifffile.imwrite(out.parent / "truth" / out.name, movie.astype(np.uint16), imagej=True,
+                         metadata={"axes": "TYX"})
+        seen = {}
+        for t, frame in enumerate(movie):
+            for i in np.unique(frame[frame > 0]).tolist():
+                seen.setdefault(i, []).append(t)
+        (out.parent / "truth" / f"{out.stem}.txt").write_text("".join(
+            f"{i} {min(ts)} {max(ts)} 0\n" for i, ts in sorted(seen.items())))
 
 
 def still(args, root: Path) -> list[dict]:
     rows = []
     for image in sorted(Path(args.still).glob("*.tif")):
         path = root / f"still_{image.stem[:12]}.tif"
-        still_movie(image, path, args.steps[0], args.seed)
+        truth = Path(args.still).parent / "truth" / f"{image.stem}.png"   # new_microscope.py's layout
+        still_movie(image, path, args.steps[0], args.seed, truth=truth if truth.is_file() else None)
         dest = root / f"count_{path.stem}"
         subprocess.run(["unetkit", "count", str(path), "--model", "nuclei", "--out", str(dest), "--t", "lineage",
-                        "--quiet", "--overwrite"], check=True)
+                        "--quiet", "--overwrite", "--ctc"], check=True)
         with open(dest / f"{path.stem}_tracks.csv") as fh:
             tracks = list(csv.DictReader(fh))
         with open(dest / "counts.csv") as fh:
             objects = sum(int(r["count"]) for r in csv.DictReader(fh))
         row = {"movie": path.stem, "objects": objects, "tracks": len(tracks),
                "false_divisions": sum(int(r["parent"]) > 0 for r in tracks) // 2}
+        if truth.is_file():   # the product's tracking scores, and the Challenge's own with --ctc
+            from unetkit.track_scores import evaluate_tracks
+            pooled = evaluate_tracks(dest, root / "truth", out_dir=dest, overwrite=True, verbose=False)["pooled"]
+            row.update({k: round(pooled[k], 3) for k in ("detection_f1", "link_recall", "link_precision",
+                                                          "whole_track_share")}, true_tracks=pooled["true_tracks"])
+            if args.ctc:
+                from unetkit.ctc import challenge_scores
+                got = challenge_scores(dest / f"{path.stem}_RES", challenge_truth(root / "truth", path.stem))
+                row.update({k: round(v, 3) for k, v in got.items() if k[4:] in ("DET", "TRA", "Valid")})
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows

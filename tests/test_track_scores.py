@@ -159,6 +159,11 @@ def test_a_challenge_sequence_counted_from_its_folder_is_scored_against_its_grou
     assert main(["evaluate", "--tracks", "--pred", str(tmp_path / "out"), "--truth", str(tra), "--out",
                  str(tmp_path / "iou")]) == 0                       # the TRA folder itself; IoU 0.5 misses markers
     assert json.loads((tmp_path / "iou" / "track_evaluation.json").read_text())["pooled"]["matched"] == 0
+    assert "not scored" not in capsys.readouterr().err         # the TRA folder's frames are no movies of their own
+    # label movies beside the Challenge's truth folders are truths too
+    tifffile.imwrite(tmp_path / "02.tif", truth.astype(np.uint16), imagej=True, metadata={"axes": "TYX"})
+    from unetkit.track_scores import pair_movies
+    assert sorted(pair_movies(tmp_path / "out", tmp_path)[1]) == ["01", "02"]
     assert main(["evaluate", "--instances", "--match", "ctc", "--pred", str(tmp_path / "out"), "--truth",
                  str(tra)]) == 2
     assert "--match ctc scores tracks: pass --tracks" in capsys.readouterr().err

@@ -239,12 +239,17 @@ def _frames(truth_path: Path, pred_path: Path, lut: dict | None = None):
 
 def pair_movies(pred_dir: Path, truth_dir: Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
     """([(name, NAME_labels in ``pred_dir``, its truth)] by name, as ``count`` names its label images; every truth's
-    name). Truths: ``ctc_truths`` where ``truth_dir`` holds the Challenge's, else label movies NAME in it."""
+    name). Truths: label movies NAME in ``truth_dir`` and the Challenge's (``ctc_truths``), which win a name both
+    have."""
     from .batch import image_stem
     from .data.pairs import list_images
+    from .io import is_image_file
     preds = {image_stem(p).removesuffix("_labels"): p for p in list_images(pred_dir, "label movie")
              if image_stem(p).endswith("_labels")}
-    truths = ctc_truths(truth_dir) or {image_stem(p): p for p in list_images(truth_dir, "ground-truth label movie")}
+    truths = ctc_truths(truth_dir)
+    inside_tra = (truth_dir / CTC_TRUTH).is_file()   # the frames of one Challenge truth, not movies of their own
+    if not truths or (not inside_tra and any(is_image_file(p) for p in truth_dir.iterdir())):   # label movies too
+        truths = {**{image_stem(p): p for p in list_images(truth_dir, "ground-truth label movie")}, **truths}
     names = sorted(set(preds) & set(truths))
     if not names:
         raise UnetkitError(f"{pred_dir}: no NAME_labels movie ('unetkit count --t track' or lineage) matches a "
