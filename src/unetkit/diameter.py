@@ -28,7 +28,8 @@ two neighbouring probe scales counts, so small nuclei, which vanish or merge int
 blobs there, never do; and only when the first look's objects grow, one rung coarser, faster
 than pegged pieces would (``first_look_grows``), since touching small nuclei merge into clumps
 of a stable size at the probe's scales. Where the first look calls its objects small and the
-probe big, less growth suffices: real small nuclei keep their size one rung coarser, specks do not.
+probe big, less growth suffices: real small nuclei keep their size one rung coarser, specks do not; so it does
+where every probe agrees on the big size (``all_agree``), which clumps of small nuclei never give.
 """
 from __future__ import annotations
 
@@ -57,6 +58,9 @@ STEP = 0.71             # the first look's check: one rung coarser
 GROWTH = 1.55           # fragments of big objects grow faster than a pegged size (1 / STEP = 1.41) from there
 GROWTH_SMALL = 1.1      # ... and specks below the band faster than real small nuclei (0.94-1.02), see first_look_grows;
                         # 1.3 until stop 38 let specks under camera noise (1.18-1.29) through (benchmarks/README.md 36)
+ALL_AGREE = 1.1         # every probe's size within 10 %: objects that keep their size from 1/8 to 1/3 of the scale
+GROWTH_SURE = 1.25      # ... need only grow faster than real in-band nuclei (1.0-1.2) from the first look: specks
+                        # noise pushed into the band grow 1.36 (benchmarks/README.md 37)
 MAX_UPSCALED = 4096 * 4096  # px: the search skips upward rungs that would make the image larger than this
 
 
@@ -171,9 +175,11 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
         return objects.labels, _info(objects, scale=scale, diameter=given, passes=1), pred
     objects, found, pred = labels_at_scale(predictor, x, base, icfg)
     labels, info = objects.labels, _info(objects, scale=base, diameter=found, passes=1)
-    big = probe_large(predictor, x, icfg, trained)   # are the objects found fragments of big ones?
+    sizes = probe_sizes(predictor, x, icfg)   # are the objects found fragments of big ones?
+    big = large_size(sizes, predictor.scale, trained)
     info["passes"] += len(PROBE)
-    if big is not None and (found is None or first_look_grows(predictor, x, icfg, found, trained)):
+    if big is not None and (found is None or first_look_grows(predictor, x, icfg, found, trained,
+                                                             sure=all_agree(sizes))):
         info["passes"] += 1
         found = big
     if found is None or in_band(found * base, trained):
@@ -210,20 +216,35 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
 
 
 def probe_large(predictor, x: np.ndarray, icfg: InstanceConfig, trained: float) -> float | None:
-    """The diameter in image px of objects bigger than the model's band, or None. Predicts at the
-    ``PROBE`` scales without TTA (coarse looks need no flips) and answers with the finest pair of
-    neighbouring probes whose sizes in image px agree within ``AGREE`` (real objects; blobs, specks
-    and fragments pegged to the model's own size differ by the rungs' ratio, 1.4), when that size
-    is above the band. The finest agreeing pair, because it sees the objects at the most detail
-    while still seeing them whole (textured nuclei fragment at the finer probes)."""
+    """The diameter in image px of objects bigger than the model's band, or None: ``large_size`` of the
+    ``probe_sizes``."""
+    return large_size(probe_sizes(predictor, x, icfg), predictor.scale, trained)
+
+
+def probe_sizes(predictor, x: np.ndarray, icfg: InstanceConfig) -> list[float | None]:
+    """The median size in image px of the objects seen at each ``PROBE`` scale, without TTA (coarse looks need no
+    flips); None where the image is too small for the scale or holds too few objects."""
     quick = without_tta(predictor)
-    sizes = [labels_at_scale(quick, x, scale, icfg)[1] if fits(predictor, x, scale) else None
-             for scale in (predictor.scale * f for f in PROBE)]
+    return [labels_at_scale(quick, x, scale, icfg)[1] if fits(predictor, x, scale) else None
+            for scale in (predictor.scale * f for f in PROBE)]
+
+
+def large_size(sizes: list[float | None], scale: float, trained: float) -> float | None:
+    """The finest pair of neighbouring probes whose sizes in image px agree within ``AGREE`` (real objects;
+    blobs, specks and fragments pegged to the model's own size differ by the rungs' ratio, 1.4), their size when
+    it is above the band, else None. The finest agreeing pair, because it sees the objects at the most detail
+    while still seeing them whole (textured nuclei fragment at the finer probes)."""
     for a, b in reversed(list(zip(sizes, sizes[1:]))):
         if a and b and max(a, b) / min(a, b) <= AGREE:
             size = float(np.sqrt(a * b))
-            return size if size * predictor.scale > trained * BAND else None
+            return size if size * scale > trained * BAND else None
     return None
+
+
+def all_agree(sizes: list[float | None]) -> bool:
+    """Whether every probe saw objects and their sizes agree within ``ALL_AGREE``: objects that keep one size in
+    image px from 1/8 to 1/3 of the scale are real big ones, not clumps that merge further at each coarser rung."""
+    return all(sizes) and max(sizes) / min(sizes) <= ALL_AGREE
 
 
 def fits(predictor, x: np.ndarray, scale: float) -> bool:
@@ -245,7 +266,8 @@ def without_tta(predictor):
     return dataclasses.replace(predictor, cfg=dataclasses.replace(predictor.cfg, tta=False))
 
 
-def first_look_grows(predictor, x: np.ndarray, icfg: InstanceConfig, found: float, trained: float) -> bool:
+def first_look_grows(predictor, x: np.ndarray, icfg: InstanceConfig, found: float, trained: float,
+                     sure: bool = False) -> bool:
     """Whether the first look saw parts of bigger objects: one rung coarser (``STEP``, no TTA) its
     objects grow in image px by more than ``GROWTH``. Real objects keep about their size (up to 1.35 on
     the DSB 2018 images where the probe fires: dev, the 40 pick images, all 96 of 500 px or more),
@@ -255,8 +277,11 @@ def first_look_grows(predictor, x: np.ndarray, icfg: InstanceConfig, found: floa
     (``GROWTH_SMALL``): real small nuclei keep their size there (0.94-1.02 on every DSB image whose
     first look found them small), while the specks a textured big nucleus breaks into grow 1.4-1.8x
     (benchmarks/README.md, 19), and 1.18-1.29x under mild camera noise, where the coarser look breaks
-    into specks too (section 36)."""
-    least = GROWTH_SMALL if found * predictor.scale < trained / BAND else GROWTH
+    into specks too (section 36). Where every probe agrees on the big size (``sure``, ``all_agree``), objects in
+    band need only ``GROWTH_SURE``: noise can push a textured nucleus's specks into the band (15.7 px, growing
+    1.36x; section 37), while real in-band nuclei under such a probe grow 1.0-1.2."""
+    small = found * predictor.scale < trained / BAND
+    least = GROWTH_SMALL if small else GROWTH_SURE if sure else GROWTH
     quick = without_tta(predictor)
     scale = predictor.scale * STEP
     if not fits(predictor, x, scale):
