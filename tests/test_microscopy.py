@@ -219,6 +219,10 @@ def test_a_track_goes_on_across_one_frame_the_nucleus_was_missed_in(tmp_path):
     assert not masks[2].any()
     with pytest.raises(UnetkitError, match="--ctc writes tracks in the Cell Tracking Challenge's format: pass --t"):
         count(threshold_model(), [tmp_path / "flicker.tif"], tmp_path / "frames", verbose=False, ctc=True)
+    tifffile.imwrite(tmp_path / "still.tif", frames[0])
+    with pytest.raises(UnetkitError, match=r"still.tif: one frame, not a time lapse; --ctc writes tracks"):
+        count(threshold_model(), [tmp_path / "still.tif"], tmp_path / "one", verbose=False, on_error="stop",
+              choice=AxisChoice(t="track"), ctc=True)
 
 
 def test_the_time_between_frames_comes_from_the_file_and_gives_speeds_per_minute(tmp_path, capsys):

@@ -70,5 +70,10 @@ def test_what_is_no_label_movie_is_refused_and_nothing_is_left_half_written(tmp_
         with pytest.raises(UnetkitError, match=message):
             track_labels([tmp_path / name], tmp_path / "out", verbose=False, on_error="stop")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["track.yaml"]   # neg's frames 0-2 written, removed
+    tifffile.imwrite(tmp_path / "two.tif", np.stack([truth, truth], 1), imagej=True, metadata={"axes": "TCYX"})
+    with pytest.raises(UnetkitError, match=r"two.tif: .*; a label movie has one plane a frame \(T, Y, X\)"):
+        track_labels([tmp_path / "two.tif"], tmp_path / "out", verbose=False, on_error="stop")
+    with pytest.raises(UnetkitError, match="--t frames: choose track or lineage"):
+        track_labels([tmp_path / "neg.tif"], tmp_path / "x", mode="frames", verbose=False)
     assert main(["track", str(tmp_path / "neg.tif"), "--out", str(tmp_path / "o2"), "--frame-interval", "-5"]) == 2
     assert "--frame-interval -5.0: must be a positive number of seconds between frames" in capsys.readouterr().err

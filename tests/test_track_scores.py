@@ -156,6 +156,10 @@ def test_a_challenge_sequence_counted_from_its_folder_is_scored_against_its_grou
     assert main(["evaluate", "--tracks", "--ctc", "--pred", str(tmp_path / "gap"), "--truth", str(tmp_path)]) == 0
     lost = json.loads((tmp_path / "gap" / "track_evaluation.json").read_text())["movies"][0]
     assert lost["ctc_Valid"] == 1.0 and 0 < lost["ctc_DET"] < 1 and lost["ctc_TRA"] < 1
+    count(threshold_model(), [tmp_path / "01"], tmp_path / "nores", verbose=False, axes="T:",
+          choice=AxisChoice(t="lineage"))                                 # counted without --ctc: no 01_RES
+    assert main(["evaluate", "--tracks", "--ctc", "--pred", str(tmp_path / "nores"), "--truth", str(tmp_path)]) == 2
+    assert "01_RES: not there; count the movie with --ctc to write it" in capsys.readouterr().err
     assert main(["evaluate", "--tracks", "--pred", str(tmp_path / "out"), "--truth", str(tra), "--out",
                  str(tmp_path / "iou")]) == 0                       # the TRA folder itself; IoU 0.5 misses markers
     assert json.loads((tmp_path / "iou" / "track_evaluation.json").read_text())["pooled"]["matched"] == 0

@@ -241,7 +241,8 @@ def _add_axes_blocks_batch(p, count: bool = False):
                             "(NAME_RES/: mask000.tif... and res_track.txt, L B E P), which its TRA/SEG/DET "
                             "measures read; a track is cut where a frame was bridged, its return the gap's child")
     g.add_argument("--axes", help="name the axes of files that do not (e.g. ZYX, CYX, TYX for a plain TIFF stack)")
-    g.add_argument("--sequence", choices=["t", "z"],
+    from .io.sequence import SEQUENCES
+    g.add_argument("--sequence", choices=SEQUENCES,
                    help="each input folder is one image whose files, in name order (t2 before t10), are its frames "
                         "(t: a time lapse saved a file a frame, as the Cell Tracking Challenge's t000.tif...) or "
                         "z-slices (z); outputs are named after the folder")
@@ -267,7 +268,7 @@ def _add_axes_blocks_batch(p, count: bool = False):
 
 def _axes_blocks_batch(args) -> dict:
     from .config import BlockConfig
-    from .io.sequence import SEP
+    from .io.sequence import sequence_axes
     from .planes import AxisChoice
     channel = [c.strip() for c in args.channel.split(",") if c.strip()] if args.channel else None
     blocks = BlockConfig(mode=args.blocks, block_size=args.block_size, scheduler=args.scheduler,
@@ -275,8 +276,7 @@ def _axes_blocks_batch(args) -> dict:
     if getattr(args, "halo", None) is not None:
         blocks.halo = args.halo
     choice = AxisChoice(channel=channel, z=args.z, nan=args.nan, t=getattr(args, "t", AxisChoice.t))
-    axes = f"{args.sequence.upper()}{SEP}{args.axes or ''}" if args.sequence else args.axes   # io.sequence
-    return {"choice": choice, "blocks": blocks, "axes": axes,
+    return {"choice": choice, "blocks": blocks, "axes": sequence_axes(args.sequence, args.axes),
             "on_error": args.on_error, "skip_existing": args.skip_existing}
 
 
@@ -309,6 +309,7 @@ def _add_predict(sub):
 
 
 def _add_evaluate(sub):
+    from .config import MATCH_RULES
     p = sub.add_parser("evaluate", help="score predicted masks against ground truth")
     p.add_argument("--pred", required=True, help="folder of predicted masks (NAME_mask.png or NAME.png)")
     p.add_argument("--truth", required=True, help="folder of ground-truth masks")
@@ -328,7 +329,7 @@ def _add_evaluate(sub):
                    help="--tracks against the Challenge's ground truth: also its own measures (DET, TRA, LNK, BC, CT, "
                         "TF; SEG where the truth has SEG) of each NAME_RES that count --ctc wrote, by py-ctcmetrics "
                         "(pip install 'unetkit[ctc]')")
-    p.add_argument("--match", choices=["iou", "ctc"], default="iou",
+    p.add_argument("--match", choices=MATCH_RULES, default=MATCH_RULES[0],
                    help="--tracks: objects match at IoU >= 0.5 (default), or by the Cell Tracking Challenge's rule "
                         "(the prediction covers more than half of the true object: for its TRA markers, smaller "
                         "than the cells)")
@@ -558,10 +559,10 @@ def _count(args) -> None:
 
 
 def _track(args) -> None:
-    from .io.sequence import SEP
+    from .io.sequence import sequence_axes
     from .track_labels import track_labels
-    axes = f"{args.sequence.upper()}{SEP}{args.axes or ''}" if args.sequence else args.axes   # io.sequence
-    track_labels(args.inputs, args.out, mode=args.t, ctc=args.ctc, axes=axes, pixel_size=args.pixel_size,
+    track_labels(args.inputs, args.out, mode=args.t, ctc=args.ctc, axes=sequence_axes(args.sequence, args.axes),
+                 pixel_size=args.pixel_size,
                  frame_interval=args.frame_interval, overwrite=args.overwrite, verbose=not args.quiet)
 
 

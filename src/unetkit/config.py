@@ -177,6 +177,7 @@ Z_MODES = ("slices", "max")
 T_MODES = ("frames", "track", "lineage")
 TRACKED = ("track", "lineage")   # time modes that link frames (a row per track in NAME_tracks.csv)
 NAN_POLICIES = ("refuse", "mask")
+MATCH_RULES = ("iou", "ctc")   # evaluate --tracks --match: IoU >= 0.5, or the Cell Tracking Challenge's coverage
 
 
 @dataclass

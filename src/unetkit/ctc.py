@@ -54,7 +54,9 @@ def stretches(runs: dict[int, list[list[int]]], parents: dict[int, int]) -> list
 def write_ctc(folder: Path, n_frames: int, read_frame: Callable[[int], np.ndarray], runs: dict, parents: dict,
               overwrite: bool = False) -> int:
     """``folder`` (``NAME_RES``) from the tracked label movie ``read_frame(t)`` (ids are track ids), written under a
-    temporary name and renamed into place; returns the number of Challenge tracks. Memory: one frame."""
+    temporary name and renamed into place; returns the number of Challenge tracks. Memory: one frame (relabelled
+    and written as one TIFF, as the Challenge's tools read them whole; its data sets' frames are a few megapixels).
+    A whole-slide time lapse would hold a whole frame here: count it without ``--ctc``."""
     from .io.write import atomic_folder, commit_folder
     import tifffile
     found = stretches(runs, parents)

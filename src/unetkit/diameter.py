@@ -21,7 +21,7 @@ handles best (benchmarks/README.md, 32).
 The first look can be fooled the other way too: nuclei 4-8x the training size come out as
 fragments of about the training size (a 137 px nucleus as 13-24 px pieces), which look in
 band, or (textured ones) as 5-10 px specks, which look small. So a cheap probe
-(``probe_large``: four coarse scales, no TTA, ~6 % of a TTA pass by pixel count) asks whether the image
+(``probe_sizes``: four coarse scales, no TTA, ~6 % of a TTA pass by pixel count; ``large_size``) asks whether the image
 holds big objects. Real objects keep their size in image pixels from one scale to the next;
 fragments, specks and blobs keep theirs in the model's pixels. Only a size that holds across
 two neighbouring probe scales counts, so small nuclei, which vanish or merge into scale-pegged
@@ -213,12 +213,6 @@ def choose_scale(predictor, x: np.ndarray, icfg: InstanceConfig, *,
         return labels, info, pred
     best[2].update({k: v for k, v in info.items() if k in ("passes", "skipped_above")})
     return best[1], best[2], best[3]
-
-
-def probe_large(predictor, x: np.ndarray, icfg: InstanceConfig, trained: float) -> float | None:
-    """The diameter in image px of objects bigger than the model's band, or None: ``large_size`` of the
-    ``probe_sizes``."""
-    return large_size(probe_sizes(predictor, x, icfg), predictor.scale, trained)
 
 
 def probe_sizes(predictor, x: np.ndarray, icfg: InstanceConfig) -> list[float | None]:

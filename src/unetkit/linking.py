@@ -215,7 +215,7 @@ def link_planes(read, write, n: int, regions, min_iou: float, *, bridge: int = 0
         for gap in range(2, min(k, bridge + 1) + 1):   # tracks that ended gap - 1 frames ago, the latest first
             newer |= recent[gap - 2]
             ended = recent[gap - 1] - newer - divided
-            starts = (ids - set(lut) - set(bridged)) | (set(daughters) - set(bridged))
+            starts = ((ids - set(lut)) | set(daughters)) - set(bridged)
             bridged.update(_bridges(read, regions, k, gap, ended, starts, min_iou, reach))
         for mother in {daughters[ib] for ib in daughters if ib in bridged}:
             # a would-be daughter that takes up a track which ended a frame or two before: two nuclei the network

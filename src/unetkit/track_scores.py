@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import MATCH_RULES
 from .errors import UnetkitError
 from .linking import MISSED
 
 MATCH_IOU = 0.5
-MATCH_RULES = ("iou", "ctc")   # evaluate --tracks --match
 CTC_TRUTH = "man_track.txt"     # what marks a Cell Tracking Challenge TRA ground-truth folder
 
 

@@ -20,6 +20,7 @@ from ..errors import UnetkitError
 from .image import AXES, LazyImage
 
 SEP = ":"
+SEQUENCES = ("t", "z")   # --sequence: a file a frame, a file a z-slice
 
 
 def split_axes(axes: str | None) -> tuple[str | None, str | None]:
@@ -27,9 +28,14 @@ def split_axes(axes: str | None) -> tuple[str | None, str | None]:
     if not axes or SEP not in axes:
         return None, axes
     axis, inner = axes.split(SEP, 1)
-    if axis.upper() not in ("T", "Z"):
+    if axis.lower() not in SEQUENCES:
         raise UnetkitError(f"--sequence {axis.lower()}: choose t (one frame a file) or z (one slice a file)")
     return axis.upper(), inner or None
+
+
+def sequence_axes(sequence: str | None, axes: str | None) -> str | None:
+    """The ``axes`` override a ``--sequence`` (t or z) and ``--axes`` (the files' own) make together."""
+    return f"{sequence.upper()}{SEP}{axes or ''}" if sequence else axes
 
 
 def is_sequence(axes: str | None) -> bool:
