@@ -75,12 +75,10 @@ def count(model, inputs, out_dir, *, predict_cfg: PredictConfig | None = None,
         sel = select(open_image(f, axes), predictor.channels, choice)
         if ctc and sel.data.shape[0] < 2:
             raise UnetkitError(f"{f}: one frame, not a time lapse; --ctc writes tracks (count it without --ctc)")
-        size = pixel_size if pixel_size is not None else (
-            float(np.sqrt(np.prod(sel.image.pixel_size))) if sel.image.pixel_size else None)
+        size, interval = sel.image.units(pixel_size, frame_interval)
         if use_blocks(sel, bcfg):
             from .blocks.labels import count_image
             record.write()
-            interval = frame_interval if frame_interval is not None else sel.image.frame_interval
             rows = count_image(predictor, f, out, stem, choice, bcfg, icfg, size, interval, axes=axes,
                                overwrite=overwrite or skip_existing, verbose=verbose, outlines=outlines, ctc=ctc)
             bar.step(f"{f.name}: {plural(sum(r['count'] for r in rows), 'object')}, {sel.image.describe()} "

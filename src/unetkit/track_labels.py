@@ -50,9 +50,7 @@ def track_labels(inputs, out_dir, *, mode: str = "track", ctc: bool = False, axe
     def one(f: Path) -> dict:
         t0 = time.time()
         img = open_image(f, axes)
-        size = pixel_size if pixel_size is not None else (
-            float(np.sqrt(np.prod(img.pixel_size))) if img.pixel_size else None)
-        interval = frame_interval if frame_interval is not None else img.frame_interval
+        size, interval = img.units(pixel_size, frame_interval)
         record.write()
         # a movie count labelled (NAME_labels) keeps its name: its outputs pair with NAME's truth as count's do
         row = track_movie(img, out, image_stem(f).removesuffix("_labels"), mode, ctc, size, interval, overwrite,

@@ -41,6 +41,14 @@ class LazyImage:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
+    def units(self, pixel_size: float | None = None, frame_interval: float | None = None
+              ) -> tuple[float | None, float | None]:
+        """(um per pixel, seconds between frames): the ones given, else the file's (the pixel size as the geometric
+        mean of y and x), else None."""
+        size = pixel_size if pixel_size is not None else (
+            float((self.pixel_size[0] * self.pixel_size[1]) ** 0.5) if self.pixel_size else None)
+        return size, frame_interval if frame_interval is not None else self.frame_interval
+
     def describe(self) -> str:
         dims = " x ".join(f"{self.shape[a]} {a}" for a in AXES if a in self.axes)
         return f"{dims} ({self.dtype})"
